@@ -1,0 +1,110 @@
+"""Flask commands. Each calls services and commits once (the outbox sender excepted)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+
+import click
+from flask import Flask, current_app
+from sqlalchemy import func, select
+
+from portal.extensions import db
+from portal.models import User, utcnow
+from portal.services import accounts, outbox
+from portal.services.errors import InvalidInput
+
+
+def init_app(app: Flask) -> None:
+    """Register the commands."""
+    app.cli.add_command(create_therapist)
+    app.cli.add_command(seed_demo)
+    app.cli.add_command(send_outbox)
+
+
+@click.command("create-therapist")
+@click.option("--email", prompt=True)
+@click.option("--name", prompt=True)
+@click.option("--practice-name", default="My practice", show_default=True,
+              help="Used only when no practice exists yet.")
+@click.password_option()
+def create_therapist(email: str, name: str, practice_name: str, password: str) -> None:
+    """Create a therapist who can sign in (and the practice, on first use)."""
+    now = utcnow()
+    accounts.ensure_practice(db.session, name=practice_name,
+                             timezone=current_app.config["PRACTICE_TIMEZONE"], now=now)
+    try:
+        user = accounts.create_therapist(
+            db.session, current_app.extensions["portal.passwords"], email=email, name=name,
+            password=password, now=now,
+        )
+    except InvalidInput as error:
+        db.session.rollback()
+        raise click.ClickException(error.message) from error
+    db.session.commit()
+    click.echo(f"Therapist {user.name} <{user.email}> created.")
+
+
+@click.command("seed-demo")
+@click.option("--if-empty", is_flag=True, help="Do nothing when the database has users.")
+def seed_demo(if_empty: bool) -> None:
+    """Create the demo practice, its therapist and clients, and print the logins."""
+    from portal.services import demo
+
+    has_users = db.session.scalar(select(func.count()).select_from(User)) > 0
+    if has_users and if_empty:
+        click.echo("The database already has data; the demo was not seeded again.")
+    else:
+        try:
+            demo.seed(db.session, current_app.extensions["portal.passwords"], now=utcnow(),
+                      timezone=current_app.config["PRACTICE_TIMEZONE"])
+        except InvalidInput as error:
+            db.session.rollback()
+            raise click.ClickException(error.message) from error
+        db.session.commit()
+        click.echo("Demo practice created.")
+    if db.session.scalar(select(User).where(User.email == demo_logins()[0][1])):
+        click.echo("\nDemo logins (development only):")
+        for role, email, password in demo_logins():
+            click.echo(f"  {role:<10} {email:<28} {password}")
+        click.echo("")
+
+
+def demo_logins() -> list[tuple[str, str, str]]:
+    """The demo accounts, for printing."""
+    from portal.services import demo
+
+    return demo.LOGINS
+
+
+@click.command("send-outbox")
+@click.option("--loop", is_flag=True, help="Keep running and send new emails as they come.")
+@click.option("--interval", default=5.0, show_default=True, help="Seconds between polls.")
+def send_outbox(loop: bool, interval: float) -> None:
+    """Deliver pending emails by SMTP (or to instance/mail/ when no server is set)."""
+    transport = make_transport(current_app.config)
+    worker = f"{socket.gethostname()}:{os.getpid()}"
+    while True:
+        sent, failed = outbox.deliver_pending(
+            db.session, transport, sender=current_app.config["MAIL_FROM"], worker=worker,
+            clock=utcnow, max_attempts=current_app.config["OUTBOX_MAX_ATTEMPTS"],
+        )
+        if sent or failed or not loop:
+            click.echo(f"outbox: {sent} sent, {failed} failed attempts")
+        if not loop:
+            return
+        db.session.remove()
+        time.sleep(interval)
+
+
+def make_transport(config) -> outbox.Transport:
+    """SMTP when MAIL_SERVER is set, otherwise .eml files for development."""
+    if config["MAIL_SERVER"]:
+        return outbox.SmtpTransport(
+            config["MAIL_SERVER"], int(config["MAIL_PORT"]),
+            username=config["MAIL_USERNAME"], password=config["MAIL_PASSWORD"],
+            use_tls=bool(config["MAIL_USE_TLS"]), use_ssl=bool(config["MAIL_USE_SSL"]),
+            timeout=float(config["MAIL_TIMEOUT"]),
+        )
+    return outbox.FileTransport(config["MAIL_FILE_DIR"])

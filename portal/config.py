@@ -1,0 +1,135 @@
+"""Configuration: defaults, then instance/config.py, then the environment, then test overrides."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from datetime import timedelta
+from pathlib import Path
+
+from flask import Flask
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class ConfigError(RuntimeError):
+    """Raised when the app would start in an unsafe configuration."""
+
+
+def defaults(instance_path: Path) -> dict:
+    """Settings that suit development on a laptop; production overrides them by environment."""
+    return {
+        # "production" unless told otherwise: forgetting a variable must fail safe.
+        "PORTAL_ENV": "production",
+        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{instance_path / 'portal.sqlite3'}",
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "MAX_CONTENT_LENGTH": 8 * 1024 * 1024,
+        "MAX_FORM_MEMORY_SIZE": 1024 * 1024,
+        "WTF_CSRF_TIME_LIMIT": 8 * 3600,
+        "SESSION_COOKIE_NAME": "portal_session",
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": False,
+        "REMEMBER_COOKIE_NAME": "portal_remember",
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_SECURE": False,
+        "REMEMBER_COOKIE_DURATION": timedelta(days=30),
+        # Idle and absolute limits for a login without "remember me".
+        "SESSION_IDLE_TIMEOUT": timedelta(hours=1),
+        "SESSION_ABSOLUTE_TIMEOUT": timedelta(hours=12),
+        "PERMANENT_SESSION_LIFETIME": timedelta(days=30),
+        "INVITE_MAX_AGE": timedelta(days=7),
+        "RESET_MAX_AGE": timedelta(hours=2),
+        "RATELIMIT_STORAGE_URI": "memory://",
+        "RATELIMIT_HEADERS_ENABLED": True,
+        "RATELIMIT_LOGIN": "10 per minute;60 per hour",
+        "RATELIMIT_EMAIL": "5 per minute;30 per hour",
+        "LOGIN_FAILURES_BEFORE_LOCK": 5,
+        # Argon2id cost; tests lower it to keep the suite quick.
+        "PASSWORD_HASH_TIME_COST": 3,
+        "PASSWORD_HASH_MEMORY_COST": 64 * 1024,
+        "PASSWORD_HASH_PARALLELISM": 4,
+        "PRACTICE_TIMEZONE": "Europe/London",
+        "MAIL_SERVER": "",
+        "MAIL_PORT": 587,
+        "MAIL_USERNAME": "",
+        "MAIL_PASSWORD": "",
+        "MAIL_USE_TLS": True,
+        "MAIL_USE_SSL": False,
+        "MAIL_TIMEOUT": 30,
+        "MAIL_FROM": "Portal <no-reply@localhost>",
+        "MAIL_FILE_DIR": str(instance_path / "mail"),
+        "OUTBOX_MAX_ATTEMPTS": 6,
+        "TRUSTED_PROXIES": 0,
+    }
+
+
+def load(app: Flask, test_config: dict | None) -> None:
+    """Fill app.config in the documented order and refuse unsafe production settings."""
+    instance_path = Path(app.instance_path)
+    app.config.update(defaults(instance_path))
+    app.config.from_pyfile("config.py", silent=True)
+    app.config.from_prefixed_env("FLASK")
+    if os.environ.get("PORTAL_ENV"):
+        app.config["PORTAL_ENV"] = os.environ["PORTAL_ENV"]
+    if os.environ.get("DATABASE_URL"):
+        app.config["SQLALCHEMY_DATABASE_URI"] = os.environ["DATABASE_URL"]
+    if os.environ.get("RATELIMIT_STORAGE_URI"):
+        app.config["RATELIMIT_STORAGE_URI"] = os.environ["RATELIMIT_STORAGE_URI"]
+    if os.environ.get("PRACTICE_TIMEZONE"):
+        app.config["PRACTICE_TIMEZONE"] = os.environ["PRACTICE_TIMEZONE"]
+    if test_config:
+        app.config.update(test_config)
+
+    app.config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(
+        app.config["SQLALCHEMY_DATABASE_URI"]
+    )
+    if app.config["PORTAL_ENV"] == "production":
+        _harden_for_production(app)
+    elif not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = _development_secret(instance_path)
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept the postgres:// spelling hosting platforms hand out and use psycopg 3."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def is_sqlite(url: str) -> bool:
+    """True for SQLite database URLs."""
+    return url.startswith("sqlite")
+
+
+def _harden_for_production(app: Flask) -> None:
+    secret = app.config.get("SECRET_KEY")
+    if not secret or len(str(secret)) < 32:
+        raise ConfigError(
+            "FLASK_SECRET_KEY must be set to a random value of at least 32 characters in "
+            "production (python -c 'import secrets; print(secrets.token_hex(32))'). "
+            "Set PORTAL_ENV=development to run locally."
+        )
+    # The __Host- prefix makes the browser refuse the cookie unless it is Secure, host-only
+    # and for path /, so a sibling subdomain cannot plant or overwrite it.
+    app.config.update(
+        SESSION_COOKIE_SECURE=True,
+        REMEMBER_COOKIE_SECURE=True,
+        SESSION_COOKIE_NAME="__Host-portal_session",
+        REMEMBER_COOKIE_NAME="__Host-portal_remember",
+        SESSION_COOKIE_DOMAIN=None,
+        REMEMBER_COOKIE_DOMAIN=None,
+        PREFERRED_URL_SCHEME="https",
+    )
+
+
+def _development_secret(instance_path: Path) -> str:
+    """A per-checkout random key kept under instance/, so dev logins survive restarts."""
+    instance_path.mkdir(parents=True, exist_ok=True)
+    key_file = instance_path / "secret_key"
+    if not key_file.exists():
+        key_file.write_text(secrets.token_hex(32))
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()

@@ -1,0 +1,1 @@
+"""The domain: plain functions over (session, actor, now, inputs). No Flask request state."""

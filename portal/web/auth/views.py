@@ -1,0 +1,168 @@
+"""Signing in and out, invitations, registration and password resets."""
+
+from __future__ import annotations
+
+from flask import (Blueprint, current_app, flash, redirect, render_template, request,
+                   url_for)
+from flask_login import current_user
+
+from portal.extensions import db, limiter
+from portal.models import Role, User
+from portal.services import accounts
+from portal.services.errors import InvalidInput, NotFound, PermissionDenied
+from portal.services.tokens import INVITE, RESET, LinkExpired
+from portal.web import sessions
+from portal.web.access import public, roles
+from portal.web.auth.forms import EmailForm, LoginForm, RegisterForm, SetPasswordForm
+from portal.web.deps import client_ip, now, passwords, tokens
+from portal.web.forms import apply_error, safe_next
+
+bp = Blueprint("auth", __name__, url_prefix="/auth")
+
+
+def _login_limit() -> str:
+    return current_app.config["RATELIMIT_LOGIN"]
+
+
+def _email_limit() -> str:
+    return current_app.config["RATELIMIT_EMAIL"]
+
+
+def invite_link(user: User) -> str:
+    """Absolute URL of a set-password link for an invited or registering client."""
+    return url_for("auth.accept_invite", token=tokens().make(INVITE, user), _external=True)
+
+
+def reset_link(user: User) -> str:
+    """Absolute URL of a password reset link."""
+    return url_for("auth.reset", token=tokens().make(RESET, user), _external=True)
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@public
+@limiter.limit(_login_limit, methods=["POST"])
+def login():
+    """Sign in with email and password."""
+    if current_user.is_authenticated:
+        return redirect(url_for("home.index"))
+    form = LoginForm()
+    if request.method == "GET":
+        form.next.data = safe_next(request.args.get("next")) or ""
+        form.email.data = request.args.get("email", "")[:254]
+    if form.validate_on_submit():
+        try:
+            user = accounts.authenticate(
+                db.session, passwords(), email=form.email.data, password=form.password.data,
+                now=now(), failures_before_lock=current_app.config["LOGIN_FAILURES_BEFORE_LOCK"],
+                ip=client_ip(),
+            )
+        except InvalidInput as error:
+            db.session.commit()  # keep the failure count
+            apply_error(form, error)
+        else:
+            db.session.commit()
+            sessions.start(user, remember=bool(form.remember.data))
+            return redirect(safe_next(form.next.data) or url_for("home.index"))
+    return render_template("auth/login.html", form=form,
+                           self_registration=_self_registration_open())
+
+
+@bp.route("/logout", methods=["POST"])
+@roles(Role.CLIENT, Role.THERAPIST)
+def logout():
+    """Sign out here and everywhere: the session version changes, so old cookies die."""
+    accounts.end_sessions(db.session, current_user._get_current_object())
+    db.session.commit()
+    sessions.end()
+    flash("You are signed out.", "success")
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/forgot", methods=["GET", "POST"])
+@public
+@limiter.limit(_email_limit, methods=["POST"])
+def forgot():
+    """Ask for a password reset link; the answer never says whether the address is known."""
+    form = EmailForm()
+    if form.validate_on_submit():
+        accounts.request_password_reset(
+            db.session, email=form.email.data, link_for=reset_link,
+            invite_link_for=invite_link, now=now(),
+        )
+        db.session.commit()
+        return render_template("auth/forgot_sent.html", email=form.email.data)
+    return render_template("auth/forgot.html", form=form)
+
+
+@bp.route("/reset/<token>", methods=["GET", "POST"])
+@public
+@limiter.limit(_login_limit, methods=["POST"])
+def reset(token: str):
+    """Choose a new password from a reset link."""
+    return _set_password(token, RESET, current_app.config["RESET_MAX_AGE"])
+
+
+@bp.route("/invite/<token>", methods=["GET", "POST"])
+@public
+@limiter.limit(_login_limit, methods=["POST"])
+def accept_invite(token: str):
+    """Choose a first password from an invitation or registration link."""
+    return _set_password(token, INVITE, current_app.config["INVITE_MAX_AGE"])
+
+
+def _set_password(token: str, purpose: str, max_age):
+    try:
+        user = tokens().resolve(db.session, purpose, token, max_age)
+    except NotFound as error:
+        return render_template("auth/link_invalid.html", purpose=purpose,
+                               expired=isinstance(error, LinkExpired)), 404
+    form = SetPasswordForm()
+    if form.validate_on_submit():
+        try:
+            accounts.accept_link(
+                db.session, passwords(), tokens(), purpose=purpose, token=token,
+                password=form.password.data, max_age=max_age, now=now(), ip=client_ip(),
+            )
+        except InvalidInput as error:
+            db.session.rollback()
+            apply_error(form, error)
+        else:
+            db.session.commit()
+            if current_user.is_authenticated:
+                sessions.end()
+            flash("Your password is set. Sign in with it now.", "success")
+            return redirect(url_for("auth.login", email=user.email))
+    return render_template("auth/set_password.html", form=form, user=user, purpose=purpose)
+
+
+@bp.route("/register", methods=["GET", "POST"])
+@public
+@limiter.limit(_email_limit, methods=["POST"])
+def register():
+    """Self-registration, when the practice allows it."""
+    if not _self_registration_open():
+        return render_template("auth/register_closed.html")
+    form = RegisterForm()
+    if form.validate_on_submit():
+        try:
+            accounts.register_client(
+                db.session, email=form.email.data, name=form.name.data,
+                link_for=invite_link, reset_link_for=reset_link, now=now(), ip=client_ip(),
+            )
+        except InvalidInput as error:
+            db.session.rollback()
+            apply_error(form, error)
+        except PermissionDenied:
+            db.session.rollback()
+            return render_template("auth/register_closed.html")
+        else:
+            db.session.commit()
+            return render_template("auth/register_sent.html", email=form.email.data)
+    return render_template("auth/register.html", form=form)
+
+
+def _self_registration_open() -> bool:
+    try:
+        return accounts.get_practice(db.session).self_registration
+    except NotFound:
+        return False

@@ -1,0 +1,116 @@
+"""The therapist's dashboard: overview, clients, invitations and practice settings."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_login import current_user
+from sqlalchemy import func, select
+
+from portal.extensions import db, limiter
+from portal.models import Role, User
+from portal.services import accounts, practice as practice_service
+from portal.services.errors import InvalidInput
+from portal.web.access import restrict
+from portal.web.auth.views import invite_link
+from portal.web.dashboard.forms import InviteForm, PracticeForm
+from portal.web.deps import client_ip, now
+from portal.web.forms import apply_error
+
+bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
+restrict(bp, Role.THERAPIST)
+
+
+def _email_limit() -> str:
+    from flask import current_app
+
+    return current_app.config["RATELIMIT_EMAIL"]
+
+
+@bp.route("/")
+def index():
+    """The therapist's starting point."""
+    counts = dict(
+        db.session.execute(
+            select(User.active, func.count()).where(User.role == Role.CLIENT)
+            .group_by(User.active)
+        ).all()
+    )
+    recent = db.session.scalars(
+        select(User).where(User.role == Role.CLIENT).order_by(User.created_at.desc()).limit(5)
+    ).all()
+    return render_template("dashboard/index.html", active_count=counts.get(True, 0),
+                           inactive_count=counts.get(False, 0), recent=recent,
+                           form=InviteForm())
+
+
+@bp.route("/clients")
+def clients():
+    """Every client, with whether they have joined yet."""
+    rows = db.session.scalars(
+        select(User).where(User.role == Role.CLIENT).order_by(func.lower(User.name), User.id)
+    ).all()
+    return render_template("dashboard/clients.html", clients=rows)
+
+
+@bp.route("/invite", methods=["GET", "POST"])
+@limiter.limit(_email_limit, methods=["POST"])
+def invite():
+    """Invite a client by email."""
+    form = InviteForm()
+    if form.validate_on_submit():
+        try:
+            user, created = accounts.invite_client(
+                db.session, current_user._get_current_object(), email=form.email.data,
+                name=form.name.data, link_for=invite_link, now=now(), ip=client_ip(),
+            )
+        except InvalidInput as error:
+            db.session.rollback()
+            apply_error(form, error)
+        else:
+            db.session.commit()
+            verb = "Invitation sent" if created else "A new invitation link was sent"
+            flash(f"{verb} to {user.name} at {user.email}.", "success")
+            return redirect(url_for("dashboard.clients"))
+    return render_template("dashboard/invite.html", form=form)
+
+
+@bp.route("/clients/<int:client_id>/access", methods=["POST"])
+def client_access(client_id: int):
+    """Deactivate or reactivate a client's access."""
+    from flask import request
+
+    client = db.session.get(User, client_id)
+    if client is None or not client.is_client:
+        abort(404)
+    active = request.form.get("active") == "1"
+    accounts.set_active(db.session, current_user._get_current_object(), client,
+                        active=active, now=now(), ip=client_ip())
+    db.session.commit()
+    if active:
+        flash(f"{client.name} can sign in again.", "success")
+    else:
+        flash(f"{client.name} can no longer sign in. Their records are kept.", "success")
+    return redirect(url_for("dashboard.clients"))
+
+
+@bp.route("/settings", methods=["GET", "POST"])
+def settings():
+    """The practice's name, contact details, time zone and registration setting."""
+    practice = accounts.get_practice(db.session)
+    form = PracticeForm(obj=practice)
+    if form.validate_on_submit():
+        try:
+            practice_service.update(
+                db.session, current_user._get_current_object(), practice,
+                name=form.name.data, email=form.email.data, phone=form.phone.data,
+                address=form.address.data, timezone=form.timezone.data,
+                self_registration=form.self_registration.data, now=now(), ip=client_ip(),
+            )
+        except InvalidInput as error:
+            db.session.rollback()
+            apply_error(form, error)
+        else:
+            db.session.commit()
+            flash("Practice settings saved.", "success")
+            return redirect(url_for("dashboard.settings"))
+    return render_template("dashboard/settings.html", form=form)

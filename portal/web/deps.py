@@ -1,0 +1,32 @@
+"""Small accessors the views share: the clock, the password hasher, tokens, client IP."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask import current_app, request
+
+from portal.models import utcnow
+from portal.services.passwords import Passwords
+from portal.services.tokens import Tokens
+
+
+def now() -> datetime:
+    """The current time (aware UTC); tests may replace PORTAL_CLOCK in the config."""
+    clock = current_app.config.get("PORTAL_CLOCK")
+    return clock() if clock else utcnow()
+
+
+def passwords() -> Passwords:
+    """The app's configured password hasher."""
+    return current_app.extensions["portal.passwords"]
+
+
+def tokens() -> Tokens:
+    """Link tokens signed with the app's secret key."""
+    return Tokens(current_app.secret_key)
+
+
+def client_ip() -> str | None:
+    """The caller's address as seen after any trusted proxy."""
+    return request.remote_addr

@@ -1,0 +1,42 @@
+"""Template filters that show UTC times in the practice's time zone."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from flask import Flask, current_app, g
+from sqlalchemy import select
+
+from portal.extensions import db
+from portal.models import Practice
+
+
+def practice_zone() -> ZoneInfo:
+    """The practice's zone, looked up once per request."""
+    if "practice_zone" not in g:
+        name = db.session.scalar(select(Practice.timezone).order_by(Practice.id).limit(1))
+        g.practice_zone = ZoneInfo(name or current_app.config["PRACTICE_TIMEZONE"])
+    return g.practice_zone
+
+
+def local_date(value: datetime | None) -> str:
+    """'Tue 3 March 2026' in the practice's zone."""
+    if value is None:
+        return ""
+    local = value.astimezone(practice_zone())
+    return f"{local:%a} {local.day} {local:%B %Y}"
+
+
+def local_datetime(value: datetime | None) -> str:
+    """'Tue 3 March 2026, 14:30' in the practice's zone."""
+    if value is None:
+        return ""
+    local = value.astimezone(practice_zone())
+    return f"{local_date(value)}, {local:%H:%M}"
+
+
+def init_app(app: Flask) -> None:
+    """Register the filters."""
+    app.add_template_filter(local_date)
+    app.add_template_filter(local_datetime)

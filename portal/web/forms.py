@@ -1,0 +1,55 @@
+"""Field helpers shared by the forms of several areas."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask_wtf import FlaskForm
+from wtforms import PasswordField
+from wtforms.validators import DataRequired, EqualTo, Length
+
+from portal.services.errors import InvalidInput
+from portal.services.passwords import MAX_LENGTH
+
+
+def new_password_field(label: str = "New password") -> PasswordField:
+    """A new-password input: shape only; the policy is checked by the service."""
+    return PasswordField(
+        label,
+        validators=[DataRequired("Enter a password."),
+                    Length(max=MAX_LENGTH, message=f"Use at most {MAX_LENGTH} characters.")],
+        description="At least 8 characters. A short phrase of unrelated words is strong and "
+                    "easy to remember.",
+        render_kw={"autocomplete": "new-password", "maxlength": MAX_LENGTH},
+    )
+
+
+def confirm_field(other: str) -> PasswordField:
+    """Type the new password again."""
+    return PasswordField(
+        "Type it again",
+        validators=[DataRequired("Type the password again."),
+                    EqualTo(other, message="The two passwords don't match.")],
+        render_kw={"autocomplete": "new-password", "maxlength": MAX_LENGTH},
+    )
+
+
+def apply_error(form: FlaskForm, error: InvalidInput) -> None:
+    """Show a service's InvalidInput next to its field, or above the form."""
+    field = getattr(form, error.field, None) if error.field else None
+    if field is not None:
+        field.errors = [*field.errors, error.message] if field.errors else [error.message]
+    else:
+        form.form_errors.append(error.message)
+
+
+def safe_next(target: str | None) -> str | None:
+    """The target when it is a path on this site, otherwise None (no open redirects)."""
+    if not target or not target.startswith("/") or target.startswith("//"):
+        return None
+    if "\\" in target or any(ord(ch) < 32 for ch in target):
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return None
+    return target

@@ -1,0 +1,35 @@
+"""The front door: each role's home page, and the health check."""
+
+from __future__ import annotations
+
+from flask import Blueprint, redirect, render_template, url_for
+from flask_login import current_user
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from portal.extensions import db
+from portal.models import Role
+from portal.web.access import public, roles
+
+bp = Blueprint("home", __name__, url_prefix="/")
+
+
+@bp.route("/")
+@roles(Role.CLIENT, Role.THERAPIST)
+def index():
+    """Clients get their home page; therapists go to the dashboard."""
+    if current_user.is_therapist:
+        return redirect(url_for("dashboard.index"))
+    return render_template("home/client.html")
+
+
+@bp.route("/healthz")
+@public
+def healthz():
+    """200 when the database answers, 503 otherwise; nothing else is revealed."""
+    try:
+        db.session.execute(text("SELECT 1"))
+        db.session.rollback()
+    except SQLAlchemyError:
+        return {"status": "unavailable"}, 503
+    return {"status": "ok"}, 200

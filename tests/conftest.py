@@ -1,0 +1,310 @@
+"""Shared fixtures: the app on SQLite and PostgreSQL, clients, factories and login helpers.
+
+Every test that uses `app` runs once per database backend. SQLite always runs; PostgreSQL runs
+when TEST_DATABASE_URL is set. With PORTAL_STRICT_TESTS=1 (CI) a skip counts as a failure, so
+a green CI means every test really ran.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+from flask_migrate import upgrade
+
+from portal import create_app
+from portal.extensions import db as _db
+from portal.models import OutboxMessage, Practice, Role, User, utcnow
+
+TEST_PASSWORD = "a quiet harbour at dawn"
+TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+# --- strict mode: no silent skips in CI ---------------------------------------------------
+
+
+def strict_mode(config: pytest.Config) -> bool:
+    """True when skips must fail (CI)."""
+    return bool(config.getoption("--no-skips")) or os.environ.get("PORTAL_STRICT_TESTS") == "1"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--no-skips", action="store_true",
+                     help="turn every skip (missing database, browser, Redis) into a failure")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.skipped and not hasattr(report, "wasxfail") and strict_mode(item.config):
+        report.outcome = "failed"
+        report.longrepr = f"skipped in strict mode (PORTAL_STRICT_TESTS=1): {report.longrepr}"
+
+
+# --- databases ----------------------------------------------------------------------------
+
+
+def base_config(database_url: str, tmp_path: Path) -> dict:
+    """Test configuration: fast hashing, mail to files, everything else as in production."""
+    return {
+        "TESTING": True,
+        "PORTAL_ENV": "testing",
+        "SECRET_KEY": TEST_SECRET,
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "PASSWORD_HASH_TIME_COST": 1,
+        "PASSWORD_HASH_MEMORY_COST": 8,
+        "PASSWORD_HASH_PARALLELISM": 1,
+        "MAIL_FILE_DIR": str(tmp_path / "mail"),
+        "RATELIMIT_STORAGE_URI": "memory://",
+    }
+
+
+@dataclass
+class Database:
+    """A migrated database for one backend, and how to give each test a clean copy."""
+
+    backend: str
+    template: str  # SQLite: path of a migrated file; PostgreSQL: the database URL
+
+    def url_for(self, tmp_path: Path) -> str:
+        if self.backend == "sqlite":
+            target = tmp_path / "portal.sqlite3"
+            shutil.copyfile(self.template, target)
+            return f"sqlite:///{target}"
+        return self.template
+
+    def reset(self, app: Flask) -> None:
+        """Empty every table after a PostgreSQL test (SQLite files are thrown away)."""
+        if self.backend != "postgresql":
+            return
+        with app.app_context():
+            _db.session.remove()
+            tables = ", ".join(f'"{t.name}"' for t in _db.metadata.sorted_tables)
+            with _db.engine.begin() as conn:
+                conn.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+            _db.engine.dispose()
+
+
+def migrate_to_head(url: str, tmp_path: Path) -> None:
+    """Run every migration against the database at url."""
+    app = create_app(base_config(url, tmp_path))
+    with app.app_context():
+        upgrade()
+        _db.engine.dispose()
+
+
+def postgres_server_url() -> str | None:
+    """TEST_DATABASE_URL normalised for psycopg 3, or None."""
+    url = os.environ.get("TEST_DATABASE_URL")
+    if not url:
+        return None
+    from portal.config import normalise_database_url
+
+    return normalise_database_url(url)
+
+
+def create_postgres_database(server_url: str) -> str:
+    """A new empty database beside the one in server_url; returns its URL."""
+    name = f"portal_test_{uuid.uuid4().hex[:10]}"
+    engine = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    return sa.make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_postgres_database(server_url: str, url: str) -> None:
+    """Drop a database made by create_postgres_database."""
+    name = sa.make_url(url).database
+    engine = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    engine.dispose()
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def database(request, tmp_path_factory) -> Iterator[Database]:
+    """A migrated database per backend, made once per test session."""
+    tmp = tmp_path_factory.mktemp(f"db-{request.param}")
+    if request.param == "sqlite":
+        path = tmp / "template.sqlite3"
+        migrate_to_head(f"sqlite:///{path}", tmp)
+        yield Database("sqlite", str(path))
+        return
+    server = postgres_server_url()
+    if server is None:
+        pytest.skip("PostgreSQL not configured: set TEST_DATABASE_URL to run these")
+    url = create_postgres_database(server)
+    try:
+        migrate_to_head(url, tmp)
+        yield Database("postgresql", url)
+    finally:
+        drop_postgres_database(server, url)
+
+
+@pytest.fixture
+def app(database: Database, tmp_path: Path) -> Iterator[Flask]:
+    """The application bound to a clean database of the current backend."""
+    application = create_app(base_config(database.url_for(tmp_path), tmp_path))
+    yield application
+    database.reset(application)
+    with application.app_context():
+        _db.engine.dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    """A test client (a browser without JavaScript)."""
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask):
+    """A runner for the app's CLI commands."""
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def session(app: Flask):
+    """The database session inside an app context, for service tests without HTTP."""
+    with app.app_context():
+        yield _db.session
+        _db.session.rollback()
+
+
+# --- factories ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def practice(app: Flask) -> Practice:
+    """The practice row (most pages need one)."""
+    with app.app_context():
+        row = Practice(name="Test Practice", timezone="Europe/London", email="desk@example.com",
+                       phone="020 7946 0000")
+        _db.session.add(row)
+        _db.session.commit()
+        _db.session.refresh(row)
+        _db.session.expunge(row)
+        return row
+
+
+@pytest.fixture
+def make_user(app: Flask, practice: Practice) -> Callable[..., User]:
+    """Factory: make_user(role=Role.CLIENT, email=..., name=..., password=TEST_PASSWORD)."""
+    counter = iter(range(1, 10_000))
+
+    def factory(**overrides) -> User:
+        n = next(counter)
+        role = overrides.pop("role", Role.CLIENT)
+        password = overrides.pop("password", TEST_PASSWORD)
+        with app.app_context():
+            passwords = app.extensions["portal.passwords"]
+            user = User(
+                email=overrides.pop("email", f"{role.value}{n}@example.com"),
+                name=overrides.pop("name", f"{role.value.title()} Number{n}"),
+                role=role,
+                password_hash=passwords.hash(password) if password else None,
+                password_changed_at=utcnow() if password else None,
+                **overrides,
+            )
+            _db.session.add(user)
+            _db.session.commit()
+            _db.session.refresh(user)
+            _db.session.expunge(user)
+            return user
+
+    return factory
+
+
+@pytest.fixture
+def make_client(make_user) -> Callable[..., User]:
+    """Factory for client users."""
+    return lambda **kw: make_user(role=Role.CLIENT, **kw)
+
+
+@pytest.fixture
+def make_therapist(make_user) -> Callable[..., User]:
+    """Factory for therapist users."""
+    return lambda **kw: make_user(role=Role.THERAPIST, **kw)
+
+
+# --- web helpers --------------------------------------------------------------------------
+
+CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+def csrf_from(html: str) -> str:
+    """The first CSRF token in a page."""
+    match = CSRF_RE.search(html)
+    assert match, "no CSRF token on the page"
+    return match.group(1)
+
+
+def form_post(client: FlaskClient, page: str, data: dict, *, action: str | None = None,
+              **kwargs):
+    """GET a page, then POST its form with data plus the page's CSRF token (like a browser)."""
+    html = client.get(page).get_data(as_text=True)
+    return client.post(action or page, data={"csrf_token": csrf_from(html), **data}, **kwargs)
+
+
+def login(client: FlaskClient, email: str, password: str = TEST_PASSWORD, remember=False):
+    """Sign in through the login form; returns the response to the POST."""
+    data = {"email": email, "password": password}
+    if remember:
+        data["remember"] = "y"
+    return form_post(client, "/auth/login", data)
+
+
+@pytest.fixture
+def as_client(client, make_client):
+    """A test client signed in as a new client user; the user is client.user."""
+    user = make_client()
+    response = login(client, user.email)
+    assert response.status_code == 302, response.get_data(as_text=True)
+    client.user = user
+    return client
+
+
+@pytest.fixture
+def as_therapist(client, make_therapist):
+    """A test client signed in as a new therapist; the user is client.user."""
+    user = make_therapist()
+    response = login(client, user.email)
+    assert response.status_code == 302, response.get_data(as_text=True)
+    client.user = user
+    return client
+
+
+@pytest.fixture
+def outbox(app: Flask) -> Callable[..., list[OutboxMessage]]:
+    """outbox(kind=None): the queued emails, oldest first."""
+
+    def rows(kind: str | None = None) -> list[OutboxMessage]:
+        with app.app_context():
+            query = sa.select(OutboxMessage).order_by(OutboxMessage.id)
+            if kind:
+                query = query.where(OutboxMessage.kind == kind)
+            result = list(_db.session.scalars(query))
+            for row in result:
+                _db.session.expunge(row)
+            return result
+
+    return rows
+
+
+def link_in(text: str, path_fragment: str) -> str:
+    """The first URL in an email text that contains path_fragment, as a local path."""
+    match = re.search(r"https?://[^/\s]+(/\S*" + re.escape(path_fragment) + r"\S*)", text)
+    assert match, f"no link containing {path_fragment!r} in:\n{text}"
+    return match.group(1)

@@ -308,3 +308,51 @@ def link_in(text: str, path_fragment: str) -> str:
     match = re.search(r"https?://[^/\s]+(/\S*" + re.escape(path_fragment) + r"\S*)", text)
     assert match, f"no link containing {path_fragment!r} in:\n{text}"
     return match.group(1)
+
+
+# --- booking ------------------------------------------------------------------------------
+
+
+@dataclass
+class Diary:
+    """A bookable practice: a therapist with weekday hours, services and a client."""
+
+    therapist: User
+    client: User
+    services: dict[str, int]  # name -> id
+
+
+@pytest.fixture
+def diary(app: Flask, make_therapist, make_client) -> Diary:
+    """Monday to Friday 09:00-13:00 and 14:00-18:00, Saturday 09:00-13:00; 30/60/90 minute
+    massages with 15 minutes of buffer; a client who has completed the questionnaire."""
+    from datetime import time as _time
+
+    from portal.models import IntakeForm, Service, WorkingHours
+    from portal.services.intake import CONSENT_VERSION
+
+    therapist = make_therapist(name="Jo Fletcher")
+    client = make_client(name="Alex Morgan")
+    with app.app_context():
+        for weekday in range(5):
+            _db.session.add(WorkingHours(therapist_id=therapist.id, weekday=weekday,
+                                         start_time=_time(9), end_time=_time(13)))
+            _db.session.add(WorkingHours(therapist_id=therapist.id, weekday=weekday,
+                                         start_time=_time(14), end_time=_time(18)))
+        _db.session.add(WorkingHours(therapist_id=therapist.id, weekday=5,
+                                     start_time=_time(9), end_time=_time(13)))
+        services = {}
+        for order, (name, minutes, price) in enumerate(
+            [("30 minute massage", 30, 3500), ("60 minute massage", 60, 5500),
+             ("90 minute massage", 90, 7500)]
+        ):
+            service = Service(name=name, duration_minutes=minutes, price_pence=price,
+                              buffer_minutes=15, sort_order=order, description="")
+            _db.session.add(service)
+            _db.session.flush()
+            services[name] = service.id
+        _db.session.add(IntakeForm(client_id=client.id, answers={"complaints": "Stiff back"},
+                                   red_flags=[], consent_version=CONSENT_VERSION,
+                                   consent_given_at=utcnow(), submitted_at=utcnow()))
+        _db.session.commit()
+    return Diary(therapist=therapist, client=client, services=services)

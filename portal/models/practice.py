@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import String
+from sqlalchemy import CheckConstraint, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.models.base import Base, utcnow
@@ -14,6 +14,13 @@ class Practice(Base):
     """One row: the practice this portal runs."""
 
     __tablename__ = "practice"
+    __table_args__ = (
+        CheckConstraint("slot_step_minutes BETWEEN 5 AND 120", name="slot_step_range"),
+        CheckConstraint("min_notice_minutes BETWEEN 0 AND 20160", name="notice_range"),
+        CheckConstraint("horizon_days BETWEEN 1 AND 366", name="horizon_range"),
+        CheckConstraint("cancel_window_hours BETWEEN 0 AND 336", name="cancel_window_range"),
+        CheckConstraint("reminder_lead_hours BETWEEN 1 AND 168", name="reminder_lead_range"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(120))
@@ -22,5 +29,11 @@ class Practice(Base):
     address: Mapped[str | None] = mapped_column(String(300))
     timezone: Mapped[str] = mapped_column(String(64), default="Europe/London")
     self_registration: Mapped[bool] = mapped_column(default=False)
+    # Booking rules (defaults from the product brief).
+    slot_step_minutes: Mapped[int] = mapped_column(default=15)
+    min_notice_minutes: Mapped[int] = mapped_column(default=12 * 60)
+    horizon_days: Mapped[int] = mapped_column(default=56)
+    cancel_window_hours: Mapped[int] = mapped_column(default=24)
+    reminder_lead_hours: Mapped[int] = mapped_column(default=24)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

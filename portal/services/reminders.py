@@ -1,0 +1,60 @@
+"""Reminder emails before sessions, queued exactly once per appointment and time."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, joinedload
+
+from portal.models import Appointment, AppointmentStatus, NotificationClaim, Practice
+from portal.services import booking
+
+
+def claim_kind(appointment: Appointment) -> str:
+    """One reminder per version of the appointment: a reschedule earns a new reminder."""
+    return f"reminder:{appointment.sequence}"
+
+
+def queue_due(session: Session, *, now: datetime) -> int:
+    """Queue the reminder for every booked appointment starting within the lead time and
+    not yet reminded; returns how many were queued. Safe to run on several hosts at once:
+    the unique claim lets one win. Catches up after downtime; never reminds after the start.
+    """
+    practice = session.scalar(select(Practice).order_by(Practice.id).limit(1))
+    if practice is None:
+        return 0
+    lead = timedelta(hours=practice.reminder_lead_hours)
+    due = list(session.scalars(
+        select(Appointment)
+        .where(Appointment.status == AppointmentStatus.BOOKED,
+               Appointment.starts_at > now, Appointment.starts_at <= now + lead)
+        .options(joinedload(Appointment.client), joinedload(Appointment.service),
+                 joinedload(Appointment.therapist))
+        .order_by(Appointment.starts_at)
+    ))
+    if not due:
+        return 0
+    claimed = {
+        (row.appointment_id, row.kind)
+        for row in session.execute(
+            select(NotificationClaim.appointment_id, NotificationClaim.kind)
+            .where(NotificationClaim.appointment_id.in_([a.id for a in due]))
+        )
+    }
+    queued = 0
+    for appointment in due:
+        kind = claim_kind(appointment)
+        if (appointment.id, kind) in claimed:
+            continue
+        try:
+            with session.begin_nested():
+                session.add(NotificationClaim(appointment_id=appointment.id, kind=kind,
+                                              claimed_at=now))
+        except IntegrityError:
+            continue  # another sender claimed it first
+        booking.notify(session, practice, appointment, "reminder", now)
+        queued += 1
+    session.flush()
+    return queued

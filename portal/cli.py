@@ -8,7 +8,9 @@ import time
 
 import click
 from flask import Flask, current_app
+from flask.cli import with_appcontext
 from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from portal.extensions import db
 from portal.models import User, utcnow
@@ -21,9 +23,11 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(create_therapist)
     app.cli.add_command(seed_demo)
     app.cli.add_command(send_outbox)
+    app.cli.add_command(send_reminders)
 
 
 @click.command("create-therapist")
+@with_appcontext
 @click.option("--email", prompt=True)
 @click.option("--name", prompt=True)
 @click.option("--practice-name", default="My practice", show_default=True,
@@ -47,11 +51,18 @@ def create_therapist(email: str, name: str, practice_name: str, password: str) -
 
 
 @click.command("seed-demo")
+@with_appcontext
 @click.option("--if-empty", is_flag=True, help="Do nothing when the database has users.")
 def seed_demo(if_empty: bool) -> None:
     """Create the demo practice, its therapist and clients, and print the logins."""
     from portal.services import demo
 
+    if current_app.config["PORTAL_ENV"] == "production":
+        # The demo accounts' passwords are in the source code and printed below.
+        raise click.ClickException(
+            "seed-demo creates accounts with published passwords and is refused in "
+            "production. Set PORTAL_ENV=development to try the portal locally."
+        )
     has_users = db.session.scalar(select(func.count()).select_from(User)) > 0
     if has_users and if_empty:
         click.echo("The database already has data; the demo was not seeded again.")
@@ -79,23 +90,67 @@ def demo_logins() -> list[tuple[str, str, str]]:
 
 
 @click.command("send-outbox")
+@with_appcontext
 @click.option("--loop", is_flag=True, help="Keep running and send new emails as they come.")
 @click.option("--interval", default=5.0, show_default=True, help="Seconds between polls.")
 def send_outbox(loop: bool, interval: float) -> None:
     """Deliver pending emails by SMTP (or to instance/mail/ when no server is set)."""
     transport = make_transport(current_app.config)
-    worker = f"{socket.gethostname()}:{os.getpid()}"
+    worker = worker_name()
     while True:
-        sent, failed = outbox.deliver_pending(
-            db.session, transport, sender=current_app.config["MAIL_FROM"], worker=worker,
-            clock=utcnow, max_attempts=current_app.config["OUTBOX_MAX_ATTEMPTS"],
-        )
+        try:
+            sent, failed = outbox.deliver_pending(
+                db.session, transport, sender=current_app.config["MAIL_FROM"], worker=worker,
+                clock=utcnow, max_attempts=current_app.config["OUTBOX_MAX_ATTEMPTS"],
+            )
+        except SQLAlchemyError:
+            db.session.rollback()
+            if not loop:
+                raise
+            # A database restart must not stop the sender for good: the rows wait, claimed
+            # ones come back after the lease, and the next round tries again.
+            current_app.logger.exception("send-outbox: this run failed; retrying")
+            sent = failed = 0
         if sent or failed or not loop:
             click.echo(f"outbox: {sent} sent, {failed} failed attempts")
         if not loop:
             return
         db.session.remove()
         time.sleep(interval)
+
+
+@click.command("send-reminders")
+@with_appcontext
+@click.option("--loop", is_flag=True, help="Keep running and queue reminders as they fall due.")
+@click.option("--interval", default=60.0, show_default=True, help="Seconds between runs.")
+def send_reminders(loop: bool, interval: float) -> None:
+    """Queue the reminder email for every session now within the reminder lead time (run it
+    from cron, or with --loop). Each is queued once; send-outbox delivers them."""
+    from portal.services import reminders
+
+    while True:
+        try:
+            queued = reminders.queue_due(db.session, now=utcnow())
+            db.session.commit()
+        except SQLAlchemyError:
+            db.session.rollback()
+            if not loop:
+                raise
+            # A database hiccup must not end the loop: report it and try again next round.
+            current_app.logger.exception("send-reminders: this run failed; retrying")
+            queued = 0
+        if queued or not loop:
+            click.echo(f"reminders: {queued} queued")
+        if not loop:
+            return
+        db.session.remove()
+        time.sleep(interval)
+
+
+def worker_name() -> str:
+    """host:pid, cut to fit outbox_message.claimed_by (64 characters)."""
+    pid = str(os.getpid())
+    return f"{socket.gethostname()[:63 - len(pid)]}:{pid}"
 
 
 def make_transport(config) -> outbox.Transport:

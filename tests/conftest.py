@@ -305,7 +305,7 @@ def outbox(app: Flask) -> Callable[..., list[OutboxMessage]]:
 
 def link_in(text: str, path_fragment: str) -> str:
     """The first URL in an email text that contains path_fragment, as a local path."""
-    match = re.search(r"https?://[^/\s]+(/\S*" + re.escape(path_fragment) + r"\S*)", text)
+    match = re.search(r"https?://[^/\s]+(\S*" + re.escape(path_fragment) + r"\S*)", text)
     assert match, f"no link containing {path_fragment!r} in:\n{text}"
     return match.group(1)
 

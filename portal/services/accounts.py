@@ -199,11 +199,9 @@ def request_password_reset(
     now: datetime,
 ) -> None:
     """Email a reset link when the address belongs to an active account; otherwise do
-    nothing. The caller shows the same message either way."""
-    try:
-        email = normalise_email(email)
-    except InvalidInput:
-        return
+    nothing. The caller shows the same message either way. A malformed address is
+    InvalidInput: saying so reveals nothing, and "check your email" would never come true."""
+    email = normalise_email(email)
     user = find_by_email(session, email)
     if user is None or not user.active:
         return

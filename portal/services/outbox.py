@@ -24,10 +24,12 @@ from portal.services.emails import Email
 
 CLAIM_LEASE = timedelta(minutes=15)
 BACKOFF_BASE = timedelta(minutes=1)
+# Without a ceiling a large OUTBOX_MAX_ATTEMPTS would push next_attempt_at past year 9999.
+BACKOFF_MAX = timedelta(hours=12)
 
 
 class PermanentFailure(Exception):
-    """The mail server refused the message for good (5xx); retrying will not help."""
+    """The mail server refused this message for good (5xx); retrying will not help."""
 
 
 class Transport(Protocol):
@@ -142,7 +144,12 @@ def record_result(
         row.status = OutboxStatus.FAILED
         return
     row.status = OutboxStatus.PENDING
-    row.next_attempt_at = now + BACKOFF_BASE * (4 ** (row.attempts - 1))
+    row.next_attempt_at = now + backoff(row.attempts)
+
+
+def backoff(attempts: int) -> timedelta:
+    """How long to wait after the given number of failed attempts: 1, 4, 16 ... minutes."""
+    return min(BACKOFF_BASE * 4 ** min(max(attempts - 1, 0), 10), BACKOFF_MAX)
 
 
 def deliver_pending(
@@ -169,12 +176,24 @@ def deliver_pending(
         for row_id in ids:
             row = session.get(OutboxMessage, row_id)
             if row is None or row.claimed_by != worker:
+                session.rollback()
                 continue
             error: Exception | None = None
             try:
-                transport.send(build_message(row, sender))
-            except Exception as exc:  # noqa: BLE001 - every failure is recorded on the row
-                error = exc
+                message = build_message(row, sender)
+            except Exception as exc:  # noqa: BLE001 - a row that cannot be built never will
+                error = PermanentFailure(f"cannot build the message: {type(exc).__name__}: {exc}")
+            # End the transaction before the network call: on SQLite every transaction holds
+            # the write lock (BEGIN IMMEDIATE), so the whole app would wait on the mail server.
+            session.rollback()
+            if error is None:
+                try:
+                    transport.send(message)
+                except Exception as exc:  # noqa: BLE001 - every failure is recorded on the row
+                    error = exc
+            row = session.get(OutboxMessage, row_id)
+            if row is None:
+                continue
             record_result(session, row, now=clock(), error=error, max_attempts=max_attempts)
             session.commit()
             if error is None:
@@ -193,7 +212,13 @@ class SmtpTransport:
         self.use_tls, self.use_ssl, self.timeout = use_tls, use_ssl, timeout
 
     def send(self, message: EmailMessage) -> None:
-        """Deliver one message; PermanentFailure for 5xx answers, other errors are transient."""
+        """Deliver one message; PermanentFailure when the server refuses this recipient or
+        this message (5xx), every other error is transient.
+
+        A 5xx to the connection, STARTTLS, AUTH or MAIL FROM says the server or our settings
+        are wrong (a bad password, a blocked IP), not the message: those rows stay queued
+        and go out once the settings are fixed.
+        """
         context = ssl.create_default_context()
         try:
             if self.use_ssl:
@@ -212,7 +237,7 @@ class SmtpTransport:
             if codes and all(500 <= code < 600 for code in codes):
                 raise PermanentFailure(str(exc)) from exc
             raise
-        except smtplib.SMTPResponseException as exc:
+        except smtplib.SMTPDataError as exc:
             if 500 <= exc.smtp_code < 600:
                 raise PermanentFailure(f"{exc.smtp_code} {exc.smtp_error!r}") from exc
             raise

@@ -1,8 +1,9 @@
 """Who may open which route. Every route is closed unless it says who it is for.
 
 A view is marked with @public or @roles(...), or inherits its blueprint's roles from
-restrict(). The app-wide guard refuses (403) any route that declares nothing, so a route that
-forgets its check fails closed and the route-walking tests catch it.
+restrict(). The app-wide guard sends strangers to the login page and refuses (403) any
+signed-in user a route that declares nothing, so a route that forgets its check fails closed
+and the route-walking tests catch it.
 """
 
 from __future__ import annotations
@@ -57,13 +58,15 @@ def guard():
     if request.endpoint is None:
         return None  # 404 or 405 follows
     access = access_of(current_app, request.endpoint)
+    if access == PUBLIC:
+        return None
+    # Strangers go to the login page whatever the route declares, so every non-public URL
+    # answers them the same way.
+    if not current_user.is_authenticated:
+        return login_manager.unauthorized()
     if access is None:
         current_app.logger.error("route %s declares no access; refused", request.endpoint)
         abort(403)
-    if access == PUBLIC:
-        return None
-    if not current_user.is_authenticated:
-        return login_manager.unauthorized()
     if current_user.role not in access:
         abort(403)
     return None

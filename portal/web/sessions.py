@@ -40,6 +40,9 @@ def end() -> None:
     """Sign the current browser out and forget everything in its session."""
     logout_user()
     session.clear()
+    # logout_user() asks Flask-Login to delete the remember-me cookie through a session flag
+    # that clear() just wiped; without it the browser would keep a (dead) cookie.
+    session["_remember"] = "clear"
 
 
 def enforce_timeouts():
@@ -54,10 +57,13 @@ def enforce_timeouts():
     elif not session.get("remember"):
         idle = current_app.config["SESSION_IDLE_TIMEOUT"].total_seconds()
         absolute = current_app.config["SESSION_ABSOLUTE_TIMEOUT"].total_seconds()
-        if (current - session.get("seen_at", 0) > idle
-                or current - session["login_at"] > absolute):
+        was_idle = current - session.get("seen_at", 0) > idle
+        if was_idle or current - session["login_at"] > absolute:
             end()
-            flash("You were signed out after a period of inactivity. Please sign in again.",
+            # Someone signed out mid-task must not be told they were inactive.
+            flash("You were signed out after a period of inactivity. Please sign in again."
+                  if was_idle else
+                  "For your security, sessions end after a few hours. Please sign in again.",
                   "info")
             return
     # Writing on every request would reissue the cookie each time; a minute is plenty.

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from flask import (Blueprint, current_app, flash, redirect, render_template, request,
-                   url_for)
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from portal.extensions import db, limiter
@@ -85,12 +84,17 @@ def forgot():
     """Ask for a password reset link; the answer never says whether the address is known."""
     form = EmailForm()
     if form.validate_on_submit():
-        accounts.request_password_reset(
-            db.session, email=form.email.data, link_for=reset_link,
-            invite_link_for=invite_link, now=now(),
-        )
-        db.session.commit()
-        return render_template("auth/forgot_sent.html", email=form.email.data)
+        try:
+            accounts.request_password_reset(
+                db.session, email=form.email.data, link_for=reset_link,
+                invite_link_for=invite_link, now=now(),
+            )
+        except InvalidInput as error:
+            db.session.rollback()
+            apply_error(form, error)
+        else:
+            db.session.commit()
+            return render_template("auth/forgot_sent.html", email=form.email.data)
     return render_template("auth/forgot.html", form=form)
 
 

@@ -8,7 +8,8 @@ from sqlalchemy import func, select
 
 from portal.extensions import db, limiter
 from portal.models import Role, User
-from portal.services import accounts, practice as practice_service
+from portal.services import accounts
+from portal.services import practice as practice_service
 from portal.services.errors import InvalidInput
 from portal.web.access import restrict
 from portal.web.auth.views import invite_link

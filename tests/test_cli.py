@@ -1,0 +1,274 @@
+"""The flask commands: create-therapist, seed-demo and send-outbox."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from email import message_from_bytes, policy
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
+
+from portal import cli, create_app
+from portal.extensions import db
+from portal.models import AuditEvent, OutboxMessage, OutboxStatus, Practice, Role, User, utcnow
+from portal.services import demo, outbox
+from portal.services.emails import Email
+from tests.conftest import TEST_PASSWORD, base_config, login
+from tests.smtp_server import TRY_LATER, SmtpServer, running_smtp_server
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpServer]:
+    """aiosmtpd on 127.0.0.1 and a free port, recording every message it accepts."""
+    with running_smtp_server() as server:
+        yield server
+
+
+def count(app, model, *where) -> int:
+    """Rows of a model matching the conditions."""
+    with app.app_context():
+        return db.session.scalar(select(func.count()).select_from(model).where(*where))
+
+
+def signs_in(app, email: str, password: str) -> bool:
+    """True when the login form accepts these credentials (in a fresh browser)."""
+    response = login(app.test_client(), email, password)
+    return response.status_code == 302 and response.location == "/"
+
+
+# --- create-therapist -------------------------------------------------------------------
+
+
+def test_create_therapist_with_prompted_password_can_sign_in(app, runner, client):
+    result = runner.invoke(
+        args=["create-therapist", "--email", " Jo.Fletcher@Example.COM ", "--name", "Jo Fletcher"],
+        input=f"{TEST_PASSWORD}\n{TEST_PASSWORD}\n",
+    )
+
+    assert result.exit_code == 0, result.output
+    assert "Therapist Jo Fletcher <jo.fletcher@example.com> created." in result.output
+    with app.app_context():
+        user = db.session.scalar(select(User))
+        assert (user.email, user.role) == ("jo.fletcher@example.com", Role.THERAPIST)
+        assert user.password_hash and TEST_PASSWORD not in user.password_hash
+        assert db.session.scalar(select(Practice.name)) == "My practice"
+        assert db.session.scalar(select(AuditEvent.action)) == "account.therapist_created"
+    response = login(client, "jo.fletcher@example.com", TEST_PASSWORD)
+    assert response.status_code == 302
+    assert client.get("/dashboard/").status_code == 200
+
+
+def test_create_therapist_with_password_option_keeps_an_existing_practice(app, runner,
+                                                                         practice):
+    result = runner.invoke(args=[
+        "create-therapist", "--email", "sam@example.com", "--name", "Sam Lee",
+        "--password", TEST_PASSWORD, "--practice-name", "Ignored",
+    ])
+
+    assert result.exit_code == 0, result.output
+    assert count(app, User, User.role == Role.THERAPIST) == 1
+    assert count(app, Practice) == 1
+    assert count(app, Practice, Practice.name == practice.name) == 1
+
+
+def test_create_therapist_refuses_a_common_password(app, runner):
+    result = runner.invoke(args=["create-therapist", "--email", "jo@example.com",
+                                 "--name", "Jo Fletcher", "--password", "password1"])
+
+    assert result.exit_code != 0
+    assert "too common" in result.output
+    assert "Traceback" not in result.output
+    assert count(app, User) == 0
+    assert count(app, Practice) == 0  # nothing half-made
+
+
+def test_create_therapist_refuses_a_duplicate_email(app, runner, make_therapist):
+    make_therapist(email="jo@example.com")
+
+    result = runner.invoke(args=["create-therapist", "--email", "JO@example.com",
+                                 "--name", "Another Jo", "--password", TEST_PASSWORD])
+
+    assert result.exit_code != 0
+    assert "already exists" in result.output
+    assert count(app, User) == 1
+
+
+# --- seed-demo --------------------------------------------------------------------------
+
+
+def test_seed_demo_creates_the_practice_and_prints_working_logins(app, runner):
+    result = runner.invoke(args=["seed-demo"])
+
+    assert result.exit_code == 0, result.output
+    assert "Demo practice created." in result.output
+    for _role, email, password in demo.LOGINS:
+        assert email in result.output and password in result.output
+    assert count(app, Practice) == 1
+    assert count(app, User, User.role == Role.THERAPIST) == 1
+    assert count(app, User, User.role == Role.CLIENT) == 2
+    for _role, email, password in demo.LOGINS:
+        assert signs_in(app, email, password), email
+
+
+def test_seed_demo_if_empty_twice_seeds_once(app, runner):
+    first = runner.invoke(args=["seed-demo", "--if-empty"])
+    second = runner.invoke(args=["seed-demo", "--if-empty"])
+
+    assert first.exit_code == 0, first.output
+    assert second.exit_code == 0, second.output
+    assert "not seeded again" in second.output
+    assert demo.THERAPIST[1] in second.output  # the logins are still shown
+    assert count(app, User) == 3
+    assert count(app, Practice) == 1
+
+
+def test_seed_demo_if_empty_leaves_a_real_practice_alone(app, runner, make_therapist):
+    make_therapist(email="owner@example.com")
+
+    result = runner.invoke(args=["seed-demo", "--if-empty"])
+
+    assert result.exit_code == 0, result.output
+    assert count(app, User) == 1
+    assert demo.THERAPIST[2] not in result.output
+
+
+def test_seed_demo_again_says_why_it_stops(app, runner):
+    assert runner.invoke(args=["seed-demo"]).exit_code == 0
+
+    result = runner.invoke(args=["seed-demo"])
+
+    assert result.exit_code != 0
+    assert "already exist" in result.output
+    assert count(app, User) == 3
+
+
+def test_seed_demo_with_a_clashing_client_email_fails_cleanly(app, runner, make_client):
+    make_client(email=demo.CLIENTS[0][1])
+
+    result = runner.invoke(args=["seed-demo"])
+
+    assert result.exit_code != 0
+    assert isinstance(result.exception, SystemExit)  # a message, not a traceback
+    assert demo.CLIENTS[0][1] in result.output
+    assert count(app, User) == 1
+
+
+def test_seed_demo_is_refused_in_production(app, tmp_path):
+    config = {**base_config(app.config["SQLALCHEMY_DATABASE_URI"], tmp_path),
+              "PORTAL_ENV": "production"}
+    production = create_app(config)
+    try:
+        result = production.test_cli_runner().invoke(args=["seed-demo", "--if-empty"])
+    finally:
+        with production.app_context():
+            db.engine.dispose()
+
+    assert result.exit_code != 0
+    assert "production" in result.output
+    assert count(app, User) == 0
+
+
+# --- send-outbox ------------------------------------------------------------------------
+
+
+def queue(app, *subjects: str) -> None:
+    """Queue one email per subject, committed."""
+    with app.app_context():
+        for n, subject in enumerate(subjects):
+            outbox.queue(db.session, to=f"client{n}@example.com",
+                         email=Email(subject, f"{subject}\n", f"<p>{subject}</p>"),
+                         kind="test", now=utcnow())
+        db.session.commit()
+
+
+def test_send_outbox_without_a_server_writes_eml_files(app, runner):
+    queue(app, "First", "Second")
+    mail_dir = Path(app.config["MAIL_FILE_DIR"])
+
+    result = runner.invoke(args=["send-outbox"])
+
+    assert result.exit_code == 0, result.output
+    assert "2 sent, 0 failed" in result.output
+    files = sorted(mail_dir.glob("*.eml"))
+    assert len(files) == 2
+    subjects = sorted(message_from_bytes(f.read_bytes(), policy=policy.default)["Subject"]
+                      for f in files)
+    assert subjects == ["First", "Second"]
+    assert count(app, OutboxMessage, OutboxMessage.status == OutboxStatus.SENT) == 2
+
+    again = runner.invoke(args=["send-outbox"])
+    assert "0 sent, 0 failed" in again.output
+    assert len(list(mail_dir.glob("*.eml"))) == 2
+
+
+def test_send_outbox_delivers_by_smtp_when_a_server_is_set(app, runner, smtp_server):
+    app.config.update(MAIL_SERVER=smtp_server.host, MAIL_PORT=smtp_server.port,
+                      MAIL_USE_TLS=False, MAIL_FROM="Practice <desk@example.com>")
+    queue(app, "By SMTP")
+
+    result = runner.invoke(args=["send-outbox"])
+
+    assert result.exit_code == 0, result.output
+    assert "1 sent, 0 failed" in result.output
+    [message] = smtp_server.messages
+    assert message["Subject"] == "By SMTP"
+    assert message["From"] == "Practice <desk@example.com>"
+    assert message["To"] == "client0@example.com"
+    assert count(app, OutboxMessage, OutboxMessage.status == OutboxStatus.SENT) == 1
+    assert not Path(app.config["MAIL_FILE_DIR"]).exists()
+
+
+def test_send_outbox_reports_a_refusal_and_keeps_the_row(app, runner, smtp_server):
+    app.config.update(MAIL_SERVER=smtp_server.host, MAIL_PORT=smtp_server.port,
+                      MAIL_USE_TLS=False)
+    queue(app, "Later")
+    smtp_server.refuse_next(1, TRY_LATER)
+
+    result = runner.invoke(args=["send-outbox"])
+
+    assert result.exit_code == 0, result.output
+    assert "0 sent, 1 failed" in result.output
+    assert count(app, OutboxMessage, OutboxMessage.status == OutboxStatus.PENDING) == 1
+
+
+def test_send_outbox_with_a_long_host_name(app, runner, monkeypatch):
+    """claimed_by holds 64 characters; PostgreSQL refuses a longer worker name."""
+    monkeypatch.setattr(cli.socket, "gethostname", lambda: "sender-" + "x" * 120)
+    assert len(cli.worker_name()) <= 64
+    queue(app, "Long host")
+
+    result = runner.invoke(args=["send-outbox"])
+
+    assert result.exit_code == 0, result.output
+    assert count(app, OutboxMessage, OutboxMessage.status == OutboxStatus.SENT) == 1
+
+
+class StopSender(Exception):
+    """Ends the otherwise endless --loop in a test."""
+
+
+def test_send_outbox_loop_survives_a_database_error(app, runner, monkeypatch):
+    runs = []
+
+    def deliver_pending(session, transport, **kwargs):
+        runs.append(kwargs["worker"])
+        if len(runs) == 1:
+            raise OperationalError("SELECT 1", {}, Exception("server closed the connection"))
+        if len(runs) == 2:
+            return 2, 0
+        raise StopSender
+
+    monkeypatch.setattr(outbox, "deliver_pending", deliver_pending)
+
+    result = runner.invoke(args=["send-outbox", "--loop", "--interval", "0"])
+
+    assert isinstance(result.exception, StopSender), result.output
+    assert len(runs) == 3
+    assert "outbox: 2 sent, 0 failed attempts" in result.output
+
+    # Without --loop the error is not swallowed: cron or the operator sees it.
+    runs.clear()
+    once = runner.invoke(args=["send-outbox"])
+    assert isinstance(once.exception, OperationalError)

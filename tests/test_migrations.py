@@ -1,0 +1,137 @@
+"""`flask db upgrade` builds the schema from nothing on SQLite and PostgreSQL, `downgrade base`
+takes it all away again, and the migrations describe exactly the models."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from flask import Flask
+from sqlalchemy import inspect
+
+from portal import create_app
+from portal.extensions import db
+from tests.conftest import (
+    base_config,
+    create_postgres_database,
+    drop_postgres_database,
+    postgres_server_url,
+)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_database_url(request, tmp_path: Path) -> Iterator[str]:
+    """The URL of a brand-new database with no tables at all."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'fresh.sqlite3'}"
+        return
+    server = postgres_server_url()
+    if server is None:
+        pytest.skip("PostgreSQL not configured: set TEST_DATABASE_URL to run these")
+    url = create_postgres_database(server)
+    try:
+        yield url
+    finally:
+        drop_postgres_database(server, url)
+
+
+@pytest.fixture
+def fresh_app(empty_database_url: str, tmp_path: Path) -> Iterator[Flask]:
+    """The app pointed at the empty database."""
+    application = create_app(base_config(empty_database_url, tmp_path))
+    yield application
+    with application.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+def flask_db(app: Flask, *args: str) -> None:
+    """Run `flask db <args>` through the app's CLI and insist it worked."""
+    result = app.test_cli_runner().invoke(args=["db", *args])
+    assert result.exception is None, result.output
+    assert result.exit_code == 0, result.output
+
+
+def tables(app: Flask) -> set[str]:
+    """The tables that exist in the database now."""
+    with app.app_context():
+        return set(inspect(db.engine).get_table_names())
+
+
+def current_revision(app: Flask) -> str | None:
+    """The revision alembic_version records."""
+    with app.app_context(), db.engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def script_directory(app: Flask) -> ScriptDirectory:
+    """The migrations folder the app uses."""
+    with app.app_context():
+        return ScriptDirectory.from_config(app.extensions["migrate"].migrate.get_config())
+
+
+def schema_diff(app: Flask) -> list:
+    """What autogenerate would put in a new revision: empty when migrations match models."""
+    with app.app_context(), db.engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={
+            "compare_type": True,
+            "render_as_batch": conn.dialect.name == "sqlite",
+        })
+        return compare_metadata(context, db.metadata)
+
+
+def model_tables() -> set[str]:
+    return set(db.metadata.tables) | {"alembic_version"}
+
+
+def test_migrations_form_one_line_of_history(tmp_path):
+    app = create_app(base_config(f"sqlite:///{tmp_path / 'unused.sqlite3'}", tmp_path))
+    script = script_directory(app)
+    assert len(script.get_heads()) == 1, f"several heads, merge them: {script.get_heads()}"
+    assert len(script.get_bases()) == 1
+    with app.app_context():
+        db.engine.dispose()
+
+
+def test_upgrade_from_empty_builds_the_models_schema(fresh_app):
+    assert tables(fresh_app) == set()
+
+    flask_db(fresh_app, "upgrade")
+
+    assert tables(fresh_app) == model_tables()
+    assert current_revision(fresh_app) == script_directory(fresh_app).get_current_head()
+    assert schema_diff(fresh_app) == []
+
+
+def test_downgrade_to_base_then_upgrade_again(fresh_app):
+    flask_db(fresh_app, "upgrade")
+
+    flask_db(fresh_app, "downgrade", "base")
+
+    assert tables(fresh_app) <= {"alembic_version"}
+    assert current_revision(fresh_app) is None
+
+    flask_db(fresh_app, "upgrade")
+
+    assert tables(fresh_app) == model_tables()
+    assert schema_diff(fresh_app) == []
+
+
+def test_each_revision_downgrades_and_upgrades_on_its_own(fresh_app):
+    flask_db(fresh_app, "upgrade")
+    revisions = [rev.revision for rev in script_directory(fresh_app).walk_revisions()]
+
+    for target in revisions[1:]:  # newest first
+        flask_db(fresh_app, "downgrade", target)
+        assert current_revision(fresh_app) == target
+    flask_db(fresh_app, "downgrade", "base")
+    assert current_revision(fresh_app) is None
+
+    for target in reversed(revisions):
+        flask_db(fresh_app, "upgrade", target)
+        assert current_revision(fresh_app) == target
+    assert schema_diff(fresh_app) == []

@@ -1,0 +1,275 @@
+"""Route-walking security checks: every route in app.url_map, including ones added later, is
+checked for who may open it, and every form POST for its CSRF token.
+
+A new public route must be added to PUBLIC below; a new therapist-only blueprint to
+THERAPIST_BLUEPRINTS.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import pytest
+import sqlalchemy as sa
+from flask import Blueprint, Flask
+from werkzeug.routing import Rule
+
+from portal import create_app
+from portal.extensions import db
+from portal.models import Role
+from portal.web import access
+from tests.conftest import TEST_PASSWORD, base_config, login
+
+# Endpoints anyone may open without signing in. Keep this list short and deliberate.
+PUBLIC = {
+    "static",
+    "auth.login",
+    "auth.forgot",
+    "auth.reset",
+    "auth.accept_invite",
+    "auth.register",
+    "home.healthz",
+    # The private calendar feed: the secret token in its address is the credential, because
+    # calendar apps cannot sign in. It reveals only its owner's appointments.
+    "calendar.feed",
+}
+# Blueprints whose every route is for therapists only.
+THERAPIST_BLUEPRINTS = {"dashboard", "diary", "library"}
+# The deliberate exceptions inside those blueprints: routes clients may open too. Uploaded
+# exercise pictures belong to the library that stores them, but clients see them on their
+# home page and exercise pages, so the picture route admits both roles (and nothing else of
+# the library does). Keep this set short; each entry must declare exactly CLIENT_AND_THERAPIST.
+SHARED_WITH_CLIENTS = {"library.picture"}
+CLIENT_AND_THERAPIST = frozenset({Role.CLIENT, Role.THERAPIST})
+
+IGNORED_METHODS = {"HEAD", "OPTIONS"}
+DUMMY_VALUES = {"int": "1", "float": "1.5", "uuid": "00000000-0000-4000-8000-000000000001"}
+ARGUMENT = re.compile(r"<(?:(?P<converter>\w+)(?:\((?P<args>[^)]*)\))?:)?(?P<name>\w+)>")
+# What a form might carry: enough that a route missing its CSRF check would really write.
+FORM_DATA = {
+    "email": "someone.new@example.com",
+    "name": "Someone New",
+    "password": TEST_PASSWORD,
+    "confirm": TEST_PASSWORD,
+    "current_password": TEST_PASSWORD,
+    "new_password": "another quiet harbour",
+    "confirm_password": "another quiet harbour",
+    "active": "0",
+    "timezone": "Europe/London",
+}
+
+
+@dataclass(frozen=True)
+class Route:
+    endpoint: str
+    url: str
+    methods: tuple[str, ...]
+
+    @property
+    def blueprint(self) -> str:
+        return self.endpoint.rpartition(".")[0]
+
+    def __str__(self) -> str:
+        return f"{self.endpoint} ({self.url})"
+
+
+def fill(rule: Rule) -> str:
+    """The rule's URL with each converter given a dummy value (int -> 1, string/path -> x)."""
+
+    def value(match: re.Match) -> str:
+        converter = match.group("converter") or "default"
+        if converter == "any":
+            return match.group("args").split(",")[0].strip().strip("'\"")
+        return DUMMY_VALUES.get(converter, "x")
+
+    return ARGUMENT.sub(value, rule.rule)
+
+
+def routes(app: Flask) -> list[Route]:
+    """Every route of the app with a concrete URL and the methods worth trying."""
+    found = [
+        Route(rule.endpoint, fill(rule), tuple(sorted((rule.methods or set()) - IGNORED_METHODS)))
+        for rule in app.url_map.iter_rules()
+    ]
+    assert len(found) > len(PUBLIC), "the URL map looks empty: is the route walk broken?"
+    return sorted(found, key=lambda route: (route.endpoint, route.url))
+
+
+def snapshot(app: Flask) -> dict[str, list[tuple]]:
+    """Every row of every table, to prove that a request wrote nothing."""
+    with app.app_context():
+        db.session.remove()
+        return {
+            table.name: sorted(
+                (tuple(map(repr, row)) for row in db.session.execute(sa.select(table))),
+            )
+            for table in db.metadata.sorted_tables
+        }
+
+
+# --- declarations -----------------------------------------------------------------------
+
+
+def test_every_endpoint_declares_who_may_open_it(app):
+    undeclared = sorted(e for e in app.view_functions if access.access_of(app, e) is None)
+    assert undeclared == [], "add @public, @roles(...) or restrict(blueprint, ...) to these"
+
+
+def test_public_endpoints_are_exactly_the_allow_list(app):
+    public = {e for e in app.view_functions if access.access_of(app, e) == access.PUBLIC}
+    assert public == PUBLIC, "a route became public (or stopped being): update PUBLIC on purpose"
+
+
+def test_therapist_blueprints_exist_and_are_for_therapists(app):
+    for name in THERAPIST_BLUEPRINTS:
+        assert name in app.blueprints
+        endpoints = [r.endpoint for r in routes(app) if r.blueprint == name]
+        assert endpoints, f"blueprint {name} has no routes"
+        for endpoint in endpoints:
+            expected = (CLIENT_AND_THERAPIST if endpoint in SHARED_WITH_CLIENTS
+                        else frozenset({Role.THERAPIST}))
+            assert access.access_of(app, endpoint) == expected, endpoint
+    assert SHARED_WITH_CLIENTS <= set(app.view_functions), "a shared route was renamed"
+
+
+# --- strangers --------------------------------------------------------------------------
+
+
+def test_every_private_route_sends_strangers_to_login(app, client, practice):
+    problems, checked = [], set()
+    for route in routes(app):
+        if route.endpoint in PUBLIC:
+            continue
+        for method in route.methods:
+            response = client.open(route.url, method=method)
+            checked.add(route.endpoint)
+            target = urlsplit(response.location or "")
+            if response.status_code != 302 or target.path != "/auth/login" or target.netloc:
+                problems.append(f"{method} {route}: {response.status_code} {response.location}")
+    assert problems == []
+    assert {"home.index", "account.index", "dashboard.index", "auth.logout"} <= checked
+
+
+def test_public_routes_answer_strangers_without_errors(app, client, request):
+    public_routes = [r for r in routes(app) if r.endpoint in PUBLIC and "GET" in r.methods]
+    assert {r.endpoint for r in public_routes} == PUBLIC
+
+    # Once before the practice is set up (a fresh install), once after.
+    for stage in ("no practice", "practice"):
+        if stage == "practice":
+            request.getfixturevalue("practice")
+        for route in public_routes:
+            response = client.get(route.url)
+            assert response.status_code in (200, 404), f"{stage}: GET {route}"
+            if route.endpoint in {"auth.reset", "auth.accept_invite"}:
+                # A junk token gets the friendly page that offers a fresh link.
+                assert response.status_code == 404
+                assert 'href="/auth/forgot"' in response.get_data(as_text=True), route
+    assert client.get("/healthz").get_json() == {"status": "ok"}
+
+
+# --- the wrong role ---------------------------------------------------------------------
+
+
+def test_therapist_areas_refuse_signed_in_clients(app, as_client):
+    problems, checked = [], set()
+    for route in routes(app):
+        if route.blueprint not in THERAPIST_BLUEPRINTS or route.endpoint in SHARED_WITH_CLIENTS:
+            continue
+        for method in route.methods:
+            response = as_client.open(route.url, method=method, data=FORM_DATA)
+            checked.add(route.blueprint)
+            if response.status_code != 403:
+                problems.append(f"{method} {route}: {response.status_code}")
+    assert problems == []
+    assert checked == THERAPIST_BLUEPRINTS
+    assert as_client.get("/account/").status_code == 200  # still signed in: refused, not out
+
+
+# --- CSRF -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def first_client(make_client):
+    """A client created before anyone else, so the dummy id 1 in URLs names a real person."""
+    return make_client(email="first.client@example.com")
+
+
+def test_every_post_without_csrf_token_is_refused_and_writes_nothing(app, first_client,
+                                                                    as_therapist):
+    """Each POST is sent by a user the route lets in (the therapist where allowed, else the
+    client), so it is the CSRF check that answers, not the role check."""
+    as_first_client = app.test_client()
+    assert login(as_first_client, first_client.email).status_code == 302
+    post_routes = [r for r in routes(app) if "POST" in r.methods]
+    assert {"auth.logout", "dashboard.invite", "dashboard.client_access"} <= {
+        r.endpoint for r in post_routes}
+    before = snapshot(app)
+
+    problems = []
+    for route in post_routes:
+        allowed = access.access_of(app, route.endpoint)
+        therapist_may = allowed == access.PUBLIC or Role.THERAPIST in (allowed or ())
+        browser = as_therapist if therapist_may else as_first_client
+        response = browser.post(route.url, data=FORM_DATA)
+        if response.status_code != 400:
+            who = "therapist" if therapist_may else "client"
+            problems.append(f"POST {route} as {who}: {response.status_code}")
+    assert problems == []
+
+    assert snapshot(app) == before
+    # Logout was refused too: both are still signed in.
+    assert as_therapist.get("/dashboard/").status_code == 200
+    assert as_first_client.get("/account/").status_code == 200
+
+
+# --- forgetting the declaration fails closed ----------------------------------------------
+
+
+@pytest.fixture
+def app_with_forgotten_routes(app, tmp_path) -> Iterator[Flask]:
+    """A fresh app on the same database, plus routes that declare no access at all."""
+    fresh = create_app(base_config(app.config["SQLALCHEMY_DATABASE_URI"], tmp_path))
+    forgotten = Blueprint("forgotten", __name__, url_prefix="/forgotten")
+
+    @forgotten.route("/", methods=["GET", "POST"])
+    def page():
+        return "the secret page"
+
+    @forgotten.route("/<int:item_id>")
+    def item(item_id: int):
+        return f"the secret item {item_id}"
+
+    fresh.register_blueprint(forgotten)
+    fresh.add_url_rule("/loose-secret", "loose_secret", lambda: "the loose secret")
+    yield fresh
+    with fresh.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+def test_a_route_without_declaration_fails_closed(app_with_forgotten_routes, make_therapist,
+                                                  make_client):
+    fresh = app_with_forgotten_routes
+    urls = ["/forgotten/", "/forgotten/7", "/loose-secret"]
+    for endpoint in ("forgotten.page", "forgotten.item", "loose_secret"):
+        assert access.access_of(fresh, endpoint) is None
+
+    stranger = fresh.test_client()
+    for url in urls:
+        response = stranger.get(url)
+        assert response.status_code == 302, url
+        assert urlsplit(response.location).path == "/auth/login"
+    assert stranger.post("/forgotten/").status_code == 302
+
+    for user in (make_therapist(), make_client()):
+        browser = fresh.test_client()
+        assert login(browser, user.email).status_code == 302
+        for url in urls:
+            response = browser.get(url)
+            assert response.status_code == 403, (user.role, url)
+            assert "secret" not in response.get_data(as_text=True)
+        assert browser.post("/forgotten/").status_code == 403

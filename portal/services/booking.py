@@ -384,6 +384,8 @@ def reschedule(
     session.refresh(appointment)
     if not can_change(actor, appointment, practice, now):
         raise PermissionDenied(_closed_message(practice))
+    if starts_at == appointment.starts_at:
+        return appointment  # a double submit (or no change): nothing to move, no second email
     _check_start(session, practice, appointment.therapist, appointment.service, starts_at,
                  now=now, by_therapist=actor.is_therapist, override=False,
                  ignore_appointment=appointment.id)

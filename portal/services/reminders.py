@@ -32,7 +32,8 @@ def queue_due(session: Session, *, now: datetime) -> int:
                Appointment.starts_at > now, Appointment.starts_at <= now + lead)
         .options(joinedload(Appointment.client), joinedload(Appointment.service),
                  joinedload(Appointment.therapist))
-        .order_by(Appointment.starts_at)
+        # A total order, so concurrent senders claim in the same order and cannot deadlock.
+        .order_by(Appointment.starts_at, Appointment.id)
     ))
     if not due:
         return 0

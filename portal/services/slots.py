@@ -41,11 +41,17 @@ def resolve(day: date, wall: time, zone: ZoneInfo, *, latest: bool = False) -> d
 
     A time in the skipped hour becomes the instant the clocks jump; a time in the repeated
     hour is its first occurrence, or its second when `latest` (used for range ends, so the
-    whole repeated hour counts as worked).
+    whole repeated hour counts as worked). The one exception is the very first reading of the
+    repeated hour (01:00 when 02:00 goes back to 01:00): its second occurrence is the moment
+    the clocks go back, when the clock has already read past it, so a range ending there
+    ends at its first occurrence.
     """
     local = datetime.combine(day, wall, tzinfo=zone).replace(fold=1 if latest else 0)
     instant = local.astimezone(UTC)
     if instant.astimezone(zone).replace(tzinfo=None) == local.replace(tzinfo=None):
+        just_before = (instant - timedelta(seconds=1)).astimezone(zone).replace(tzinfo=None)
+        if latest and just_before >= local.replace(tzinfo=None):
+            return local.replace(fold=0).astimezone(UTC)
         return instant
     # Non-existent wall time. Read with the two offsets it lands on both sides of the jump;
     # find the jump itself (where the offset changes) by bisection, to the second.

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from portal.extensions import db
 from portal.models import Practice
+from portal.services.booking import format_price
 
 
 def practice_zone() -> ZoneInfo:
@@ -36,7 +37,30 @@ def local_datetime(value: datetime | None) -> str:
     return f"{local_date(value)}, {local:%H:%M}"
 
 
+def local_day(value: datetime | None) -> str:
+    """'Wednesday 4 March' in the practice's zone (the year is plain from the context)."""
+    if value is None:
+        return ""
+    local = value.astimezone(practice_zone())
+    return f"{local:%A} {local.day} {local:%B}"
+
+
+def local_time(value: datetime | None) -> str:
+    """'09:15' in the practice's zone."""
+    if value is None:
+        return ""
+    return f"{value.astimezone(practice_zone()):%H:%M}"
+
+
+def price(pence: int | None) -> str:
+    """'£45' or '£45.50'."""
+    return "" if pence is None else format_price(pence)
+
+
 def init_app(app: Flask) -> None:
     """Register the filters."""
     app.add_template_filter(local_date)
     app.add_template_filter(local_datetime)
+    app.add_template_filter(local_day)
+    app.add_template_filter(local_time)
+    app.add_template_filter(price)

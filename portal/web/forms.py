@@ -34,6 +34,12 @@ def confirm_field(other: str) -> PasswordField:
     )
 
 
+def drop_nul(value):
+    """Field filter: remove NUL characters, which PostgreSQL cannot store in text (a pasted
+    one would otherwise end in a database error instead of a saved form)."""
+    return value.replace("\x00", "") if isinstance(value, str) else value
+
+
 def apply_error(form: FlaskForm, error: InvalidInput) -> None:
     """Show a service's InvalidInput next to its field, or above the form."""
     field = getattr(form, error.field, None) if error.field else None

@@ -1,0 +1,107 @@
+"""A client's appointments: upcoming and past, reschedule and cancel within the policy."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, flash, redirect, render_template, url_for
+from flask_login import current_user
+
+from portal.extensions import db
+from portal.models import Appointment, AppointmentStatus, Practice, Role
+from portal.services import accounts, booking, calendar
+from portal.services.errors import InvalidInput, NotFound, PermissionDenied
+from portal.web.access import restrict
+from portal.web.appointments.forms import CancelForm
+from portal.web.deps import client_ip, now
+from portal.web.errors import render_error
+from portal.web.formatting import local_day, local_time
+from portal.web.forms import apply_error
+
+bp = Blueprint("appointments", __name__, url_prefix="/appointments")
+restrict(bp, Role.CLIENT)
+
+STATUS_LABELS = {
+    AppointmentStatus.BOOKED: "Booked",
+    AppointmentStatus.CANCELLED: "Cancelled",
+    AppointmentStatus.ATTENDED: "Attended",
+    AppointmentStatus.NO_SHOW: "No-show",
+}
+
+
+@bp.app_context_processor
+def _status_labels():
+    return {"appointment_status_labels": STATUS_LABELS}
+
+
+def closed_page(appointment: Appointment, practice: Practice):
+    """403: why this appointment can't be changed online any more, and who to contact."""
+    return render_template("appointments/closed.html", appointment=appointment,
+                           deadline=booking.policy_deadline(practice, appointment)), 403
+
+
+@bp.route("/")
+def index():
+    """Upcoming sessions (soonest first) and past ones (newest first)."""
+    user = current_user._get_current_object()
+    practice = accounts.get_practice(db.session)
+    current = now()
+    everything = booking.client_appointments(db.session, user)  # newest first
+    upcoming = [a for a in reversed(everything) if a.ends_at > current]
+    past = [a for a in everything if a.ends_at <= current]
+    changeable = {a.id for a in upcoming if booking.can_change(user, a, practice, current)}
+    deadlines = {a.id: booking.policy_deadline(practice, a) for a in upcoming}
+    return render_template("appointments/index.html", upcoming=upcoming, past=past,
+                           changeable=changeable, deadlines=deadlines)
+
+
+@bp.route("/<int:appointment_id>/cancel", methods=["GET", "POST"])
+def cancel(appointment_id: int):
+    """Ask before cancelling (GET); cancel while the policy window is open (POST)."""
+    user = current_user._get_current_object()
+    practice = accounts.get_practice(db.session)
+    try:
+        appointment = booking.get_appointment(db.session, user, appointment_id)
+    except NotFound:
+        return render_error(404)
+    if appointment.status is AppointmentStatus.CANCELLED:
+        flash("That session is already cancelled.", "info")
+        return redirect(url_for("appointments.index"))
+    if not booking.can_change(user, appointment, practice, now()):
+        return closed_page(appointment, practice)
+    form = CancelForm()
+    if form.validate_on_submit():
+        try:
+            booking.cancel(db.session, user, appointment, now=now(),
+                           reason=form.reason.data or "", ip=client_ip())
+        except PermissionDenied:
+            db.session.rollback()
+            return closed_page(appointment, practice)
+        except InvalidInput as error:
+            db.session.rollback()
+            apply_error(form, error)
+        else:
+            db.session.commit()
+            flash(f"Your {appointment.service.name} on "
+                  f"{_when(appointment)} is cancelled. We've emailed you a confirmation.",
+                  "success")
+            return redirect(url_for("appointments.index"))
+    return render_template("appointments/cancel.html", appointment=appointment, form=form)
+
+
+@bp.route("/<int:appointment_id>/calendar.ics")
+def ics(appointment_id: int):
+    """Download one appointment as an .ics file."""
+    user = current_user._get_current_object()
+    try:
+        appointment = booking.get_appointment(db.session, user, appointment_id)
+    except NotFound:
+        return render_error(404)
+    practice = accounts.get_practice(db.session)
+    body = calendar.appointment_calendar([appointment], practice, method="PUBLISH")
+    local = appointment.starts_at.astimezone(booking.zone_of(practice))
+    return Response(body, mimetype="text/calendar", headers={
+        "Content-Disposition": f'attachment; filename="session-{local:%Y-%m-%d-%H%M}.ics"',
+    })
+
+
+def _when(appointment: Appointment) -> str:
+    return f"{local_day(appointment.starts_at)} at {local_time(appointment.starts_at)}"

@@ -1,0 +1,255 @@
+"""Forms for the therapist's diary. They check shape (required, number format, the ranges the
+service publishes, so every mistake shows at once); the diary and booking services check the
+rules again (ranges, overlaps, free slots) and report errors against these field names."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    DateField,
+    Field,
+    IntegerField,
+    RadioField,
+    SelectField,
+    StringField,
+    TextAreaField,
+    TimeField,
+)
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
+
+try:
+    from wtforms.fields.choices import SelectChoice
+except ImportError:  # pragma: no cover - WTForms before 3.3
+    SelectChoice = None
+
+from portal.services import diary
+
+
+class WholeNumberField(IntegerField):
+    """An integer input whose bad-format message says what to type; blank is None."""
+
+    def __init__(self, label=None, validators=None, *, invalid="Enter a whole number.", **kw):
+        kw.setdefault("render_kw", {"inputmode": "numeric"})
+        super().__init__(label, validators, **kw)
+        self.invalid = invalid
+
+    def process_formdata(self, valuelist):
+        raw = valuelist[0].strip() if valuelist else ""
+        if not raw:
+            self.data = None
+            return
+        try:
+            self.data = int(raw)
+        except ValueError as exc:
+            self.data = None
+            raise ValueError(self.invalid) from exc
+
+
+class ClockField(TimeField):
+    """An HH:MM time input; blank is None, a bad value says what to type."""
+
+    def process_formdata(self, valuelist):
+        raw = valuelist[0].strip() if valuelist else ""
+        if not raw:
+            self.data = None
+            return
+        try:
+            super().process_formdata([raw])
+        except ValueError as exc:
+            self.data = None
+            raise ValueError("Enter a time like 09:30.") from exc
+
+
+class DayField(DateField):
+    """A date input; blank is None, a bad value says what to type."""
+
+    def process_formdata(self, valuelist):
+        raw = valuelist[0].strip() if valuelist else ""
+        if not raw:
+            self.data = None
+            return
+        try:
+            super().process_formdata([raw])
+        except ValueError as exc:
+            self.data = None
+            raise ValueError("Enter a date like 2026-03-04.") from exc
+
+
+def choice(value, label: str):
+    """One option of a select. WTForms 3.3 wants SelectChoice (tuples are deprecated there,
+    and warnings fail the tests); older versions take tuples."""
+    if SelectChoice is None:  # pragma: no cover - WTForms before 3.3
+        return (value, label)
+    return SelectChoice(value, label)
+
+
+def within(limits: dict, key: str) -> NumberRange:
+    """The service's range for a number, checked in the form too so every mistake in a
+    form shows at once (the service checks again)."""
+    limit = limits[key]
+    if isinstance(limit, tuple):
+        low, high, message = limit
+    else:
+        low, high, message = limit.low, limit.high, limit.message
+    return NumberRange(low, high, message)
+
+
+def _int_or_none(value):
+    """Coerce a posted choice to int without failing, so the service can name the problem."""
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+class ServiceForm(FlaskForm):
+    """A service clients can book."""
+
+    name = StringField("Name", validators=[DataRequired("Enter a name for the service."),
+                                           Length(max=120, message="Use at most 120 characters.")])
+    description = TextAreaField(
+        "Description", validators=[Optional(), Length(max=2000, message="Use at most 2,000 "
+                                                                        "characters.")],
+        description="Shown to clients when they choose a service.", render_kw={"rows": 4})
+    duration_minutes = WholeNumberField(
+        "Length in minutes", [InputRequired("Enter the length in minutes."),
+                              within(diary.SERVICE_LIMITS, "duration_minutes")],
+        invalid="Enter the length as a whole number of minutes, for example 60.",
+        description="Between 5 and 480 minutes.",
+        render_kw={"inputmode": "numeric", "min": 5, "max": 480})
+    price = StringField(
+        "Price in pounds", validators=[DataRequired("Enter the price in pounds, for example 45 "
+                                                    "or 45.50."), Length(max=20)],
+        description="For example 45 or 45.50.", render_kw={"inputmode": "decimal"})
+    buffer_minutes = WholeNumberField(
+        "Buffer after, in minutes", [InputRequired("Enter the buffer in minutes (0 for none)."),
+                                     within(diary.SERVICE_LIMITS, "buffer_minutes")],
+        invalid="Enter the buffer as a whole number of minutes, for example 15.",
+        description="Time kept free after each session for notes and turning the room round. "
+                    "0 to 240 minutes.",
+        render_kw={"inputmode": "numeric", "min": 0, "max": 240})
+    sort_order = WholeNumberField(
+        "Position in the list", [Optional(), within(diary.SERVICE_LIMITS, "sort_order")],
+        invalid="Enter the position as a whole number, for example 1.",
+        description="Lower numbers come first (0 to 999).",
+        render_kw={"inputmode": "numeric", "min": 0, "max": 999})
+    active = BooleanField(
+        "Clients can book this service",
+        description="Turn off to hide it from clients. Past and booked sessions keep it.",
+        default=True)
+
+
+def _hours_form_class() -> type[FlaskForm]:
+    """A form with a start and end field for each of the ranges of each weekday."""
+    attrs: dict[str, Field] = {}
+    for weekday, name in enumerate(diary.WEEKDAYS):
+        for index in range(diary.RANGES_PER_DAY):
+            for part in ("start", "end"):
+                attrs[diary.hours_field(weekday, index, part)] = ClockField(
+                    f"{name}, range {index + 1}, {'from' if part == 'start' else 'until'}",
+                    validators=[Optional()])
+    return type("HoursForm", (FlaskForm,), attrs)
+
+
+HoursForm = _hours_form_class()
+
+
+class TimeOffForm(FlaskForm):
+    """A stretch of time off, in the practice's local time."""
+
+    first_day = DayField("First day", [InputRequired("Enter the first day of the time off.")],
+                         description="The day the time off starts.")
+    last_day = DayField("Last day", [Optional()],
+                        description="Leave blank for a single day.")
+    start = ClockField("From", [Optional()],
+                       description="Leave blank to start at the beginning of the first day.")
+    end = ClockField("Until", [Optional()],
+                     description="Leave blank to run to the end of the last day.")
+    reason = StringField("Reason", [Optional(), Length(max=200, message="Use at most 200 "
+                                                                        "characters.")],
+                         description="Only you see this.")
+
+
+STEP_CHOICES = [choice(m, f"{m} minutes") for m in (5, 10, 15, 20, 30, 45, 60, 90, 120)]
+
+
+class RulesForm(FlaskForm):
+    """The practice's booking rules."""
+
+    slot_step_minutes = SelectField(
+        "Slot step", coerce=_int_or_none, choices=STEP_CHOICES, validate_choice=False,
+        description="How far apart the start times offered to clients are.")
+    min_notice_hours = WholeNumberField(
+        "Minimum notice, in hours", [InputRequired("Enter the minimum notice in hours."),
+                                     within(diary.RULE_LIMITS, "min_notice_hours")],
+        invalid="Enter the notice as a whole number of hours, for example 12.",
+        description="Clients can't book online closer to the start than this (0 to 336).")
+    horizon_value = WholeNumberField(
+        "Booking horizon", [InputRequired("Enter how far ahead clients can book.")],
+        invalid="Enter a whole number, for example 8.",
+        description="How far ahead clients can book (up to 52 weeks).")
+    horizon_unit = SelectField("Horizon unit",
+                               choices=[choice("weeks", "weeks"), choice("days", "days")],
+                               validate_choice=False)
+    cancel_window_hours = WholeNumberField(
+        "Client changes close, in hours before",
+        [InputRequired("Enter the window in hours."),
+         within(diary.RULE_LIMITS, "cancel_window_hours")],
+        invalid="Enter the window as a whole number of hours, for example 24.",
+        description="Clients can cancel or reschedule online until this many hours before "
+                    "the session. After that only you can, and it counts as a late "
+                    "cancellation (0 to 336).")
+    reminder_lead_hours = WholeNumberField(
+        "Reminder email, hours before",
+        [InputRequired("Enter when to send the reminder."),
+         within(diary.RULE_LIMITS, "reminder_lead_hours")],
+        invalid="Enter a whole number of hours, for example 24.",
+        description="1 to 168 hours.")
+
+
+class _BookingChoices(FlaskForm):
+    """Who, what and which day."""
+
+    client = SelectField("Client", coerce=_int_or_none, validate_choice=False,
+                         validators=[InputRequired("Choose a client.")])
+    service = SelectField("Service", coerce=_int_or_none, validate_choice=False,
+                          validators=[InputRequired("Choose a service.")])
+    day = DayField("Day", [InputRequired("Choose a day.")])
+
+
+class BookChoiceForm(_BookingChoices):
+    """The GET form that shows the free times, so the slot list is a plain link away."""
+
+    class Meta:
+        csrf = False
+
+
+class BookForm(_BookingChoices):
+    """The chosen slot (or a deliberate double booking), posted with a CSRF token."""
+
+    start = RadioField("Time", validate_choice=False)
+    override = BooleanField(
+        "Book even though it overlaps another appointment",
+        description="Only for a deliberate double booking. The time must still be within "
+                    "your working hours. It is recorded in the audit log.")
+    override_time = ClockField("Start time for the double booking", [Optional()])
+
+
+class RescheduleForm(FlaskForm):
+    """The new start for an appointment."""
+
+    start = RadioField("New time", validate_choice=False,
+                       validators=[InputRequired("Choose a new time.")])
+
+
+class CancelForm(FlaskForm):
+    """Why the session is cancelled, for the client."""
+
+    message = TextAreaField(
+        "Message to the client",
+        [Optional(), Length(max=2000, message="Use at most 2,000 characters.")],
+        description="Included in the cancellation email. For example, why, and how to "
+                    "rebook.", render_kw={"rows": 4})

@@ -1,0 +1,444 @@
+"""The therapist's diary: services, hours, time off, booking rules and appointments."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from portal.extensions import db
+from portal.models import Appointment, AppointmentStatus, Practice, Role, User
+from portal.services import accounts, booking, diary, intake
+from portal.services.errors import InvalidInput, PermissionDenied
+from portal.web.access import restrict
+from portal.web.deps import client_ip, now
+from portal.web.diary.forms import (
+    BookChoiceForm,
+    BookForm,
+    CancelForm,
+    HoursForm,
+    RescheduleForm,
+    RulesForm,
+    ServiceForm,
+    TimeOffForm,
+    choice,
+)
+from portal.web.formatting import practice_zone
+from portal.web.forms import apply_error
+
+bp = Blueprint("diary", __name__, url_prefix="/diary")
+restrict(bp, Role.THERAPIST)
+
+
+def _me() -> User:
+    """The signed-in therapist (the real object, not the proxy)."""
+    return current_user._get_current_object()
+
+
+def _practice() -> Practice:
+    """The practice row."""
+    return accounts.get_practice(db.session)
+
+
+def _today() -> date:
+    """Today in the practice's zone."""
+    return now().astimezone(practice_zone()).date()
+
+
+@bp.context_processor
+def diary_helpers():
+    """Local-time helpers for the diary templates."""
+    zone = practice_zone()
+
+    def clock(value: datetime) -> str:
+        return value.astimezone(zone).strftime("%H:%M")
+
+    def day_label(day: date) -> str:
+        today = _today()
+        name = f"{day:%A} {day.day} {day:%B}"
+        if day == today:
+            return f"Today, {name}"
+        if day == today + timedelta(days=1):
+            return f"Tomorrow, {name}"
+        return name
+
+    return {"clock": clock, "day_label": day_label, "price": booking.format_price,
+            "one_day": timedelta(days=1)}
+
+
+def _day_arg(name: str = "day") -> date | None:
+    """A YYYY-MM-DD query parameter as a date, or None when missing or malformed."""
+    try:
+        return date.fromisoformat(request.args.get(name, ""))
+    except ValueError:
+        return None
+
+
+# --- upcoming ------------------------------------------------------------------------------
+
+
+@bp.route("/")
+def index():
+    """The next two weeks of appointments, by day."""
+    practice = _practice()
+    me = _me()
+    days = diary.upcoming(db.session, practice, me, now=now())
+    current = now()
+    changeable = {
+        a.id for items in days.values() for a in items
+        if booking.can_change(me, a, practice, current) and a.starts_at > current
+    }
+    return render_template("diary/index.html", days=days, changeable=changeable,
+                           horizon=diary.UPCOMING_DAYS,
+                           count=sum(1 for items in days.values() for a in items
+                                     if a.status is not AppointmentStatus.CANCELLED))
+
+
+# --- services ------------------------------------------------------------------------------
+
+
+@bp.route("/services")
+def services():
+    """Every service, with its length, price and buffer."""
+    return render_template("diary/services.html", services=diary.all_services(db.session))
+
+
+@bp.route("/services/new", methods=["GET", "POST"])
+def service_new():
+    """Add a service."""
+    return _service_page(None)
+
+
+@bp.route("/services/<int:service_id>", methods=["GET", "POST"])
+def service_edit(service_id: int):
+    """Change a service, or hide it from clients."""
+    return _service_page(diary.get_service(db.session, service_id))
+
+
+def _service_page(service):
+    """The create/edit form for a service (None: a new one)."""
+    form = ServiceForm(obj=service)
+    if service is not None and not form.is_submitted():
+        form.price.data = diary.pence_to_pounds(service.price_pence)
+    if form.validate_on_submit():
+        try:
+            saved = diary.save_service(
+                db.session, _me(), service, name=form.name.data,
+                description=form.description.data or "",
+                duration_minutes=form.duration_minutes.data, price=form.price.data,
+                buffer_minutes=form.buffer_minutes.data, active=form.active.data,
+                sort_order=form.sort_order.data, now=now(), ip=client_ip(),
+            )
+        except InvalidInput as error:
+            db.session.rollback()
+            apply_error(form, error)
+        else:
+            db.session.commit()
+            state = "" if saved.active else " It is hidden from clients."
+            flash(f"{saved.name} saved.{state}", "success")
+            return redirect(url_for("diary.services"))
+    return render_template("diary/service_form.html", form=form, service=service)
+
+
+# --- weekly hours --------------------------------------------------------------------------
+
+
+@bp.route("/hours", methods=["GET", "POST"])
+def hours():
+    """Weekly working hours: up to four ranges per day; the gaps are breaks."""
+    me = _me()
+    form = HoursForm()
+    if not form.is_submitted():
+        for weekday, ranges in diary.weekly_hours(db.session, me).items():
+            for index, (start, end) in enumerate(ranges[:diary.RANGES_PER_DAY]):
+                form[diary.hours_field(weekday, index, "start")].data = start
+                form[diary.hours_field(weekday, index, "end")].data = end
+    if form.validate_on_submit():
+        days = {
+            weekday: [(form[diary.hours_field(weekday, i, "start")].data,
+                       form[diary.hours_field(weekday, i, "end")].data)
+                      for i in range(diary.RANGES_PER_DAY)]
+            for weekday in range(7)
+        }
+        try:
+            diary.replace_hours(db.session, me, me, days, now=now(), ip=client_ip())
+        except InvalidInput as error:
+            db.session.rollback()
+            apply_error(form, error)
+        else:
+            outside = diary.booked_outside_hours(db.session, _practice(), me, now=now())
+            db.session.commit()
+            flash("Weekly hours saved.", "success")
+            if outside:
+                flash(_listing("These booked sessions are now outside your hours. They are "
+                               "kept; move or cancel them if needed", outside), "warning")
+            return redirect(url_for("diary.hours"))
+    return render_template("diary/hours.html", form=form, ranges=diary.RANGES_PER_DAY,
+                           field_name=diary.hours_field, weekdays=diary.WEEKDAYS)
+
+
+def _listing(intro: str, appointments: list[Appointment]) -> str:
+    """A flash sentence naming each appointment."""
+    return f"{intro}: {'; '.join(diary.describe(appointments, practice_zone()))}."
+
+
+# --- time off ------------------------------------------------------------------------------
+
+
+@bp.route("/time-off", methods=["GET", "POST"])
+def time_off():
+    """Upcoming time off, and a form to add more."""
+    me = _me()
+    form = TimeOffForm()
+    if form.validate_on_submit():
+        try:
+            _, clashes = diary.add_time_off(
+                db.session, me, me, first_day=form.first_day.data, last_day=form.last_day.data,
+                start=form.start.data, end=form.end.data, reason=form.reason.data or "",
+                now=now(), ip=client_ip(),
+            )
+        except InvalidInput as error:
+            db.session.rollback()
+            apply_error(form, error)
+        else:
+            db.session.commit()
+            flash("Time off added. Clients can't book those times.", "success")
+            if clashes:
+                several = len(clashes) != 1
+                flash(_listing(f"This time off overlaps {len(clashes)} booked "
+                               f"session{'s' if several else ''}, which "
+                               f"{'stay' if several else 'stays'} booked", clashes)
+                      + f" Move or cancel {'them' if several else 'it'} from the diary if "
+                        "needed.", "warning")
+            return redirect(url_for("diary.time_off"))
+    entries = [(row, _span(row)) for row in diary.upcoming_time_off(db.session, me, now=now())]
+    return render_template("diary/time_off.html", form=form, entries=entries)
+
+
+def _span(row) -> str:
+    """'Mon 6 April (whole day)', 'Mon 6 – Fri 10 April', 'Mon 6 April, 14:00–17:00'."""
+    zone = practice_zone()
+    start, end = row.starts_at.astimezone(zone), row.ends_at.astimezone(zone)
+    whole = start.time() == end.time() == datetime.min.time()
+    if whole:
+        end = end - timedelta(days=1)
+        first = f"{start:%a} {start.day} {start:%B}"
+        if start.date() == end.date():
+            return f"{first} (whole day)"
+        return f"{first} – {end:%a} {end.day} {end:%B} (whole days)"
+    first = f"{start:%a} {start.day} {start:%B}, {start:%H:%M}"
+    if start.date() == end.date():
+        return f"{first}–{end:%H:%M}"
+    return f"{first} – {end:%a} {end.day} {end:%B}, {end:%H:%M}"
+
+
+@bp.route("/time-off/<int:time_off_id>/delete", methods=["POST"])
+def time_off_delete(time_off_id: int):
+    """Remove time off."""
+    diary.delete_time_off(db.session, _me(), time_off_id, now=now(), ip=client_ip())
+    db.session.commit()
+    flash("Time off removed. Those times can be booked again.", "success")
+    return redirect(url_for("diary.time_off"))
+
+
+# --- booking rules -------------------------------------------------------------------------
+
+
+@bp.route("/rules", methods=["GET", "POST"])
+def rules():
+    """Slot step, notice, horizon, the client change window and the reminder."""
+    practice = _practice()
+    form = RulesForm()
+    if not form.is_submitted():
+        weeks = practice.horizon_days % 7 == 0
+        form.slot_step_minutes.data = practice.slot_step_minutes
+        form.min_notice_hours.data = practice.min_notice_minutes // 60
+        form.horizon_value.data = practice.horizon_days // 7 if weeks else practice.horizon_days
+        form.horizon_unit.data = "weeks" if weeks else "days"
+        form.cancel_window_hours.data = practice.cancel_window_hours
+        form.reminder_lead_hours.data = practice.reminder_lead_hours
+    if form.validate_on_submit():
+        try:
+            diary.update_rules(
+                db.session, _me(), practice, slot_step_minutes=form.slot_step_minutes.data,
+                min_notice_hours=form.min_notice_hours.data,
+                horizon_value=form.horizon_value.data, horizon_unit=form.horizon_unit.data,
+                cancel_window_hours=form.cancel_window_hours.data,
+                reminder_lead_hours=form.reminder_lead_hours.data, now=now(), ip=client_ip(),
+            )
+        except InvalidInput as error:
+            db.session.rollback()
+            apply_error(form, error)
+        else:
+            db.session.commit()
+            flash("Booking rules saved.", "success")
+            return redirect(url_for("diary.rules"))
+    return render_template("diary/rules.html", form=form)
+
+
+# --- booking for a client ------------------------------------------------------------------
+
+
+def _choices(form, clients: list[User], services) -> None:
+    """Fill the client and service lists of a booking form."""
+    form.client.choices = [choice("", "Choose a client")] + [
+        choice(c.id, c.name if c.has_password else f"{c.name} (invited)") for c in clients
+    ]
+    form.service.choices = [choice("", "Choose a service")] + [
+        choice(s.id, s.name + ("" if s.active else " (hidden from clients)"))
+        for s in services
+    ]
+
+
+@bp.route("/book", methods=["GET", "POST"])
+def book():
+    """Book for a client: choose client, service and day, then a free time (or, deliberately,
+    a time over another appointment)."""
+    practice = _practice()
+    me = _me()
+    clients = diary.bookable_clients(db.session)
+    services = diary.all_services(db.session)
+    posted = request.method == "POST"
+    choice = BookChoiceForm(formdata=(request.form if posted else request.args) or None)
+    _choices(choice, clients, services)
+    if choice.day.data is None and not choice.day.raw_data:
+        choice.day.data = _today()
+    form = BookForm()
+    _choices(form, clients, services)
+    if posted and form.validate_on_submit():
+        try:
+            appointment = diary.book_for_client(
+                db.session, me, client_id=form.client.data, service_id=form.service.data,
+                day=form.day.data, slot=form.start.data, override=form.override.data,
+                override_time=form.override_time.data, now=now(), ip=client_ip(),
+            )
+        except InvalidInput as error:
+            db.session.rollback()
+            apply_error(form, error)
+            if error.field in ("client", "service", "day"):
+                apply_error(choice, error)
+        except booking.SlotTaken as error:
+            db.session.rollback()
+            form.start.errors = [f"{error.message} Choose another time."]
+        else:
+            db.session.commit()
+            extra = " (double booking)" if appointment.overlap_override else ""
+            flash(f"Booked {appointment.client.name} for {appointment.service.name} on "
+                  f"{_when(appointment.starts_at)}{extra}. A confirmation email is on its way.",
+                  "success")
+            return redirect(url_for("diary.index"))
+    # A link may preset only the client; the list appears once all three are chosen.
+    ready = (posted or {"client", "service", "day"} <= set(request.args)) and choice.validate()
+    client = db.session.get(User, choice.client.data) if ready and choice.client.data else None
+    service = next((s for s in services if s.id == choice.service.data), None)
+    if ready and (client is None or not client.is_client or not client.active):
+        choice.client.errors = ["Choose an active client."]
+        ready = False
+    if ready and service is None:
+        choice.service.errors = ["Choose a service."]
+        ready = False
+    free = []
+    if ready:
+        free = booking.free_slots(db.session, practice, me, service, now=now(),
+                                  first=choice.day.data, last=choice.day.data,
+                                  enforce_notice=False)
+    questionnaire_done = client is not None and intake.is_complete(db.session, client)
+    return render_template(
+        "diary/book.html", choice=choice, form=form, ready=ready, client=client,
+        service=service, free=free, questionnaire_done=questionnaire_done,
+        day=choice.day.data, today=_today(), posted=posted,
+    )
+
+
+def _when(instant: datetime) -> str:
+    """'Wednesday 4 March at 10:00' in the practice's zone."""
+    local = instant.astimezone(practice_zone())
+    return f"{local:%A} {local.day} {local:%B} at {local:%H:%M}"
+
+
+# --- changing an appointment ---------------------------------------------------------------
+
+
+def _changeable(appointment_id: int) -> tuple[Appointment, Practice] | None:
+    """The appointment and practice when it can still be moved or cancelled; otherwise
+    None, with a message flashed."""
+    appointment = booking.get_appointment(db.session, _me(), appointment_id)
+    practice = _practice()
+    if (not booking.can_change(_me(), appointment, practice, now())
+            or appointment.starts_at <= now()):
+        flash("That appointment can no longer be changed: it is cancelled or already over.",
+              "info")
+        return None
+    return appointment, practice
+
+
+@bp.route("/appointments/<int:appointment_id>/reschedule", methods=["GET", "POST"])
+def reschedule(appointment_id: int):
+    """Move an appointment to another free time."""
+    found = _changeable(appointment_id)
+    if found is None:
+        return redirect(url_for("diary.index"))
+    appointment, practice = found
+    today = _today()
+    day = _day_arg() or max(appointment.starts_at.astimezone(practice_zone()).date(), today)
+    form = RescheduleForm()
+    if form.validate_on_submit():
+        starts_at = diary.parse_slot(form.start.data)
+        try:
+            if starts_at is None:
+                raise InvalidInput("start", "Choose a new time from the list.")
+            booking.reschedule(db.session, _me(), appointment, starts_at=starts_at, now=now(),
+                               ip=client_ip())
+        except InvalidInput as error:
+            db.session.rollback()
+            apply_error(form, error)
+        except booking.SlotTaken as error:
+            db.session.rollback()
+            form.start.errors = [f"{error.message} Choose another time."]
+        except PermissionDenied as error:
+            db.session.rollback()
+            flash(error.message, "error")
+            return redirect(url_for("diary.index"))
+        else:
+            db.session.commit()
+            flash(f"Moved {appointment.client.name}'s {appointment.service.name} to "
+                  f"{_when(appointment.starts_at)}. They have been emailed.", "success")
+            return redirect(url_for("diary.index"))
+        if starts_at is not None:
+            day = starts_at.astimezone(practice_zone()).date()
+        appointment = booking.get_appointment(db.session, _me(), appointment_id)
+    free = booking.free_slots(db.session, practice, _me(), appointment.service, now=now(),
+                              first=day, last=day, ignore_appointment=appointment.id,
+                              enforce_notice=False)
+    # The appointment's own time is not a move.
+    free = [s for s in free if s != appointment.starts_at]
+    return render_template("diary/reschedule.html", appointment=appointment, form=form,
+                           free=free, day=day, today=today)
+
+
+@bp.route("/appointments/<int:appointment_id>/cancel", methods=["GET", "POST"])
+def cancel(appointment_id: int):
+    """Cancel an appointment with a message to the client."""
+    found = _changeable(appointment_id)
+    if found is None:
+        return redirect(url_for("diary.index"))
+    appointment, practice = found
+    late = now() >= booking.policy_deadline(practice, appointment)
+    form = CancelForm()
+    if form.validate_on_submit():
+        try:
+            booking.cancel(db.session, _me(), appointment, now=now(),
+                           reason=form.message.data or "", ip=client_ip())
+        except InvalidInput as error:
+            db.session.rollback()
+            apply_error(form, error)
+        else:
+            db.session.commit()
+            note = " It is recorded as a late cancellation." if appointment.late_cancellation \
+                else ""
+            flash(f"Cancelled {appointment.client.name}'s {appointment.service.name} on "
+                  f"{_when(appointment.starts_at)}. They have been emailed.{note}", "success")
+            return redirect(url_for("diary.index"))
+    return render_template("diary/cancel.html", appointment=appointment, form=form, late=late,
+                           window=practice.cancel_window_hours)

@@ -2,17 +2,53 @@
 
 from portal.models.accounts import Role, User
 from portal.models.audit import AuditEvent
-from portal.models.booking import (Appointment, AppointmentStatus, NotificationClaim, Service,
-                                   TimeOff, WorkingHours)
-from portal.models.intake import IntakeForm
 from portal.models.base import Base, utcnow
+from portal.models.booking import (
+    Appointment,
+    AppointmentStatus,
+    NotificationClaim,
+    Service,
+    TimeOff,
+    WorkingHours,
+)
+from portal.models.intake import IntakeForm
+from portal.models.library import BODY_AREAS, Exercise, ExerciseLevel, Picture, Sides
 from portal.models.outbox import OutboxMessage, OutboxStatus
 from portal.models.practice import Practice
+from portal.models.programmes import (
+    MOMENTS,
+    CompletionLog,
+    Feedback,
+    Moment,
+    MomentTime,
+    Programme,
+    ProgrammeItem,
+    ProgrammeShare,
+    ProgrammeTemplate,
+    ProgrammeVersion,
+    TemplateItem,
+)
 
 __all__ = [
     "Appointment",
     "AppointmentStatus",
     "IntakeForm",
+    "BODY_AREAS",
+    "CompletionLog",
+    "Exercise",
+    "ExerciseLevel",
+    "Feedback",
+    "MOMENTS",
+    "Moment",
+    "MomentTime",
+    "Picture",
+    "Programme",
+    "ProgrammeItem",
+    "ProgrammeShare",
+    "ProgrammeTemplate",
+    "ProgrammeVersion",
+    "Sides",
+    "TemplateItem",
     "NotificationClaim",
     "Service",
     "TimeOff",

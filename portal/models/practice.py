@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, String
+from sqlalchemy import CheckConstraint, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.models.base import Base, utcnow
@@ -35,5 +35,9 @@ class Practice(Base):
     horizon_days: Mapped[int] = mapped_column(default=56)
     cancel_window_hours: Mapped[int] = mapped_column(default=24)
     reminder_lead_hours: Mapped[int] = mapped_column(default=24)
+    # "Exercise of the week" on every client's home page; set by portal.services.library.
+    featured_exercise_id: Mapped[int | None] = mapped_column(
+        ForeignKey("exercise.id", ondelete="SET NULL"))
+    featured_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

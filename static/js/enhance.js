@@ -1,6 +1,8 @@
 // Small progressive enhancements; every page works without them.
 
 // A "Show" button on password fields, so people on phones can check what they typed.
+// The button's name says what pressing it will do ("Show password" / "Hide password"); it
+// carries no aria-pressed as well, which would announce the state twice.
 function addPasswordToggles(root) {
   for (const input of root.querySelectorAll('input[type="password"]')) {
     const wrap = document.createElement("div");
@@ -10,18 +12,71 @@ function addPasswordToggles(root) {
     const button = document.createElement("button");
     button.type = "button";
     button.className = "password-toggle";
-    button.textContent = "Show";
-    button.setAttribute("aria-pressed", "false");
-    button.setAttribute("aria-label", "Show password");
-    button.addEventListener("click", () => {
-      const showing = input.type === "text";
-      input.type = showing ? "password" : "text";
-      button.textContent = showing ? "Show" : "Hide";
-      button.setAttribute("aria-pressed", String(!showing));
-      button.setAttribute("aria-label", showing ? "Show password" : "Hide password");
-    });
+    const show = (visible) => {
+      input.type = visible ? "text" : "password";
+      button.textContent = visible ? "Hide" : "Show";
+      button.setAttribute("aria-label", visible ? "Hide password" : "Show password");
+    };
+    show(false);
+    button.addEventListener("click", () => show(input.type === "password"));
+    // Hide it again before sending, so the browser never stores it as ordinary text.
+    if (input.form) input.form.addEventListener("submit", () => show(false));
     wrap.appendChild(button);
   }
+}
+
+// The main navigation shows its links in one row when they fit. When they would wrap (a
+// phone, or many sections) they fold behind a "Menu" button; CSS draws both layouts.
+function addMenuToggle(root) {
+  const nav = root.querySelector(".site-nav");
+  if (!nav) return;
+  const header = nav.parentNode;
+  const items = [...nav.querySelectorAll("li")];
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = "nav-toggle";
+  button.textContent = "Menu";
+  button.hidden = true;
+  button.setAttribute("aria-controls", nav.id);
+  button.setAttribute("aria-expanded", "false");
+  header.insertBefore(button, nav);
+
+  const isOpen = () => button.getAttribute("aria-expanded") === "true";
+  const setOpen = (open) => {
+    button.setAttribute("aria-expanded", String(open));
+    nav.toggleAttribute("data-folded", !open);
+  };
+  const setMenu = (on) => {
+    button.hidden = !on;
+    header.classList.toggle("site-header__inner--menu", on);
+    nav.classList.toggle("site-nav--menu", on);
+    if (!on) nav.removeAttribute("data-folded");
+  };
+  // Lay the links out as a row, then look whether any of them went to a second line.
+  const fit = () => {
+    const open = isOpen();
+    setMenu(false);
+    const wraps = items.some((item) => item.offsetTop !== items[0].offsetTop);
+    if (wraps) {
+      setMenu(true);
+      setOpen(open);
+    }
+  };
+  button.addEventListener("click", () => setOpen(!isOpen()));
+  // Escape closes an open menu and gives focus back to its button. The layout is checked
+  // first: a resize the browser has not reported yet may have changed it.
+  document.addEventListener("keydown", (event) => {
+    if (event.key !== "Escape" || !isOpen()) return;
+    fit();
+    if (button.hidden) {
+      button.setAttribute("aria-expanded", "false");  // stays shut if the menu comes back
+      return;
+    }
+    setOpen(false);
+    button.focus();
+  });
+  window.addEventListener("resize", fit);
+  fit();
 }
 
 // Ask before destructive actions marked with data-confirm.
@@ -39,6 +94,7 @@ function focusErrors(root) {
   if (summary) summary.focus();
 }
 
+addMenuToggle(document);
 addPasswordToggles(document);
 addConfirmations(document);
 focusErrors(document);

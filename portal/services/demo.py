@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal.models import (
     Appointment,
     AppointmentStatus,
     Exercise,
+    Feedback,
     IntakeForm,
+    Moment,
     Practice,
+    ProgrammeVersion,
     Role,
     Service,
     User,
     WorkingHours,
 )
-from portal.services import accounts, library, library_seed, slots
+from portal.services import accounts, library, library_seed, programmes, slots
 from portal.services.errors import InvalidInput
 from portal.services.passwords import Passwords
 
@@ -59,7 +63,9 @@ def seed(session: Session, passwords: Passwords, *, now: datetime, timezone: str
         clients.append(client)
     session.flush()
     seed_diary(session, practice, therapist, clients, now=now)
-    seed_exercise_library(session, therapist, now=now)
+    exercises = seed_exercise_library(session, therapist, now=now)
+    seed_programme(session, therapist, clients[0], exercises, now=now,
+                   zone=ZoneInfo(practice.timezone))
 
 
 # --- the exercise library ----------------------------------------------------------------
@@ -74,6 +80,118 @@ def seed_exercise_library(session: Session, therapist: User, *, now: datetime) -
     featured = next(e for e in exercises if e.slug == FEATURED_SLUG)
     library.feature_exercise(session, therapist, featured.id, now)
     return exercises
+
+
+# --- Alex's home programme: two versions, a template and three weeks of logs ---------------
+
+HIP, KNEE, CAT, CHILD, GLUTE = ("kneeling-hip-flexor-stretch", "knee-to-chest", "cat-cow",
+                                "childs-pose", "figure-four-glute-stretch")
+TEMPLATE_NAME = "Desk worker's lower back"
+HIP_NOTE = ("Tuck your tailbone under before you lean in: you should feel it at the front of "
+            "the hip, as mild tension. If it pinches, come up a little and ease off.")
+# When in the day each moment's log is made (local time).
+LOG_TIMES = {Moment.MORNING: time(7, 30), Moment.WORK_BREAK: time(11, 15),
+             Moment.AFTER_TRAINING: time(19, 10), Moment.BEFORE_BED: time(22, 0)}
+# Alex runs on Tuesdays, Thursdays and Sundays.
+RUN_DAYS = {1, 3, 6}
+
+
+def seed_programme(session: Session, therapist: User, client: User,
+                   exercises: list[Exercise], *, now: datetime, zone: ZoneInfo) -> None:
+    """Alex's programme: version 1 set at the session three weeks ago (also kept as the
+    template "Desk worker's lower back"), version 2 at last week's session with a longer
+    hip flexor hold, an after-training moment and a personal note; and the logs in between,
+    mostly "nothing" or "mild tension", with one pain report the therapist has seen."""
+    by_slug = {e.slug: e for e in exercises}
+    item = programmes.ItemInput.from_exercise
+    attended = list(session.scalars(
+        select(Appointment.ends_at).where(Appointment.client_id == client.id,
+                                          Appointment.status == AppointmentStatus.ATTENDED)
+        .order_by(Appointment.starts_at)))
+    # Saved just after the last two sessions (or three weeks and one week ago without them).
+    first_at, second_at = ([t + timedelta(minutes=20) for t in attended[-2:]]
+                           if len(attended) >= 2 else [now - timedelta(days=21),
+                                                       now - timedelta(days=7)])
+    first = programmes.save_version(session, therapist, client, [
+        item(by_slug[HIP], hold_seconds=20, moments=(Moment.WORK_BREAK,)),
+        item(by_slug[CAT], moments=(Moment.MORNING,)),
+        item(by_slug[KNEE], moments=(Moment.BEFORE_BED,), days_per_week=5),
+        item(by_slug[CHILD], moments=(Moment.BEFORE_BED,)),
+    ], "Little and often: a couple of minutes in your work breaks, a few before bed.",
+        first_at)
+    programmes.save_as_template(
+        session, therapist, client, TEMPLATE_NAME, first_at + timedelta(minutes=5),
+        description="For stiff lower backs from long days at a desk: hip flexors, spine "
+                    "mobility and an easy wind-down before bed.")
+    first_day = first_at.astimezone(zone).date()
+    second_day = second_at.astimezone(zone).date()
+    pain_day = first_day + timedelta(days=(second_day - first_day).days // 2 + 1)
+    pain_logs = _seed_logs(session, client, first, first_day + timedelta(days=1),
+                           second_day - timedelta(days=1), now=now, zone=zone,
+                           pain_day=pain_day)
+    for log_id, logged_at in pain_logs:
+        programmes.acknowledge_pain(session, therapist, log_id, logged_at + timedelta(hours=22))
+
+    second = programmes.save_version(session, therapist, client, [
+        item(by_slug[HIP], moments=(Moment.WORK_BREAK, Moment.AFTER_TRAINING),
+             personal_note=HIP_NOTE),
+        item(by_slug[GLUTE], moments=(Moment.AFTER_TRAINING,), days_per_week=3),
+        item(by_slug[CAT], moments=(Moment.MORNING,)),
+        item(by_slug[CHILD], moments=(Moment.BEFORE_BED,)),
+    ], "Your hips are still tight after runs, so the hip flexor stretch now holds for 30 s "
+       "and comes after training too. New: the figure-four stretch after your runs.",
+        second_at, base_version=first.number)
+    _seed_logs(session, client, second, second_day + timedelta(days=1),
+               now.astimezone(zone).date(), now=now, zone=zone, pain_day=None)
+
+
+def _seed_logs(session: Session, client: User, version: ProgrammeVersion, first: date,
+               last: date, *, now: datetime, zone: ZoneInfo,
+               pain_day: date | None) -> list[tuple[int, datetime]]:
+    """Logs of a version's items from `first` to `last` (local dates) with a realistic gap
+    now and then; returns (id, logged_at) of the painful ones."""
+    pains = []
+    day, n = first, 0
+    while day <= last:
+        n += 1
+        # One day in five missed, and the before-bed stretches skipped after late nights.
+        if n % 5 == 3 and day != pain_day:
+            day += timedelta(days=1)
+            continue
+        for item in version.items:
+            moments = item.moment_list
+            if Moment.AFTER_TRAINING in moments and Moment.WORK_BREAK in moments:
+                moment = (Moment.AFTER_TRAINING if day.weekday() in RUN_DAYS
+                          else Moment.WORK_BREAK)
+            elif moments == [Moment.AFTER_TRAINING]:
+                if day.weekday() not in RUN_DAYS:
+                    continue
+                moment = Moment.AFTER_TRAINING
+            else:
+                moment = moments[0] if moments else Moment.MORNING
+            if moment is Moment.BEFORE_BED and n % 4 == 1:
+                continue
+            logged_at = datetime.combine(day, LOG_TIMES[moment], zone).astimezone(now.tzinfo)
+            if logged_at > now:
+                continue
+            hurt = day == pain_day and item.exercise.slug == HIP
+            # Tight at first, easier as the weeks go on; the left hip is the stubborn one.
+            tight = (n + item.position) % (2 if version.number == 1 else 4) == 0
+            left = Feedback.PAIN if hurt else (Feedback.MILD_TENSION if tight
+                                               else Feedback.NOTHING)
+            right = Feedback.MILD_TENSION if hurt or (tight and n % 3 == 0) else \
+                Feedback.NOTHING
+            note = ("Sharp pinch at the front of the left hip when I leaned forward, so I "
+                    "stopped." if hurt else
+                    "Left side still tighter than the right." if tight and n % 6 == 0 else "")
+            result = programmes.log_completion(
+                session, client, item.id, programmes.FeedbackInput(left=left, right=right,
+                                                                   both=left),
+                note, f"demo-{item.id}-{day.isoformat()}", day, logged_at, moment=moment)
+            if result.pain:
+                pains.append((result.log.id, logged_at))
+        day += timedelta(days=1)
+    return pains
 
 
 # --- the diary: services, hours, rules, questionnaires and appointments -------------------

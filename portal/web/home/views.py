@@ -8,8 +8,11 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from portal.extensions import db
-from portal.models import Role
+from portal.models import AppointmentStatus, Role
+from portal.services import booking, intake, library
 from portal.web.access import public, roles
+from portal.web.deps import now
+from portal.web.programme.views import summary as programme_summary
 
 bp = Blueprint("home", __name__, url_prefix="/")
 
@@ -20,7 +23,16 @@ def index():
     """Clients get their home page; therapists go to the dashboard."""
     if current_user.is_therapist:
         return redirect(url_for("dashboard.index"))
-    return render_template("home/client.html")
+    user = current_user._get_current_object()
+    current = now()
+    upcoming = [a for a in booking.client_appointments(db.session, user)
+                if a.status is AppointmentStatus.BOOKED and a.ends_at > current]
+    return render_template("home/client.html",
+                           next_appointment=min(upcoming, key=lambda a: a.starts_at,
+                                                default=None),
+                           intake_done=intake.is_complete(db.session, user),
+                           programme=programme_summary(user),
+                           featured_exercise=library.featured_exercise(db.session))
 
 
 @bp.route("/healthz")

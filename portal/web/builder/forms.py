@@ -1,0 +1,117 @@
+"""Forms for the programme builder. They check shape only (whole numbers within the ranges
+the services publish, so every mistake shows at once); the programme service checks again,
+owns the rules (a hold or reps, the level on the ladder, published exercises) and names the
+item and field of what it refuses ("items-2-hold_seconds").
+
+The CSRF token is checked app-wide by CSRFProtect; these forms carry no token field of their
+own, so two of them (the builder and "save as template") can share a page without clashing
+ids or prefixed token names.
+"""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import (
+    FieldList,
+    Form,
+    FormField,
+    HiddenField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
+
+from portal.models import MOMENTS, Sides
+from portal.models.library import HOLD_SECONDS_MAX, REPS_MAX, SETS_MAX, SETS_MIN
+from portal.models.programmes import DAYS_PER_WEEK_MAX, TIMES_PER_DAY_MAX
+from portal.web.diary.forms import WholeNumberField, choice
+from portal.web.forms import drop_nul
+
+MAX_ITEMS = 50
+NOTE_MAX = 2000
+SEARCH_MAX = 100
+# Shorter than Sides.label, so the select fits beside the numbers.
+SIDES_LABELS = {Sides.EACH_SIDE: "Each side", Sides.BOTH: "Both together", Sides.NONE: "No sides"}
+SIDES_CHOICES = [choice(s.value, SIDES_LABELS[s]) for s in Sides]
+MOMENT_CHOICES = [choice(m.value, m.label) for m in MOMENTS]
+
+
+def _number(label: str, low: int, high: int, message: str, invalid: str) -> WholeNumberField:
+    return WholeNumberField(
+        label, [InputRequired(invalid), NumberRange(low, high, message)], invalid=invalid,
+        render_kw={"inputmode": "numeric", "min": low, "max": high})
+
+
+def _level(value):
+    """A posted level as an int; anything else is None, for the service to name."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+class ItemForm(Form):
+    """One exercise of the programme as tailored for the client (a sub-form)."""
+
+    exercise_id = HiddenField()
+    hold_seconds = _number("Hold (s)", 0, HOLD_SECONDS_MAX,
+                           f"Hold for 0 to {HOLD_SECONDS_MAX} seconds.",
+                           "Enter the hold as a whole number of seconds (0 for none).")
+    reps = _number("Reps", 0, REPS_MAX, f"Use 0 to {REPS_MAX} reps.",
+                   "Enter the reps as a whole number (0 for a hold only).")
+    sets = _number("Sets or rounds", SETS_MIN, SETS_MAX,
+                   f"Use {SETS_MIN} to {SETS_MAX} sets or rounds.",
+                   "Enter the sets or rounds as a whole number, for example 2.")
+    sides = SelectField("Sides", choices=SIDES_CHOICES, validate_choice=False)
+    times_per_day = _number("Times a day", 1, TIMES_PER_DAY_MAX,
+                            f"Use 1 to {TIMES_PER_DAY_MAX} times a day.",
+                            "Enter how many times a day as a whole number.")
+    days_per_week = _number("Days a week", 1, DAYS_PER_WEEK_MAX,
+                            f"Use 1 to {DAYS_PER_WEEK_MAX} days a week.",
+                            "Enter how many days a week as a whole number.")
+    moments = SelectMultipleField("When in the day", choices=MOMENT_CHOICES,
+                                  validate_choice=False)
+    level = SelectField("Level", coerce=_level, validate_choice=False)
+    personal_note = TextAreaField(
+        "Personal note", [Optional(), Length(max=NOTE_MAX, message=f"Use at most "
+                                                                   f"{NOTE_MAX:,} characters.")],
+        filters=[drop_nul], description="The client reads this on the exercise page.",
+        render_kw={"rows": 2, "maxlength": NOTE_MAX})
+
+
+class BuilderForm(FlaskForm):
+    """The whole programme as one form: the items, the version note, the library search and
+    the version the page was opened on."""
+
+    class Meta:
+        csrf = False
+
+    base_version = HiddenField()
+    items = FieldList(FormField(ItemForm), max_entries=MAX_ITEMS)
+    note = TextAreaField(
+        "Message to the client about this version",
+        [Optional(), Length(max=NOTE_MAX, message=f"Use at most {NOTE_MAX:,} characters.")],
+        filters=[drop_nul],
+        description="Optional. Shown on their Today page with what changed.",
+        render_kw={"rows": 3, "maxlength": NOTE_MAX})
+    q = StringField("Search the library", [Optional()],
+                    render_kw={"maxlength": SEARCH_MAX, "type": "search",
+                               "autocomplete": "off"})
+
+
+class TemplateForm(FlaskForm):
+    """Save the client's programme as a template."""
+
+    class Meta:
+        csrf = False
+
+    name = StringField("Template name",
+                       [DataRequired("Give the template a name."),
+                        Length(max=120, message="Use at most 120 characters.")],
+                       filters=[drop_nul], render_kw={"maxlength": 120, "autocomplete": "off"})
+    description = TextAreaField(
+        "Description", [Optional(), Length(max=1000, message="Use at most 1,000 characters.")],
+        filters=[drop_nul], description="Optional: who it suits and what it is for.",
+        render_kw={"rows": 2, "maxlength": 1000})

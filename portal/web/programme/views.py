@@ -1,0 +1,286 @@
+"""The client's home programme: Today, an exercise with its guided timer, logging how it
+felt, and the history of logs.
+
+"Today" is the practice's local date, not the server's or the browser's: a log at 00:30 in
+London belongs to the London day.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_login import current_user
+from werkzeug.routing import BuildError
+
+from portal.extensions import db
+from portal.models import Exercise, Moment, ProgrammeItem, ProgrammeVersion, Role, Sides, User
+from portal.models.programmes import ANY_TIME_LABEL
+from portal.services import library, programmes
+from portal.services.errors import InvalidInput, NotFound
+from portal.services.programmes import FeedbackInput
+from portal.web import access
+from portal.web.access import restrict
+from portal.web.deps import now
+from portal.web.errors import render_error
+from portal.web.formatting import practice_zone
+from portal.web.programme.forms import LogForm
+
+bp = Blueprint("programme", __name__, url_prefix="/programme")
+restrict(bp, Role.CLIENT)
+
+# The guided timer's fixed phases, in seconds.
+GET_READY_SECONDS = 5
+SWITCH_SECONDS = 5
+REST_SECONDS = 15
+# The seeded drawings share one canvas (static/img/exercises/*.svg).
+DRAWING_SIZE = (320, 200)
+HISTORY_LIMIT = 100
+# Where the last programme version the client has seen is remembered (per browser session).
+SEEN_KEY = "programme_seen_version"
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+
+def local_today() -> date:
+    """Today's date in the practice's time zone."""
+    return now().astimezone(practice_zone()).date()
+
+
+def week_start(day: date) -> date:
+    """The Monday of the week holding `day`."""
+    return day - timedelta(days=day.weekday())
+
+
+@dataclass(frozen=True)
+class Picture:
+    """What the <img> of an exercise needs."""
+
+    url: str
+    width: int
+    height: int
+
+
+def picture_of(exercise: Exercise) -> Picture | None:
+    """The exercise's picture, or None when there is none to show.
+
+    Seeded drawings are static files, checked on disk so a drawing not made yet is no broken
+    image. Uploaded pictures are served by the route that takes a `picture_id` and lets
+    clients in (the library's); without one the page simply shows no picture.
+    """
+    if exercise.picture_id is not None:
+        url = _uploaded_picture_url(exercise.picture_id)
+        uploaded = exercise.picture
+        if url is None or uploaded is None:
+            return None
+        return Picture(url, uploaded.width, uploaded.height)
+    path = exercise.picture_path
+    if path and current_app.static_folder:
+        static = Path(current_app.static_folder).resolve()
+        target = (static / path).resolve()
+        if target.is_relative_to(static) and target.is_file():
+            return Picture(url_for("static", filename=path), *DRAWING_SIZE)
+    return None
+
+
+def _uploaded_picture_url(picture_id: int) -> str | None:
+    app = current_app._get_current_object()
+    rules = sorted(
+        (r for r in app.url_map.iter_rules()
+         if r.arguments == {"picture_id"} and "GET" in (r.methods or ())),
+        key=lambda r: (not r.endpoint.endswith("picture"), r.endpoint),
+    )
+    for rule in rules:
+        allowed = access.access_of(app, rule.endpoint)
+        if allowed != access.PUBLIC and Role.CLIENT not in (allowed or ()):
+            continue
+        try:
+            return url_for(rule.endpoint, picture_id=picture_id)
+        except BuildError:
+            continue
+    return None
+
+
+def _client() -> User:
+    return current_user._get_current_object()
+
+
+def _timer_data(item: ProgrammeItem) -> dict[str, str]:
+    """The data-* attributes the guided timer (static/js/timer.js) reads."""
+    return {
+        "data-timer": "",
+        "data-name": item.exercise.name,
+        "data-dose": programmes.describe_dose(item),
+        "data-hold": str(item.hold_seconds),
+        "data-reps": str(item.reps),
+        "data-sets": str(item.sets),
+        "data-sides": Sides(item.sides).value,
+        "data-get-ready": str(GET_READY_SECONDS),
+        "data-switch": str(SWITCH_SECONDS),
+        "data-rest": str(REST_SECONDS),
+    }
+
+
+def _moment_arg(raw: str | None) -> str:
+    """A moment value from the query string, or "" when it is missing or not a moment."""
+    try:
+        return Moment(raw).value if raw else ""
+    except ValueError:
+        return ""
+
+
+def _item_page(item: ProgrammeItem, form: LogForm, status: int = 200):
+    """The exercise page: picture, steps, cues, cautions, note, dose, ladder, timer, log."""
+    day = programmes.today(db.session, _client(), local_today())
+    entries = [e for g in day.groups for e in g.entries if e.item.id == item.id]
+    done_today = entries[0].done_today if entries else 0
+    return render_template(
+        "programme/item.html", item=item, exercise=item.exercise, form=form,
+        dose=programmes.describe_dose(item), schedule=programmes.describe_schedule(item),
+        moments=programmes.describe_moments(item.moments or []),
+        ladder=library.ladder_step(item.exercise, item.level),
+        picture=picture_of(item.exercise), done_today=done_today,
+        timer=_timer_data(item), each_side=Sides(item.sides) is Sides.EACH_SIDE,
+    ), status
+
+
+def _hidden_error(form: LogForm, error: InvalidInput) -> None:
+    """Show a service error on the form: next to a visible field, else above the form."""
+    field = getattr(form, error.field, None) if error.field else None
+    if field is not None and field.type != "HiddenField":
+        field.errors = [*field.errors, error.message]
+    else:
+        form.form_errors.append(error.message)
+
+
+def _hidden_field_errors(form: LogForm) -> None:
+    # Hidden fields have no place on the page to show an error: lift theirs above the form.
+    for field in (form.client_key, form.moment, form.local_date):
+        for message in field.errors:
+            if message not in form.form_errors:
+                form.form_errors.append(message)
+
+
+# --- pages ----------------------------------------------------------------------------------
+
+
+@bp.route("/")
+def index():
+    """Today: the items grouped by moment, progress for the day, this week's adherence."""
+    client = _client()
+    today = local_today()
+    day = programmes.today(db.session, client, today)
+    version: ProgrammeVersion | None = day.version
+    if version is None:
+        return render_template("programme/index.html", day=day, version=None)
+    week = programmes.adherence(db.session, client, week_start(today), today=today)
+    # "What changed" opens by itself the first time a client sees a new version.
+    seen = session.get(SEEN_KEY)
+    is_new = not isinstance(seen, int) or seen < version.number
+    if seen != version.number:
+        session[SEEN_KEY] = version.number
+    return render_template("programme/index.html", day=day, version=version, week=week,
+                           changes=version.changes or [], is_new=is_new,
+                           any_time=ANY_TIME_LABEL)
+
+
+@bp.route("/items/<int:item_id>")
+def item(item_id: int):
+    """One exercise of the programme, with the guided timer and the log form."""
+    try:
+        found = programmes.get_item(db.session, _client(), item_id)
+    except NotFound as error:
+        return render_error(404, error.message or None)
+    form = LogForm.for_item(found.sides, formdata=None,
+                            client_key=uuid.uuid4().hex,
+                            moment=_moment_arg(request.args.get("moment")))
+    return _item_page(found, form)
+
+
+@bp.route("/items/<int:item_id>/log", methods=["POST"])
+def log(item_id: int):
+    """Record that the item was done and how it felt; pain shows the easier version."""
+    client = _client()
+    try:
+        found = programmes.get_item(db.session, client, item_id)
+    except NotFound as error:
+        return render_error(404, error.message or None)
+    form = LogForm.for_item(found.sides)
+    if not form.validate_on_submit():
+        _hidden_field_errors(form)
+        return _item_page(found, form, 400)
+    try:
+        local_date = (date.fromisoformat(form.local_date.data) if form.local_date.data
+                      else local_today())
+    except ValueError:
+        form.form_errors.append("That date isn't valid.")
+        return _item_page(found, form, 400)
+    if Sides(found.sides) is Sides.EACH_SIDE:
+        feedback = FeedbackInput(left=form.feedback_left.data, right=form.feedback_right.data)
+    else:
+        feedback = FeedbackInput(both=form.feedback.data)
+    try:
+        result = programmes.log_completion(
+            db.session, client, found.id, feedback, form.note.data or "",
+            form.client_key.data, local_date, now(), moment=form.moment.data or None)
+    except InvalidInput as error:
+        db.session.rollback()
+        _hidden_error(form, error)
+        return _item_page(found, form, 400)
+    except NotFound as error:
+        db.session.rollback()
+        return render_error(404, error.message or None)
+    name = result.log.exercise.name
+    if result.pain:
+        page = render_template("programme/pain.html", result=result, name=name, item=found)
+        db.session.commit()
+        return page
+    db.session.commit()
+    if result.created:
+        flash(f"Logged: {name}. Well done!", "success")
+    else:
+        flash(f"{name} was already logged: we kept it once.", "info")
+    return redirect(url_for("programme.index"))
+
+
+@bp.route("/history")
+def history():
+    """The client's logs, newest first, grouped by day."""
+    logs = programmes.history(db.session, _client(), limit=HISTORY_LIMIT)
+    days: list[tuple[date, list]] = []
+    for entry in logs:
+        if not days or days[-1][0] != entry.local_date:
+            days.append((entry.local_date, []))
+        days[-1][1].append(entry)
+    return render_template("programme/history.html", days=days, limit=HISTORY_LIMIT,
+                           count=len(logs), today=local_today())
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Today's progress and this week's adherence, for the client's home page."""
+
+    day: programmes.Today
+    week: programmes.Adherence | None
+
+
+def summary(client: User) -> Summary:
+    """The home page's programme card (adherence only when there is a programme)."""
+    today = local_today()
+    day = programmes.today(db.session, client, today)
+    week = (programmes.adherence(db.session, client, week_start(today), today=today)
+            if day.version is not None else None)
+    return Summary(day=day, week=week)

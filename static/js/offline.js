@@ -1,0 +1,486 @@
+// Offline Today and exercise pages, and logs made without a connection.
+//
+// Loaded on Today and each exercise page by templates/sheet/_offline_hook.html, whose data
+// attributes say where the service worker is, its scope, who is signed in and the practice's
+// time zone. Every page works the same without this module.
+//
+// - Registers the service worker (static/js/sw.js) and, when Today is opened online, asks it
+//   to keep Today and every programme page Today links to, with their styles and pictures.
+// - On a kept copy served offline, says so: "You're offline — showing your programme as of …".
+// - The log form: offline (or when sending fails) the entry is kept in IndexedDB with its
+//   client_key and the practice's date, and "Saved on this phone" is shown. Kept entries are
+//   sent again when the connection returns and on the next page load, with the same fields;
+//   the server stores a client_key once, so a log can never be counted twice.
+
+const hook = document.querySelector("script[data-offline]");
+const root = document.documentElement;
+
+const DB_NAME = "portal-offline";
+const STORE = "logs";
+const SENT_NOTE = "portal-offline-sent";
+const PRECACHED = "portal-offline-precached";
+// Today asks for fresh copies of the pages it links to at most this often (a page opened
+// online refreshes its own copy every time anyway).
+const PRECACHE_EVERY_MS = 15 * 60 * 1000;
+const CSRF_RE = /name="csrf_token"[^>]*value="([^"]+)"/;
+const MISSING = {
+  feedback_left: "Say how the left side felt.",
+  feedback_right: "Say how the right side felt.",
+  feedback: "Say how it felt.",
+};
+
+const config = hook ? {
+  sw: hook.dataset.offlineSw,
+  scope: hook.dataset.offlineScope || "/programme/",
+  user: hook.dataset.offlineUser || "",
+  timeZone: hook.dataset.offlineTimezone || undefined,
+  signOut: hook.dataset.offlineSignout || "",
+} : null;
+
+// --- IndexedDB: the kept logs, one per client_key --------------------------------------------
+
+let dbPromise = null;
+
+function openDb() {
+  if (!dbPromise) {
+    dbPromise = new Promise((resolve, reject) => {
+      const request = indexedDB.open(DB_NAME, 1);
+      request.onupgradeneeded = () => {
+        request.result.createObjectStore(STORE, { keyPath: "client_key" });
+      };
+      request.onsuccess = () => resolve(request.result);
+      request.onerror = () => reject(request.error);
+    });
+  }
+  return dbPromise;
+}
+
+function done(request) {
+  return new Promise((resolve, reject) => {
+    request.onsuccess = () => resolve(request.result);
+    request.onerror = () => reject(request.error);
+  });
+}
+
+async function store(mode) {
+  const db = await openDb();
+  return db.transaction(STORE, mode).objectStore(STORE);
+}
+
+async function keep(entry) {
+  await done((await store("readwrite")).put(entry));
+}
+
+async function forget(clientKey) {
+  await done((await store("readwrite")).delete(clientKey));
+}
+
+// This client's kept logs, oldest first (another client's, on a shared phone, stay put).
+async function kept() {
+  if (!("indexedDB" in window)) return [];
+  const all = await done((await store("readonly")).getAll());
+  return all.filter((entry) => entry.user === config.user)
+    .sort((a, b) => a.queued_at.localeCompare(b.queued_at));
+}
+
+// --- small helpers ---------------------------------------------------------------------------
+
+function freshKey() {
+  if (crypto.randomUUID) return crypto.randomUUID().replaceAll("-", "");
+  return Array.from(crypto.getRandomValues(new Uint8Array(16)),
+    (byte) => byte.toString(16).padStart(2, "0")).join("");
+}
+
+// Today's date in the practice's time zone, as the server counts days (YYYY-MM-DD).
+function practiceDate() {
+  const options = { year: "numeric", month: "2-digit", day: "2-digit" };
+  let parts;
+  try {
+    parts = new Intl.DateTimeFormat("en-CA", { ...options, timeZone: config.timeZone })
+      .formatToParts(new Date());
+  } catch {
+    parts = new Intl.DateTimeFormat("en-CA", options).formatToParts(new Date());
+  }
+  const part = (type) => parts.find((p) => p.type === type).value;
+  return `${part("year")}-${part("month")}-${part("day")}`;
+}
+
+function asOf(iso) {
+  const when = new Date(iso);
+  if (Number.isNaN(when.getTime())) return "your last visit";
+  const options = { weekday: "short", day: "numeric", month: "long", hour: "2-digit",
+    minute: "2-digit", hourCycle: "h23" };
+  try {
+    return new Intl.DateTimeFormat("en-GB", { ...options, timeZone: config.timeZone }).format(when);
+  } catch {
+    return new Intl.DateTimeFormat("en-GB", options).format(when);
+  }
+}
+
+function plural(count, one, many) {
+  return count === 1 ? one : many.replace("{n}", String(count));
+}
+
+// A message box at the top of the page's content (one per kind, replaced when it changes).
+function notice(kind, lines, { alert = false } = {}) {
+  const main = document.querySelector("main") || document.body;
+  let box = document.querySelector(`[data-offline-notice="${kind}"]`);
+  if (!lines) {
+    if (box) box.remove();
+    return null;
+  }
+  if (!box) {
+    box = document.createElement("div");
+    box.dataset.offlineNotice = kind;
+    box.className = `offline-notice offline-notice--${kind}`;
+    box.setAttribute("role", alert ? "alert" : "status");
+    const flashes = main.querySelector(".flashes");
+    main.insertBefore(box, flashes ? flashes.nextSibling : main.firstChild);
+  }
+  box.replaceChildren(...lines.map(([strong, rest]) => {
+    const p = document.createElement("p");
+    if (strong) {
+      const b = document.createElement("strong");
+      b.textContent = strong;
+      p.append(b);
+    }
+    if (rest) p.append(rest);
+    return p;
+  }));
+  return box;
+}
+
+// --- the banner on a kept copy ----------------------------------------------------------------
+
+async function describeOffline() {
+  const copy = root.getAttribute("data-offline-copy");
+  const lines = [];
+  if (copy !== null && navigator.onLine) {
+    lines.push(["You're back online", ` — this is the copy saved ${asOf(copy)}. Reload for the latest.`]);
+  } else if (copy !== null) {
+    lines.push(["You're offline", ` — showing your programme as of ${asOf(copy)}.`]);
+  } else if (!navigator.onLine) {
+    lines.push(["You're offline", " — you can still follow your stretches."]);
+  }
+  if (!lines.length) {
+    notice("offline", null);
+    return;
+  }
+  const waiting = (await kept().catch(() => [])).length;
+  if (waiting) {
+    lines.push(["", plural(waiting, "1 log is saved on this phone and will be sent when you're back online.",
+      "{n} logs are saved on this phone and will be sent when you're back online.")]);
+  } else {
+    lines.push(["", "Logs you make are saved on this phone and sent when you're back online."]);
+  }
+  notice("offline", lines);
+}
+
+function markOfflineCopy() {
+  if (!root.hasAttribute("data-offline-copy")) return;
+  // Messages from the visit that was saved would be stale, and links out of the programme
+  // lead to pages that aren't kept.
+  for (const element of document.querySelectorAll(".flashes, [data-online-only]")) {
+    element.hidden = true;
+  }
+}
+
+// --- the log form ----------------------------------------------------------------------------
+
+function logForm() {
+  return document.querySelector('form[method="post"][action$="/log"]');
+}
+
+function firstMissing(form) {
+  const names = new Set([...form.querySelectorAll('input[type="radio"]')].map((r) => r.name));
+  for (const name of names) {
+    if (!form.querySelector(`input[type="radio"][name="${CSS.escape(name)}"]:checked`)) {
+      return name;
+    }
+  }
+  return null;
+}
+
+function entryFrom(form) {
+  const fields = [];
+  for (const [name, value] of new FormData(form)) {
+    if (typeof value === "string" && name !== "local_date") fields.push([name, value]);
+  }
+  const data = Object.fromEntries(fields);
+  const action = new URL(form.action, location.href).pathname;
+  return {
+    client_key: data.client_key,
+    user: config.user,
+    action,
+    item_id: (action.match(/\/items\/(\d+)\//) || [])[1] || "",
+    exercise: (document.querySelector("h1")?.textContent || "").trim(),
+    feedback: { left: data.feedback_left || "", right: data.feedback_right || "",
+      both: data.feedback || "" },
+    note: data.note || "",
+    moment: data.moment || "",
+    local_date: practiceDate(),
+    queued_at: new Date().toISOString(),
+    fields,
+  };
+}
+
+function showSaved(form) {
+  const section = form.closest("section") || form.parentNode;
+  const box = document.createElement("div");
+  box.className = "offline-saved";
+  box.setAttribute("role", "status");
+  box.tabIndex = -1;
+  const p = document.createElement("p");
+  const strong = document.createElement("strong");
+  strong.textContent = "Saved on this phone";
+  p.append(strong, " — it will be sent when you're back online.");
+  const back = document.createElement("p");
+  const link = document.createElement("a");
+  link.className = "button button--secondary";
+  link.href = config.scope;
+  link.textContent = "Back to Today";
+  back.append(link);
+  box.append(p, back);
+  form.hidden = true;
+  section.append(box);
+  box.focus();
+}
+
+function showMissing(form, name) {
+  const group = form.querySelector(`input[name="${CSS.escape(name)}"]`)?.closest("fieldset");
+  notice("form", [["", MISSING[name] || "Say how it felt."]], { alert: true });
+  if (group) group.focus();
+}
+
+async function keepOffline(form) {
+  const entry = entryFrom(form);
+  try {
+    await keep(entry);
+  } catch {
+    notice("form", [["Not saved", ": this phone won't keep it. Log it again when you're back online."]],
+      { alert: true });
+    return;
+  }
+  notice("form", null);
+  showSaved(form);
+  await describeOffline().catch(() => {});
+}
+
+function enhanceLogForm() {
+  const form = logForm();
+  if (!form || !("indexedDB" in window)) return;
+  if (root.hasAttribute("data-offline-copy") && form.elements.client_key) {
+    // A kept copy is opened again and again: each opening is a new log, so a new key.
+    form.elements.client_key.value = freshKey();
+  }
+  let busy = false;
+  form.addEventListener("submit", async (event) => {
+    if (event.defaultPrevented) return;
+    if (busy) {
+      event.preventDefault();
+      return;
+    }
+    const missing = firstMissing(form);
+    // Online, the server explains what's missing exactly as it does without JavaScript.
+    if (navigator.onLine && missing) return;
+    event.preventDefault();
+    if (missing) {
+      showMissing(form, missing);
+      return;
+    }
+    busy = true;
+    if (!navigator.onLine) {
+      await keepOffline(form);
+      return;
+    }
+    let response;
+    try {
+      response = await fetch(form.action, {
+        method: "POST", body: new URLSearchParams(new FormData(form)),
+        credentials: "same-origin", redirect: "manual",
+      });
+    } catch {
+      await keepOffline(form); // the connection failed on the way: keep it, same key
+      return;
+    }
+    if (response.type === "opaqueredirect") {
+      location.assign(config.scope); // logged: Today shows "Logged" and the tick
+    } else if ([502, 503, 504].includes(response.status)) {
+      await keepOffline(form);
+    } else {
+      // The server's own page (the pain advice, or what to fix): send the form again the
+      // ordinary way to show it. Same client_key, so a stored log is still stored once.
+      form.submit();
+    }
+  });
+}
+
+// --- sending kept logs -----------------------------------------------------------------------
+
+async function freshCsrf() {
+  try {
+    const response = await fetch(config.scope, { credentials: "same-origin", cache: "no-store" });
+    const match = CSRF_RE.exec(await response.text());
+    return match ? match[1] : null;
+  } catch {
+    return null;
+  }
+}
+
+async function post(entry, csrf) {
+  const body = new URLSearchParams(entry.fields);
+  body.set("local_date", entry.local_date);
+  if (csrf) body.set("csrf_token", csrf);
+  const response = await fetch(entry.action, { method: "POST", body, credentials: "same-origin" });
+  if (new URL(response.url).pathname.startsWith("/auth/")) return "signed-out";
+  if (response.ok) return "sent"; // Today after the redirect, or the pain advice
+  if (response.status === 400) return "rejected";
+  if (response.status === 403 || response.status === 404) return "refused";
+  return "later";
+}
+
+let replaying = false;
+
+async function replay() {
+  if (replaying || !navigator.onLine || !("indexedDB" in window)) return;
+  replaying = true;
+  let sent = 0;
+  let refused = 0;
+  try {
+    let csrf = null;
+    for (const entry of await kept().catch(() => [])) {
+      let outcome;
+      try {
+        outcome = await post(entry, csrf);
+        if (outcome === "rejected") {
+          // Most likely the kept form's CSRF token has expired: fetch a fresh one and try
+          // once more; a second refusal means the log itself can't be stored.
+          csrf = await freshCsrf();
+          outcome = csrf ? await post(entry, csrf) : "later";
+          if (outcome === "rejected") outcome = "refused";
+        }
+      } catch {
+        outcome = "later"; // offline again
+      }
+      if (outcome === "sent" || outcome === "refused") {
+        await forget(entry.client_key).catch(() => {});
+        if (outcome === "sent") sent += 1;
+        else refused += 1;
+      } else {
+        break; // signed out or offline: keep the rest for later
+      }
+    }
+  } finally {
+    replaying = false;
+  }
+  if (!sent && !refused) return;
+  const lines = [];
+  if (sent) {
+    lines.push(["", plural(sent, "Your log saved on this phone has been sent.",
+      "Your {n} logs saved on this phone have been sent.")]);
+  }
+  if (refused) {
+    lines.push(["", plural(refused,
+      "1 log saved on this phone couldn't be sent: that exercise is no longer in your programme, or the day is too long ago.",
+      "{n} logs saved on this phone couldn't be sent: those exercises are no longer in your programme, or the days are too long ago.")]);
+  }
+  if (sent && location.pathname === config.scope) {
+    // Reload Today so the ticks and progress include what was just sent.
+    sessionStorage.setItem(SENT_NOTE, JSON.stringify(lines));
+    location.reload();
+    return;
+  }
+  notice("sent", lines);
+  await describeOffline();
+}
+
+function showSentAfterReload() {
+  const raw = sessionStorage.getItem(SENT_NOTE);
+  if (!raw) return;
+  sessionStorage.removeItem(SENT_NOTE);
+  try {
+    notice("sent", JSON.parse(raw));
+  } catch {
+    // ignore a damaged note
+  }
+}
+
+// --- the service worker ----------------------------------------------------------------------
+
+function ask(worker, message) {
+  return new Promise((resolve) => {
+    const channel = new MessageChannel();
+    channel.port1.onmessage = (event) => resolve(event.data || {});
+    worker.postMessage(message, [channel.port2]);
+  });
+}
+
+function programmePages() {
+  const pages = new Set([location.pathname]);
+  for (const link of document.querySelectorAll("a[href]")) {
+    const url = new URL(link.href, location.href);
+    if (url.origin === location.origin && url.pathname.startsWith(config.scope)) {
+      pages.add(url.pathname + url.search);
+    }
+  }
+  return [...pages].sort();
+}
+
+async function setUpWorker() {
+  if (!("serviceWorker" in navigator) || !config.sw) return;
+  try {
+    await navigator.serviceWorker.register(config.sw, { scope: config.scope });
+  } catch {
+    return; // no offline copies (an old browser, or a private window): the page still works
+  }
+  for (const form of document.querySelectorAll("form[action]")) {
+    if (config.signOut && new URL(form.action, location.href).pathname === config.signOut) {
+      // Signing out leaves nothing of the programme on the phone.
+      form.addEventListener("submit", () => {
+        navigator.serviceWorker.controller?.postMessage({ type: "forget" });
+        localStorage.removeItem(PRECACHED);
+      });
+    }
+  }
+  if (root.hasAttribute("data-offline-copy") || !navigator.onLine) return;
+  if (location.pathname !== config.scope) {
+    root.dataset.offlineReady = "page";
+    return;
+  }
+  const pages = programmePages();
+  const signature = JSON.stringify({ user: config.user, pages });
+  try {
+    const last = JSON.parse(localStorage.getItem(PRECACHED) || "{}");
+    if (last.signature === signature && Date.now() - last.at < PRECACHE_EVERY_MS) {
+      root.dataset.offlineReady = "recent";
+      return;
+    }
+  } catch {
+    // a damaged note: precache again
+  }
+  const registration = await navigator.serviceWorker.ready;
+  if (!registration.active) return;
+  const answer = await ask(registration.active, { type: "precache", user: config.user, pages });
+  if (answer.pages) {
+    localStorage.setItem(PRECACHED, JSON.stringify({ signature, at: Date.now() }));
+  }
+  root.dataset.offlineReady = String(answer.pages || 0);
+}
+
+// --- start -----------------------------------------------------------------------------------
+
+const quietly = (promise) => promise.catch(() => {});
+
+if (config) {
+  markOfflineCopy();
+  showSentAfterReload();
+  enhanceLogForm();
+  quietly(describeOffline());
+  window.addEventListener("offline", () => quietly(describeOffline()));
+  window.addEventListener("online", () => {
+    quietly(describeOffline());
+    quietly(replay());
+  });
+  quietly(replay());
+  quietly(setUpWorker());
+}

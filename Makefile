@@ -24,9 +24,11 @@ run: $(VENV)/.installed
 	@PORTAL_ENV=$${PORTAL_ENV:-development} $(BIN)/flask seed-demo --if-empty
 	@echo "Emails are written to instance/mail/ (no SMTP server configured)."
 	@echo "Serving on http://127.0.0.1:$(PORT)  (Ctrl+C to stop)"
-	@PORTAL_ENV=$${PORTAL_ENV:-development} $(BIN)/flask send-outbox --loop --interval 2 & \
-	  sender=$$!; trap 'kill $$sender 2>/dev/null' EXIT INT TERM; \
-	  PORTAL_ENV=$${PORTAL_ENV:-development} $(BIN)/flask run --host 127.0.0.1 --port $(PORT)
+	@export PORTAL_ENV=$${PORTAL_ENV:-development}; \
+	  $(BIN)/flask send-outbox --loop --interval 2 & sender=$$!; \
+	  $(BIN)/flask send-reminders --loop --interval 60 >/dev/null & reminders=$$!; \
+	  trap 'kill $$sender $$reminders 2>/dev/null' EXIT INT TERM; \
+	  $(BIN)/flask run --host 127.0.0.1 --port $(PORT)
 
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -35,7 +37,7 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff check portal tests
 
 bench: $(VENV)/.installed-test
-	@echo "No benchmarks yet: they arrive with the booking and programme features."
+	PORTAL_ENV=development $(BIN)/python tests/bench/bench_pages.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache test-results

@@ -60,6 +60,8 @@ def defaults(instance_path: Path) -> dict:
         "MAIL_TIMEOUT": 30,
         "MAIL_FROM": "Portal <no-reply@localhost>",
         "MAIL_FILE_DIR": str(instance_path / "mail"),
+        # Uploaded exercise pictures: outside static/, served only to signed-in users.
+        "UPLOAD_DIR": str(instance_path / "uploads"),
         "OUTBOX_MAX_ATTEMPTS": 6,
         "TRUSTED_PROXIES": 0,
     }

@@ -43,6 +43,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                      help="turn every skip (missing database, browser, Redis) into a failure")
 
 
+def pytest_collection_modifyitems(config, items):
+    """Run the browser tests last: they are the slowest, and the fast suites report first."""
+    items.sort(key=lambda item: "/e2e/" in str(item.path).replace("\\", "/"))
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield

@@ -5,8 +5,16 @@ from __future__ import annotations
 import enum
 from datetime import datetime, time
 
-from sqlalchemy import (CheckConstraint, Enum, ForeignKey, Index, String, Text, Time,
-                        UniqueConstraint)
+from sqlalchemy import (
+    CheckConstraint,
+    Enum,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    Time,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.models.accounts import User

@@ -11,8 +11,16 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
-from portal.models import (Appointment, AppointmentStatus, Practice, Role, Service, TimeOff,
-                           User, WorkingHours)
+from portal.models import (
+    Appointment,
+    AppointmentStatus,
+    Practice,
+    Role,
+    Service,
+    TimeOff,
+    User,
+    WorkingHours,
+)
 from portal.services import audit, calendar, emails, intake, outbox, slots
 from portal.services.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 

@@ -8,28 +8,41 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from portal.extensions import csrf, db, login_manager
 from portal.models import Practice
-from portal.web import access, errors, formatting, headers, sessions
+from portal.web import access, errors, formatting, headers, hygiene, sessions
 
 
 def init_app(app: Flask) -> None:
     """Register blueprints, request hooks, template helpers and error pages."""
     from portal.web.account.views import bp as account_bp
+    from portal.web.appointments.views import bp as appointments_bp
     from portal.web.auth.views import bp as auth_bp
+    from portal.web.booking.views import bp as booking_bp
+    from portal.web.builder.views import bp as builder_bp
+    from portal.web.calendar.views import bp as calendar_bp
     from portal.web.dashboard.views import bp as dashboard_bp
+    from portal.web.diary.views import bp as diary_bp
     from portal.web.home.views import bp as home_bp
+    from portal.web.intake.views import bp as intake_bp
+    from portal.web.library.views import bp as library_bp
+    from portal.web.programme.views import bp as programme_bp
+    from portal.web.sheet.views import bp as sheet_bp
 
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Please sign in to continue."
     login_manager.login_message_category = "info"
     login_manager.session_protection = "basic"
 
-    # Order matters: timeouts, then access (strangers go to the login page), then CSRF.
+    # Order matters: input hygiene, timeouts, then access (strangers go to the login page),
+    # then CSRF.
+    app.before_request(hygiene.reject_nul_bytes)
     app.before_request(sessions.enforce_timeouts)
     app.before_request(access.guard)
     csrf.init_app(app)
     app.after_request(headers.apply)
 
-    for bp in (home_bp, auth_bp, account_bp, dashboard_bp):
+    for bp in (home_bp, auth_bp, account_bp, dashboard_bp, booking_bp, appointments_bp,
+               intake_bp, diary_bp, calendar_bp, programme_bp, library_bp, sheet_bp,
+               builder_bp):
         app.register_blueprint(bp)
     errors.init_app(app)
     formatting.init_app(app)

@@ -34,8 +34,10 @@ def apply(response: Response) -> Response:
     )
     if current_app.config["PORTAL_ENV"] == "production":
         headers.setdefault("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
-    if request.endpoint != "static":
-        # Pages can carry health data: never keep them in a shared or browser cache.
+    # Pages can carry health data: never keep them in a shared or browser cache. A view may
+    # opt in to the browser's own cache by marking its response private (uploaded exercise
+    # pictures, which carry no personal data); shared caches still keep out.
+    if request.endpoint != "static" and not response.cache_control.private:
         headers["Cache-Control"] = "no-store"
         headers.setdefault("Pragma", "no-cache")
     return response

@@ -106,9 +106,10 @@ def live_server(app: Flask) -> Iterator[LiveServer]:
 # --- browser ------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser():
-    """One headless Chromium for the whole session."""
+    """One headless Chromium for the browser tests, closed when they are done (its event loop
+    must not outlive them: later tests may run asyncio in the main thread)."""
     if not Path(CHROMIUM).exists():
         pytest.skip(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
     from playwright.sync_api import sync_playwright

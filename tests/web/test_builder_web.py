@@ -309,6 +309,9 @@ def test_the_builder_shows_the_current_programme(setup, jo):
     # The ladder of the hip flexor stretch is offered as levels.
     assert re.search(r'<select[^>]*id="items-0-level"[^>]*>\s*<option selected value="1">1\. ',
                      body)
+    # The printable sheet (with its QR link) is one click away.
+    assert f'href="/sheet/client/{setup.alex.id}"' in body
+    assert jo.get(f"/sheet/client/{setup.alex.id}").status_code == 200
 
 
 def test_save_creates_a_version_with_what_changed(app, setup, jo):

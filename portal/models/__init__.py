@@ -13,6 +13,7 @@ from portal.models.booking import (
 )
 from portal.models.intake import IntakeForm
 from portal.models.library import BODY_AREAS, Exercise, ExerciseLevel, Picture, Sides
+from portal.models.notes import SessionNote
 from portal.models.outbox import OutboxMessage, OutboxStatus
 from portal.models.practice import Practice
 from portal.models.programmes import (
@@ -51,6 +52,7 @@ __all__ = [
     "TemplateItem",
     "NotificationClaim",
     "Service",
+    "SessionNote",
     "TimeOff",
     "WorkingHours",
     "AuditEvent",

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import func, select
 
 from portal.extensions import db, limiter
 from portal.models import Role, User
 from portal.services import accounts
+from portal.services import clients as client_service
 from portal.services import practice as practice_service
 from portal.services.errors import InvalidInput
 from portal.web.access import restrict
@@ -46,11 +47,57 @@ def index():
 
 @bp.route("/clients")
 def clients():
-    """Every client, with whether they have joined yet."""
-    rows = db.session.scalars(
-        select(User).where(User.role == Role.CLIENT).order_by(func.lower(User.name), User.id)
-    ).all()
-    return render_template("dashboard/clients.html", clients=rows)
+    """Every client, searchable and filterable, by name, a page at a time."""
+    query = client_service.clean_query(request.args.get("q"), request.args.getlist("filter"),
+                                       request.args.get("page"))
+    result = client_service.list_clients(db.session, current_user._get_current_object(),
+                                         query, now())
+    return render_template("dashboard/clients.html", result=result, clients=result.rows,
+                           filters=client_service.FILTERS)
+
+
+@bp.route("/clients/<int:client_id>")
+def client_record(client_id: int):
+    """One client's record; reading it is audited."""
+    actor = current_user._get_current_object()
+    client = client_service.get_client(db.session, actor, client_id)
+    record = client_service.client_record(db.session, actor, client, now(), ip=client_ip())
+    # Render before committing: a commit expires every loaded row, and the template would
+    # then reload each appointment and log one by one. Nothing is sent unless the audit row
+    # is stored.
+    page = render_template("dashboard/client.html", record=record, client=client,
+                           chart=_chart(record.weeks))
+    db.session.commit()
+    return page
+
+
+@bp.route("/clients/<int:client_id>/audit")
+def client_audit(client_id: int):
+    """Who did what to and about one client, newest first."""
+    actor = current_user._get_current_object()
+    client = client_service.get_client(db.session, actor, client_id)
+    trail = client_service.audit_trail(db.session, actor, client,
+                                       client_service.parse_page(request.args.get("page")))
+    return render_template("dashboard/client_audit.html", client=client, trail=trail)
+
+
+CHART_HEIGHT = 120
+CHART_BAR = 28
+CHART_GAP = 16
+
+
+def _chart(weeks: list[client_service.Week]) -> dict:
+    """Bar geometry for the adherence chart, worked out here so the template only draws."""
+    bars = []
+    for n, week in enumerate(weeks):
+        percent = week.percent or 0
+        height = round(CHART_HEIGHT * percent / 100)
+        x = CHART_GAP + n * (CHART_BAR + CHART_GAP)
+        bars.append({"week": week, "x": x, "y": 20 + CHART_HEIGHT - height, "height": height,
+                     "label_x": x + CHART_BAR // 2})
+    width = CHART_GAP + len(weeks) * (CHART_BAR + CHART_GAP)
+    return {"bars": bars, "width": width, "height": CHART_HEIGHT + 60,
+            "baseline": 20 + CHART_HEIGHT, "bar": CHART_BAR}
 
 
 @bp.route("/invite", methods=["GET", "POST"])
@@ -78,8 +125,6 @@ def invite():
 @bp.route("/clients/<int:client_id>/access", methods=["POST"])
 def client_access(client_id: int):
     """Deactivate or reactivate a client's access."""
-    from flask import request
-
     client = db.session.get(User, client_id)
     if client is None or not client.is_client:
         abort(404)

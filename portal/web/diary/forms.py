@@ -24,6 +24,7 @@ except ImportError:  # pragma: no cover - WTForms before 3.3
     SelectChoice = None
 
 from portal.services import diary
+from portal.web.forms import drop_nul
 
 
 class WholeNumberField(IntegerField):
@@ -253,3 +254,19 @@ class CancelForm(FlaskForm):
         [Optional(), Length(max=2000, message="Use at most 2,000 characters.")],
         description="Included in the cancellation email. For example, why, and how to "
                     "rebook.", render_kw={"rows": 4})
+
+
+class AgendaActionForm(FlaskForm):
+    """Mark attended or no-show: a button with a CSRF token, nothing else."""
+
+
+class SessionNoteForm(FlaskForm):
+    """A private session note; the agenda service checks the limits again."""
+
+    body = TextAreaField(
+        "Private session note",
+        validators=[DataRequired("Write the note before saving it."),
+                    Length(max=5000, message="Use at most 5,000 characters.")],
+        filters=[drop_nul],
+        render_kw={"rows": 3, "maxlength": 5000},
+    )

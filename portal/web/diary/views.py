@@ -10,10 +10,12 @@ from flask_login import current_user
 from portal.extensions import db
 from portal.models import Appointment, AppointmentStatus, Practice, Role, User
 from portal.services import accounts, booking, diary, intake
-from portal.services.errors import InvalidInput, PermissionDenied
+from portal.services import agenda as agenda_service
+from portal.services.errors import Conflict, InvalidInput, PermissionDenied
 from portal.web.access import restrict
 from portal.web.deps import client_ip, now
 from portal.web.diary.forms import (
+    AgendaActionForm,
     BookChoiceForm,
     BookForm,
     CancelForm,
@@ -21,6 +23,7 @@ from portal.web.diary.forms import (
     RescheduleForm,
     RulesForm,
     ServiceForm,
+    SessionNoteForm,
     TimeOffForm,
     choice,
 )
@@ -442,3 +445,94 @@ def cancel(appointment_id: int):
             return redirect(url_for("diary.index"))
     return render_template("diary/cancel.html", appointment=appointment, form=form, late=late,
                            window=practice.cancel_window_hours)
+
+
+# --- agenda --------------------------------------------------------------------------------
+
+
+def _agenda_args() -> tuple[date, str]:
+    """The day and view of the agenda from the query string (today and "day" by default)."""
+    view = request.args.get("view", "day")
+    return _day_arg() or _today(), view if view in agenda_service.VIEWS else "day"
+
+
+def _agenda_page(day: date, view: str, *, note_form: SessionNoteForm | None = None,
+                 note_for: int | None = None):
+    """The agenda page; `note_form` with errors is shown under appointment `note_for`."""
+    me = _me()
+    current = now()
+    found = agenda_service.agenda(db.session, me, practice_zone(), day=day, view=view,
+                                  now=current)
+    markable = {e.appointment.id for entries in found.days.values() for e in entries
+                if agenda_service.can_mark(me, e.appointment, current)}
+    changeable = {e.appointment.id for entries in found.days.values() for e in entries
+                  if e.appointment.status is AppointmentStatus.BOOKED
+                  and e.appointment.starts_at > current}
+    return render_template(
+        "diary/agenda.html", agenda=found, day=day, view=view, today=_today(),
+        previous=agenda_service.step(day, view, -1), following=agenda_service.step(day, view, 1),
+        markable=markable, changeable=changeable,
+        note_form=note_form or SessionNoteForm(formdata=None), note_for=note_for,
+    )
+
+
+@bp.route("/agenda")
+def agenda():
+    """A day or week of appointments, each with how the client got on since the last visit."""
+    day, view = _agenda_args()
+    return _agenda_page(day, view)
+
+
+def _back_to_agenda(appointment: Appointment):
+    """Redirect to the agenda page the action came from (the appointment's day otherwise)."""
+    day, view = _agenda_args()
+    if _day_arg() is None:
+        day = appointment.starts_at.astimezone(practice_zone()).date()
+    return redirect(url_for("diary.agenda", day=day.isoformat(), view=view,
+                            _anchor=f"appointment-{appointment.id}"))
+
+
+@bp.route("/agenda/appointments/<int:appointment_id>/<any(attended, 'no-show'):outcome>",
+          methods=["POST"])
+def agenda_mark(appointment_id: int, outcome: str):
+    """Mark a session that has started as attended or a no-show."""
+    appointment = booking.get_appointment(db.session, _me(), appointment_id)
+    form = AgendaActionForm()
+    if not form.validate_on_submit():
+        flash("The page had expired; please try again.", "error")
+        return _back_to_agenda(appointment)
+    mark = (agenda_service.mark_attended if outcome == "attended"
+            else agenda_service.mark_no_show)
+    try:
+        mark(db.session, _me(), appointment, now=now(), ip=client_ip())
+    except (Conflict, PermissionDenied) as error:
+        db.session.rollback()
+        flash(error.message, "error")
+    else:
+        db.session.commit()
+        words = "attended" if outcome == "attended" else "a no-show"
+        flash(f"Marked {appointment.client.name}'s session at "
+              f"{_when(appointment.starts_at)} as {words}.", "success")
+    return _back_to_agenda(appointment)
+
+
+@bp.route("/agenda/appointments/<int:appointment_id>/notes", methods=["POST"])
+def agenda_note(appointment_id: int):
+    """Add a private session note to an appointment."""
+    appointment = booking.get_appointment(db.session, _me(), appointment_id)
+    form = SessionNoteForm()
+    if form.validate_on_submit():
+        try:
+            agenda_service.add_note(db.session, _me(), appointment, form.body.data, now=now(),
+                                    ip=client_ip())
+        except InvalidInput as error:
+            db.session.rollback()
+            apply_error(form, error)
+        else:
+            db.session.commit()
+            flash(f"Note saved for {appointment.client.name}'s session.", "success")
+            return _back_to_agenda(appointment)
+    day, view = _agenda_args()
+    if _day_arg() is None:
+        day = appointment.starts_at.astimezone(practice_zone()).date()
+    return _agenda_page(day, view, note_form=form, note_for=appointment.id)

@@ -1,0 +1,277 @@
+"""The agenda service without HTTP: the pre-session summary, its fixed query count, marking
+attended or no-show with their refusals, and private session notes."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import delete, event, func, select
+
+from portal.extensions import db
+from portal.models import (
+    Appointment,
+    AppointmentStatus,
+    AuditEvent,
+    IntakeForm,
+    Role,
+    Service,
+    SessionNote,
+    User,
+)
+from portal.services import agenda, programmes
+from portal.services.errors import Conflict, InvalidInput, PermissionDenied
+from portal.services.library_seed import seed_library
+from portal.services.programmes import FeedbackInput, ItemInput
+
+LONDON = ZoneInfo("Europe/London")
+# Wednesday 4 March 2026, noon in London (GMT).
+NOW = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)
+TODAY = date(2026, 3, 4)
+MONDAY = date(2026, 3, 2)
+
+
+def count(session, model, *where) -> int:
+    """Rows of a model matching the conditions."""
+    return session.scalar(select(func.count()).select_from(model).where(*where))
+
+
+def add_appointment(session, therapist, client, starts_at,
+                    status=AppointmentStatus.BOOKED) -> Appointment:
+    """An appointment row straight into the table (60 minutes, 15 of buffer)."""
+    service = session.scalar(select(Service).where(Service.name == "60 minute massage"))
+    ends_at = starts_at + timedelta(minutes=60)
+    appointment = Appointment(
+        client_id=client.id, therapist_id=therapist.id, service_id=service.id,
+        starts_at=starts_at, ends_at=ends_at, blocked_until=ends_at + timedelta(minutes=15),
+        status=status, price_pence=service.price_pence, booked_by_id=client.id,
+        client_note="Sore left shoulder", created_at=NOW - timedelta(days=30),
+        updated_at=NOW - timedelta(days=30))
+    session.add(appointment)
+    session.flush()
+    return appointment
+
+
+@pytest.fixture
+def people(session, diary):
+    """(therapist, client) attached to the session."""
+    return session.get(User, diary.therapist.id), session.get(User, diary.client.id)
+
+
+def give_programme(session, therapist, client, exercises, *, started: datetime):
+    """A one-item programme (once a day, every day) and a pain report; returns the item id."""
+    version = programmes.save_version(
+        session, therapist, client,
+        [ItemInput.from_exercise(exercises[0], times_per_day=1, days_per_week=7)], "", started)
+    return version.items[0].id
+
+
+def test_summary_counts_adherence_since_the_last_attended_visit(session, people):
+    therapist, client = people
+    exercises = seed_library(session, therapist, NOW - timedelta(days=40))
+    give_programme(session, therapist, client, exercises, started=NOW - timedelta(days=20))
+    item = programmes.current_version(session, client).items[0].id
+    # Last visit Monday; logs Monday and Tuesday (one with pain), none today yet.
+    add_appointment(session, therapist, client, datetime(2026, 2, 23, 10, tzinfo=UTC),
+                    AppointmentStatus.ATTENDED)
+    add_appointment(session, therapist, client, datetime(2026, 3, 2, 10, tzinfo=UTC),
+                    AppointmentStatus.ATTENDED)
+    for day, feeling in ((date(2026, 3, 2), "nothing"), (date(2026, 3, 3), "pain")):
+        programmes.log_completion(session, client, item, FeedbackInput(both=feeling), "",
+                                  uuid.uuid4().hex, day, NOW)
+    # Replace the fixture's questionnaire: an older one with three flags, a newer with one.
+    session.execute(delete(IntakeForm).where(IntakeForm.client_id == client.id))
+    session.add(IntakeForm(client_id=client.id, submitted_at=NOW - timedelta(days=30),
+                           answers={}, red_flags=["a", "b", "c"], consent_version="0",
+                           consent_given_at=NOW))
+    session.add(IntakeForm(client_id=client.id, submitted_at=NOW - timedelta(days=10),
+                           answers={}, red_flags=["a"], consent_version="0",
+                           consent_given_at=NOW))
+    today = add_appointment(session, therapist, client, datetime(2026, 3, 4, 15, tzinfo=UTC))
+
+    page = agenda.agenda(session, therapist, LONDON, day=TODAY, view="day", now=NOW)
+    [entry] = page.days[TODAY]
+    assert entry.appointment.id == today.id
+    s = entry.summary
+    assert s.version_number == 1 and s.since_visit and s.since == MONDAY
+    # Monday to Wednesday: three days prescribed, two done.
+    assert (s.prescribed, s.done, s.percent) == (3, 2, 67)
+    assert s.pain_flags == 1 and s.red_flags == 1
+
+    # The week view also holds Monday's attended visit, counted from the visit before it.
+    week = agenda.agenda(session, therapist, LONDON, day=TODAY, view="week", now=NOW)
+    monday = week.days[MONDAY][0].summary
+    assert monday.since == date(2026, 2, 23) and monday.since_visit
+
+
+def test_without_a_visit_or_programme_the_summary_says_so(session, people):
+    therapist, client = people
+    add_appointment(session, therapist, client, datetime(2026, 3, 4, 15, tzinfo=UTC))
+    [entry] = agenda.agenda(session, therapist, LONDON, day=TODAY, view="day",
+                            now=NOW).days[TODAY]
+    assert entry.summary.version_number is None and entry.summary.percent is None
+    assert not entry.summary.since_visit
+    assert entry.summary.pain_flags == 0 and entry.summary.red_flags == 0
+
+
+def test_only_a_therapist_reads_the_agenda(session, people):
+    _therapist, client = people
+    with pytest.raises(PermissionDenied):
+        agenda.agenda(session, client, LONDON, day=TODAY, view="day", now=NOW)
+
+
+def test_a_week_runs_monday_to_sunday_across_the_clock_change():
+    assert agenda.period(date(2026, 3, 29), "week") == (date(2026, 3, 23), date(2026, 3, 29))
+    assert agenda.step(date(2026, 3, 29), "week", 1) == date(2026, 4, 5)
+    assert agenda.step(date(2026, 3, 29), "day", -1) == date(2026, 3, 28)
+
+
+def test_a_session_on_the_clock_change_day_is_on_that_day(session, people):
+    therapist, client = people
+    # 29 March 2026: London moves to BST at 01:00 UTC; 09:30 UTC is 10:30 local.
+    add_appointment(session, therapist, client, datetime(2026, 3, 29, 9, 30, tzinfo=UTC))
+    page = agenda.agenda(session, therapist, LONDON, day=date(2026, 3, 29), view="day",
+                         now=NOW)
+    assert list(page.days) == [date(2026, 3, 29)]
+
+
+# --- transitions ---------------------------------------------------------------------------
+
+
+def test_mark_attended_and_no_show_once_started_with_audit(session, people):
+    therapist, client = people
+    first = add_appointment(session, therapist, client, NOW - timedelta(hours=2))
+    second = add_appointment(session, therapist, client, NOW - timedelta(minutes=30))
+    agenda.mark_attended(session, therapist, first, now=NOW, ip="127.0.0.1")
+    agenda.mark_no_show(session, therapist, second, now=NOW)
+    assert first.status is AppointmentStatus.ATTENDED
+    assert second.status is AppointmentStatus.NO_SHOW
+    actions = set(session.scalars(select(AuditEvent.action)))
+    assert {"appointment.attended", "appointment.no_show"} <= actions
+    event_ = session.scalar(select(AuditEvent).where(AuditEvent.action == "appointment.attended"))
+    assert event_.subject_user_id == client.id and event_.details["appointment_id"] == first.id
+
+
+def test_marking_is_refused_before_the_start_and_when_not_booked(session, people):
+    therapist, client = people
+    future = add_appointment(session, therapist, client, NOW + timedelta(hours=1))
+    with pytest.raises(Conflict, match="hasn't started"):
+        agenda.mark_attended(session, therapist, future, now=NOW)
+    past = add_appointment(session, therapist, client, NOW - timedelta(hours=3),
+                           AppointmentStatus.CANCELLED)
+    with pytest.raises(Conflict, match="already cancelled"):
+        agenda.mark_no_show(session, therapist, past, now=NOW)
+    done = add_appointment(session, therapist, client, NOW - timedelta(days=1),
+                           AppointmentStatus.ATTENDED)
+    with pytest.raises(Conflict, match="already marked attended"):
+        agenda.mark_no_show(session, therapist, done, now=NOW)
+    started = add_appointment(session, therapist, client, NOW - timedelta(days=2))
+    with pytest.raises(PermissionDenied):
+        agenda.mark_attended(session, client, started, now=NOW)
+    assert started.status is AppointmentStatus.BOOKED and future.status is AppointmentStatus.BOOKED
+    assert count(session, AuditEvent, AuditEvent.action.like("appointment.%")) == 0
+    assert not agenda.can_mark(therapist, future, NOW)
+    assert agenda.can_mark(therapist, started, NOW)
+
+
+# --- notes ---------------------------------------------------------------------------------
+
+
+def test_notes_are_appended_trimmed_and_audited_without_their_text(session, people):
+    therapist, client = people
+    a = add_appointment(session, therapist, client, NOW - timedelta(hours=2))
+    agenda.add_note(session, therapist, a, "  Shoulder better.  ", now=NOW)
+    agenda.add_note(session, therapist, a, "x" * agenda.NOTE_LIMIT, now=NOW + timedelta(1))
+    bodies = list(session.scalars(select(SessionNote.body).order_by(SessionNote.id)))
+    assert bodies == ["Shoulder better.", "x" * agenda.NOTE_LIMIT]
+    events = list(session.scalars(select(AuditEvent)
+                                  .where(AuditEvent.action == "session_note.added")))
+    assert len(events) == 2 and "Shoulder" not in str(events[0].details)
+    [entry] = agenda.agenda(session, therapist, LONDON, day=TODAY, view="day",
+                            now=NOW).days[TODAY]
+    assert [n.body for n in entry.notes] == bodies
+
+
+@pytest.mark.parametrize("body", ["", "   \n ", None, "x" * (agenda.NOTE_LIMIT + 1)])
+def test_bad_notes_write_nothing(session, people, body):
+    therapist, client = people
+    a = add_appointment(session, therapist, client, NOW - timedelta(hours=2))
+    with pytest.raises(InvalidInput) as raised:
+        agenda.add_note(session, therapist, a, body, now=NOW)
+    assert raised.value.field == "body"
+    assert count(session, SessionNote) == 0 and count(session, AuditEvent) == 0
+
+
+def test_a_client_cannot_write_notes(session, people):
+    therapist, client = people
+    a = add_appointment(session, therapist, client, NOW - timedelta(hours=2))
+    with pytest.raises(PermissionDenied):
+        agenda.add_note(session, client, a, "mine", now=NOW)
+    assert count(session, SessionNote) == 0
+
+
+# --- queries -------------------------------------------------------------------------------
+
+
+def fill_week(session, therapist, exercises, first: int, last: int) -> None:
+    """Clients first..last-1, each with a programme, logs, a pain report, a questionnaire,
+    an attended visit last week and a session this week with a note."""
+    for n in range(first, last):
+        client = User(email=f"agenda{n}@example.com", name=f"Client {n:03}", role=Role.CLIENT)
+        session.add(client)
+        session.flush()
+        item = give_programme(session, therapist, client, exercises,
+                              started=NOW - timedelta(days=20))
+        programmes.log_completion(session, client, item, FeedbackInput(both="pain"), "",
+                                  uuid.uuid4().hex, MONDAY, NOW)
+        session.add(IntakeForm(client_id=client.id, submitted_at=NOW, answers={},
+                               red_flags=["x"], consent_version="0", consent_given_at=NOW))
+        # 75-minute steps from Monday 00:00 keep every session apart.
+        start = datetime(2026, 3, 2, tzinfo=UTC) + timedelta(minutes=75 * n)
+        add_appointment(session, therapist, client, start - timedelta(days=7),
+                        AppointmentStatus.ATTENDED)
+        a = add_appointment(session, therapist, client, start)
+        agenda.add_note(session, therapist, a, f"note {n}", now=NOW)
+    session.commit()
+
+
+def run_counted(session, therapist):
+    """The week's agenda and every SQL statement it ran."""
+    session.expire_all()
+    therapist = session.get(User, therapist.id)
+    assert therapist.is_therapist
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        page = agenda.agenda(session, therapist, LONDON, day=TODAY, view="week", now=NOW)
+        # Reading everything the template shows runs no more queries.
+        for entries in page.days.values():
+            for e in entries:
+                assert e.appointment.client.name and e.appointment.service.name
+                assert all(n.author.name for n in e.notes)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+    return page, statements
+
+
+@pytest.mark.parametrize("n", [3])
+def test_the_agenda_runs_a_fixed_number_of_queries_at_n_and_10n(session, people, n):
+    therapist, _client = people
+    exercises = seed_library(session, therapist, NOW - timedelta(days=40))
+    fill_week(session, therapist, exercises, 0, n)
+    small_page, small = run_counted(session, therapist)
+    fill_week(session, therapist, exercises, n, 10 * n)
+    large_page, large = run_counted(session, therapist)
+    assert small_page.count == n and large_page.count == 10 * n
+    assert len(small) == len(large), "\n".join(["N:", *small, "10N:", *large])
+    assert len(large) <= 8, "\n".join(large)
+    summaries = [e.summary for es in large_page.days.values() for e in es]
+    assert all(s.pain_flags == 1 and s.red_flags == 1 and s.version_number == 1
+               for s in summaries)
+    assert all(len(e.notes) == 1 for es in large_page.days.values() for e in es)

@@ -1,0 +1,231 @@
+"""The client list, record and audit trail services: search and filters (odd input too),
+pagination, adherence by week, the view audit row, permissions and fixed query counts."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from portal.models import AppointmentStatus, AuditEvent, User
+from portal.services import audit
+from portal.services import clients as svc
+from portal.services.errors import NotFound, PermissionDenied
+from tests.clients_support import (
+    NOW,
+    STARTED,
+    TODAY,
+    book,
+    counting_statements,
+    give_programme,
+    intake,
+    log,
+    set_up_practice,
+)
+
+
+@pytest.fixture
+def world(session, make_therapist, make_client):
+    """Jo the therapist; Alex (programme, good adherence, upcoming session), Bea (programme,
+    one log with pain), Cai (no programme), and 100%_Zoë with wildcards and unicode."""
+    ids = [make_therapist(name="Jo Fletcher").id,
+           make_client(name="Alex Morgan", email="alex@example.com").id,
+           make_client(name="Bea Lund", email="bea_l@example.com").id,
+           make_client(name="Cai Rhys", email="cai@example.com").id,
+           make_client(name="100%_Zoë \\ Åsa", email="zoe@example.com").id]
+    jo, alex, bea, cai, zoe = (session.get(User, i) for i in ids)
+    practice = set_up_practice(session, jo)
+    alex_item = give_programme(session, practice, alex)
+    bea_item = give_programme(session, practice, bea)
+    for day in (TODAY - timedelta(days=n) for n in (7, 6, 2, 1, 0)):  # 25, 26 Feb; 2-4 Mar
+        log(session, alex, alex_item, day)
+    log(session, bea, bea_item, TODAY, pain=True, note="Sharp in the lower back")
+    book(session, practice, alex, NOW + timedelta(days=2))
+    book(session, practice, cai, NOW - timedelta(days=3), status=AppointmentStatus.ATTENDED)
+    session.commit()
+    return {"jo": jo, "alex": alex, "bea": bea, "cai": cai, "zoe": zoe, "practice": practice}
+
+
+def names(page: svc.ClientPage) -> list[str]:
+    return [row.client.name for row in page.rows]
+
+
+def run(session, jo, search="", filters=(), page="1", per_page=svc.PAGE_SIZE):
+    query = svc.clean_query(search, filters, page)
+    return svc.list_clients(session, jo, query, NOW, per_page=per_page)
+
+
+def test_list_is_sorted_by_name_with_the_numbers_the_filters_use(session, world):
+    result = run(session, world["jo"])
+    assert names(result) == ["100%_Zoë \\ Åsa", "Alex Morgan", "Bea Lund", "Cai Rhys"]
+    rows = {row.client.name: row for row in result.rows}
+    # Alex: 25 Feb to 1 Mar is 5 due, 2 done; 2 to 4 March is 3 due, 3 done: 5 of 8.
+    assert (rows["Alex Morgan"].prescribed, rows["Alex Morgan"].done) == (8, 5)
+    assert rows["Alex Morgan"].percent == 62
+    assert rows["Alex Morgan"].next_session == NOW + timedelta(days=2)
+    assert rows["Bea Lund"].pain_flags == 1 and rows["Bea Lund"].low_adherence
+    assert rows["Cai Rhys"].version_number is None and rows["Cai Rhys"].next_session is None
+
+
+@pytest.mark.parametrize(("filters", "expected"), [
+    (["upcoming"], ["Alex Morgan"]),
+    (["pain"], ["Bea Lund"]),
+    (["low_adherence"], ["Bea Lund"]),
+    (["no_programme"], ["100%_Zoë \\ Åsa", "Cai Rhys"]),
+    (["pain", "upcoming"], []),
+    (["nonsense", "'; drop table user; --"], ["100%_Zoë \\ Åsa", "Alex Morgan", "Bea Lund",
+                                              "Cai Rhys"]),
+])
+def test_filters(session, world, filters, expected):
+    assert names(run(session, world["jo"], filters=filters)) == expected
+
+
+@pytest.mark.parametrize(("search", "expected"), [
+    ("alex", ["Alex Morgan"]),
+    ("ALEX@EXAMPLE", ["Alex Morgan"]),
+    ("  lund ", ["Bea Lund"]),
+    ("%", ["100%_Zoë \\ Åsa"]),  # literal percent: only Zoë's name has one
+    ("_", ["100%_Zoë \\ Åsa", "Bea Lund"]),  # literal underscore: Zoë and bea_l@
+    ("\\", ["100%_Zoë \\ Åsa"]),
+    ("Zoë", ["100%_Zoë \\ Åsa"]),
+    ("Å", ["100%_Zoë \\ Åsa"]),
+    ("x" * 5000, []),
+    ("🙂'\"<script>", []),
+    ("\x00\x1b", ["100%_Zoë \\ Åsa", "Alex Morgan", "Bea Lund", "Cai Rhys"]),
+])
+def test_search_takes_odd_input_literally(session, world, search, expected):
+    assert names(run(session, world["jo"], search=search)) == expected
+
+
+def test_search_is_capped():
+    assert len(svc.clean_query("a" * 500, [], "1").search) == svc.SEARCH_MAX
+
+
+@pytest.mark.parametrize(("raw", "page"), [
+    (None, 1), ("", 1), ("0", 1), ("-3", 1), ("abc", 1), ("2", 2), ("9" * 5000, 1),
+    ("١", 1), ("1.5", 1),
+])
+def test_page_numbers_are_validated(raw, page):
+    assert svc.parse_page(raw) == page
+
+
+def test_pagination_bounds(session, world):
+    first = run(session, world["jo"], per_page=3)
+    assert (first.page, first.pages, first.total) == (1, 2, 4) and len(first.rows) == 3
+    second = run(session, world["jo"], page="2", per_page=3)
+    assert names(second) == ["Cai Rhys"]
+    beyond = run(session, world["jo"], page="99", per_page=3)
+    assert beyond.page == 2 and names(beyond) == ["Cai Rhys"]
+    empty = run(session, world["jo"], search="nobody")
+    assert (empty.page, empty.pages, empty.total, empty.rows) == (1, 1, 0, [])
+
+
+def test_only_therapists_may_list_or_read(session, world):
+    with pytest.raises(PermissionDenied):
+        run(session, world["alex"])
+    with pytest.raises(PermissionDenied):
+        svc.get_client(session, world["alex"], world["bea"].id)
+    with pytest.raises(NotFound):
+        svc.get_client(session, world["jo"], 999_999)
+    with pytest.raises(NotFound):
+        svc.get_client(session, world["jo"], world["jo"].id)  # a therapist is not a client
+
+
+def test_record_has_weekly_adherence_history_and_writes_an_audit_row(session, world):
+    alex, jo = world["alex"], world["jo"]
+    intake(session, alex, STARTED - timedelta(days=30), [], version="2025-01")
+    intake(session, alex, STARTED - timedelta(days=2), ["night_pain"])
+    record = svc.client_record(session, jo, alex, NOW, ip="203.0.113.9")
+    session.commit()
+    assert len(record.weeks) == svc.CHART_WEEKS
+    assert [(w.start.isoformat(), w.done, w.prescribed, w.percent) for w in record.weeks[-2:]] \
+        == [("2026-02-23", 2, 5, 40), ("2026-03-02", 3, 3, 100)]
+    assert all(w.percent is None for w in record.weeks[:-2])
+    assert [f.consent_version for f in record.intakes][0] == "2026-11"
+    assert len(record.intakes) == 2 and record.current_intake.red_flags == ["night_pain"]
+    assert record.current_version.number == 1
+    assert len(record.appointments) == 1 and len(record.feedback) == 5
+    event = session.scalars(select(AuditEvent).where(
+        AuditEvent.action == "client.record_viewed")).one()
+    assert (event.actor_id, event.subject_user_id, event.ip) == (jo.id, alex.id, "203.0.113.9")
+
+
+def test_record_of_a_client_without_a_programme_has_an_empty_chart(session, world):
+    record = svc.client_record(session, world["jo"], world["cai"], NOW)
+    assert len(record.weeks) == svc.CHART_WEEKS and all(w.prescribed == 0 for w in record.weeks)
+    assert record.current_version is None and record.current_intake is None
+
+
+def test_audit_trail_newest_first_and_paginated(session, world):
+    jo, alex = world["jo"], world["alex"]
+    for n in range(5):
+        audit.record(session, actor=jo, subject=alex, action=f"test.{n}",
+                     now=NOW + timedelta(minutes=n), ip="192.0.2.1")
+    audit.record(session, actor=None, subject=alex, action="test.system",
+                 now=NOW + timedelta(hours=1))
+    session.commit()
+    first = svc.audit_trail(session, jo, alex, 1, per_page=4)
+    assert [r.event.action for r in first.rows][:2] == ["test.system", "test.4"]
+    assert first.rows[0].actor_name is None and first.rows[1].actor_name == "Jo Fletcher"
+    last = svc.audit_trail(session, jo, alex, 999, per_page=4)
+    assert last.page == last.pages and last.total == first.total
+    with pytest.raises(PermissionDenied):
+        svc.audit_trail(session, alex, alex, 1)
+
+
+def grow(session, world, clients: int, logs_each: int, appointments_each: int) -> None:
+    """Add clients with programmes, logs and appointments (and more of them for Alex)."""
+    from portal.models import Role
+
+    practice, alex = world["practice"], world["alex"]
+    base = session.scalar(select(User.id).order_by(User.id.desc()).limit(1))
+    slot = NOW + timedelta(days=30 + base)
+    for n in range(clients):
+        user = User(email=f"grow{base}-{n}@example.com", name=f"Grown {base}-{n}",
+                    role=Role.CLIENT)
+        session.add(user)
+        session.flush()
+        item = give_programme(session, practice, user)
+        for d in range(logs_each):
+            log(session, user, item, TODAY - timedelta(days=d % 10))
+        for _ in range(appointments_each):
+            book(session, practice, user, slot)
+            slot += timedelta(hours=2)
+    from portal.models import CompletionLog
+
+    alex_item = session.scalar(select(CompletionLog.item_id)
+                               .where(CompletionLog.client_id == alex.id).limit(1))
+    for d in range(logs_each * clients):
+        log(session, alex, alex_item, TODAY - timedelta(days=d % 7))
+    for _ in range(appointments_each * clients):
+        book(session, practice, alex, slot)
+        slot += timedelta(hours=2)
+    session.commit()
+
+
+def statements(session, call) -> int:
+    session.expire_all()
+    with counting_statements() as seen:
+        call()
+    session.rollback()
+    return len(seen)
+
+
+def test_query_counts_stay_fixed_at_n_and_10n(session, world):
+    jo, alex = world["jo"], world["alex"]
+
+    def counts():
+        return (
+            statements(session, lambda: run(session, jo, filters=["low_adherence"])),
+            statements(session, lambda: run(session, jo, search="grown")),
+            statements(session, lambda: svc.client_record(session, jo, alex, NOW)),
+            statements(session, lambda: svc.audit_trail(session, jo, alex, 1)),
+        )
+
+    grow(session, world, clients=2, logs_each=2, appointments_each=1)
+    small = counts()
+    grow(session, world, clients=20, logs_each=2, appointments_each=1)
+    large = counts()
+    assert large == small
+    assert small[0] <= 10 and small[2] <= 14, small

@@ -1,0 +1,228 @@
+"""The therapist's client list, client record and audit trail pages: who may see them, odd
+search input, pagination, the audit row a view writes, the adherence chart and its table,
+and fixed query counts."""
+
+from __future__ import annotations
+
+import html
+import re
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from portal.extensions import db
+from portal.models import AuditEvent, Role, User
+from tests.clients_support import (
+    NOW,
+    TODAY,
+    book,
+    counting_statements,
+    give_programme,
+    intake,
+    log,
+    set_up_practice,
+)
+from tests.conftest import form_post, login
+
+
+@pytest.fixture
+def world(app, make_therapist, make_client):
+    """Jo; Alex with a programme, logs, a red-flagged questionnaire and a booked session; Sam
+    invited but not joined; the clock fixed at NOW."""
+    app.config["PORTAL_CLOCK"] = lambda: NOW
+    jo_id = make_therapist(name="Jo Fletcher").id
+    alex_id = make_client(name="Alex Morgan", email="alex@example.com").id
+    sam_id = make_client(name="Sam Rivera", email="sam@example.com", password=None).id
+    with app.app_context():
+        jo, alex = db.session.get(User, jo_id), db.session.get(User, alex_id)
+        practice = set_up_practice(db.session, jo)
+        item = give_programme(db.session, practice, alex)
+        for day in (TODAY - timedelta(days=n) for n in (7, 6, 2, 1, 0)):
+            log(db.session, alex, item, day)
+        log(db.session, alex, item, TODAY - timedelta(days=5), pain=True, note="Twinge <b>")
+        intake(db.session, alex, NOW - timedelta(days=10), ["night_pain"])
+        book(db.session, practice, alex, NOW + timedelta(days=1))
+        db.session.commit()
+    return {"jo": jo_id, "alex": alex_id, "sam": sam_id, "practice": practice, "item": item}
+
+
+@pytest.fixture
+def as_jo(client, world, app):
+    with app.app_context():
+        email = db.session.get(User, world["jo"]).email
+    assert login(client, email).status_code == 302
+    return client
+
+
+def text(response) -> str:
+    body = response.get_data(as_text=True)
+    main = body.split("<main", 1)[-1].split("</main>", 1)[0]
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", main.split(">", 1)[-1])).split())
+
+
+def test_clients_see_403_and_unknown_ids_404(client, world, app):
+    assert login(client, "alex@example.com").status_code == 302
+    for url in ["/dashboard/clients", f"/dashboard/clients/{world['alex']}",
+                f"/dashboard/clients/{world['alex']}/audit"]:
+        assert client.get(url).status_code == 403, url
+
+
+def test_unknown_or_non_client_ids_are_404(as_jo, world):
+    for url in ["/dashboard/clients/999999", "/dashboard/clients/999999/audit",
+                f"/dashboard/clients/{world['jo']}", f"/dashboard/clients/{world['jo']}/audit"]:
+        assert as_jo.get(url).status_code == 404, url
+
+
+def test_strangers_are_sent_to_sign_in(client, world):
+    response = client.get(f"/dashboard/clients/{world['alex']}")
+    assert response.status_code == 302 and "/auth/login" in response.location
+
+
+def test_list_links_each_row_to_the_record_and_shows_status(as_jo, world):
+    response = as_jo.get("/dashboard/clients")
+    body = response.get_data(as_text=True)
+    assert f'href="/dashboard/clients/{world["alex"]}"' in body
+    page = text(response)
+    assert "Alex Morgan" in page and "Sam Rivera" in page and "Invited" in page
+    assert "Pain reported: 1" in page and "2 clients." in page
+
+
+@pytest.mark.parametrize("query", [
+    {"q": "x" * 10_000}, {"q": "%"}, {"q": "_"}, {"q": "\\"}, {"q": "%%%\\_"},
+    {"q": "Zoë 🙂 Åsa"}, {"q": "\x1b[31m\u202e"}, {"q": "' OR 1=1 --"},
+    {"page": "-1"}, {"page": "abc"}, {"page": "9" * 400}, {"page": "99999"},
+    {"filter": ["pain", "pain", "nonsense", "x" * 1000]},
+    {"q": "alex", "filter": ["upcoming", "low_adherence", "no_programme", "pain"]},
+])
+def test_odd_input_never_fails(as_jo, world, query):
+    assert as_jo.get("/dashboard/clients", query_string=query).status_code == 200
+    response = as_jo.get(f"/dashboard/clients/{world['alex']}/audit", query_string=query)
+    assert response.status_code == 200
+
+
+def test_a_nul_byte_is_refused_not_a_500(as_jo, world):
+    assert as_jo.get("/dashboard/clients", query_string={"q": "a\x00b"}).status_code == 400
+
+
+def test_search_and_filters(as_jo, world):
+    assert "Alex Morgan" in text(as_jo.get("/dashboard/clients?q=ALEX"))
+    assert "Sam Rivera" not in text(as_jo.get("/dashboard/clients?q=ALEX"))
+    page = text(as_jo.get("/dashboard/clients?filter=no_programme"))
+    assert "Sam Rivera" in page and "Alex Morgan" not in page
+    page = text(as_jo.get("/dashboard/clients?q=%25"))
+    assert "No clients match" in page
+
+
+def test_pagination(as_jo, world, app):
+    with app.app_context():
+        for n in range(30):
+            db.session.add(User(email=f"p{n:02}@example.com", name=f"Pat {n:02}",
+                                role=Role.CLIENT))
+        db.session.commit()
+    first = as_jo.get("/dashboard/clients?q=pat")
+    assert first.get_data(as_text=True).count('class="client-list__item card') == 25
+    assert "Page 1 of 2" in text(first) and "page=2" in first.get_data(as_text=True)
+    last = text(as_jo.get("/dashboard/clients?q=pat&page=7"))
+    assert "Page 2 of 2" in last and "Pat 29" in last and "Pat 00" not in last
+
+
+def test_record_shows_everything_and_writes_an_audit_row(as_jo, world, app):
+    response = as_jo.get(f"/dashboard/clients/{world['alex']}",
+                         environ_base={"REMOTE_ADDR": "198.51.100.7"})
+    assert response.status_code == 200
+    body = response.get_data(as_text=True)
+    page = text(response)
+    assert "alex@example.com" in page and "Red flags: 1" in page
+    assert "worse at night" in page and "consent version 2026-11" in page
+    assert "Current: version 1" in page and f'href="/builder/{world["alex"]}"' in body
+    assert "60 minute massage" in page and "Booked" in page
+    assert "Twinge <b>" in page and "<b>" not in body.split("Twinge", 1)[1][:10]
+    assert "Pain reported: 1" in page
+    with app.app_context():
+        rows = db.session.scalars(sa.select(AuditEvent).where(
+            AuditEvent.action == "client.record_viewed")).all()
+        assert [(r.actor_id, r.subject_user_id, r.ip) for r in rows] == [
+            (world["jo"], world["alex"], "198.51.100.7")]
+
+
+def test_adherence_chart_and_table(as_jo, world):
+    body = as_jo.get(f"/dashboard/clients/{world['alex']}").get_data(as_text=True)
+    svg = re.search(r"<svg[^>]*>.*?</svg>", body, re.S).group(0)
+    assert 'role="img"' in svg and 'aria-labelledby="adherence-title adherence-desc"' in svg
+    assert '<title id="adherence-title">' in svg and '<desc id="adherence-desc">' in svg
+    percents = re.findall(r'class="adherence-chart__bar"[^>]*data-percent="(\d*)"', svg)
+    # Week of 23 Feb: started Wed 25th, 5 due, 2 done (the pain log on the 27th makes 3).
+    assert percents == ["", "", "", "", "", "", "60", "100"]
+    heights = re.findall(r'class="adherence-chart__bar"[^>]*height="(\d+)"', svg)
+    assert heights[-2:] == ["72", "120"]
+    table = re.search(r'<table[^>]*id="adherence-table".*?</table>', body, re.S).group(0)
+    rows = re.findall(r"<tr><th scope=\"row\">([^<]+)</th><td>(\d+)</td><td>(\d+)</td>"
+                      r"<td>([^<]+)</td></tr>", table)
+    assert len(rows) == 8
+    assert rows[-2:] == [("2026-02-23", "3", "5", "60%"), ("2026-03-02", "3", "3", "100%")]
+    assert rows[0][3] == "Nothing due"
+
+
+def test_invite_again_and_deactivate_from_the_record(as_jo, world, app, outbox):
+    page = as_jo.get(f"/dashboard/clients/{world['sam']}").get_data(as_text=True)
+    assert "Send the invitation again" in page
+    response = form_post(as_jo, f"/dashboard/clients/{world['sam']}",
+                         {"name": "Sam Rivera", "email": "sam@example.com"},
+                         action="/dashboard/invite")
+    assert response.status_code == 302
+    assert "Send the invitation again" not in as_jo.get(
+        f"/dashboard/clients/{world['alex']}").get_data(as_text=True)
+    response = form_post(as_jo, f"/dashboard/clients/{world['alex']}", {"active": "0"},
+                         action=f"/dashboard/clients/{world['alex']}/access")
+    assert response.status_code == 302
+    assert "Reactivate" in as_jo.get(f"/dashboard/clients/{world['alex']}").get_data(
+        as_text=True)
+
+
+def test_audit_trail_lists_views_newest_first_in_local_time(as_jo, world):
+    as_jo.get(f"/dashboard/clients/{world['alex']}", environ_base={"REMOTE_ADDR": "192.0.2.5"})
+    page = text(as_jo.get(f"/dashboard/clients/{world['alex']}/audit"))
+    assert "client.record_viewed" in page and "Jo Fletcher" in page and "192.0.2.5" in page
+    assert "4 March 2026, 12:00" in page
+
+
+def grow(app, world, clients: int, logs: int, appointments: int) -> None:
+    with app.app_context():
+        alex = db.session.get(User, world["alex"])
+        base = db.session.scalar(sa.select(sa.func.count()).select_from(User))
+        slot = NOW + timedelta(days=40 + base)
+        for n in range(clients):
+            user = User(email=f"g{base}-{n}@example.com", name=f"Grown {base}-{n}",
+                        role=Role.CLIENT)
+            db.session.add(user)
+            db.session.flush()
+            item = give_programme(db.session, world["practice"], user)
+            log(db.session, user, item, TODAY)
+            book(db.session, world["practice"], user, slot)
+            slot += timedelta(hours=2)
+        for d in range(logs):
+            log(db.session, alex, world["item"], TODAY - timedelta(days=d % 7))
+        for _ in range(appointments):
+            book(db.session, world["practice"], alex, slot)
+            slot += timedelta(hours=2)
+        db.session.commit()
+
+
+def statements_for(app, browser, url: str) -> int:
+    with app.app_context(), counting_statements() as seen:
+        response = browser.get(url)
+    assert response.status_code == 200, url
+    return len(seen)
+
+
+def test_query_counts_stay_fixed_at_n_and_10n(as_jo, world, app):
+    urls = ["/dashboard/clients", "/dashboard/clients?filter=low_adherence&q=grown",
+            f"/dashboard/clients/{world['alex']}", f"/dashboard/clients/{world['alex']}/audit"]
+    grow(app, world, clients=3, logs=3, appointments=3)
+    for url in urls:
+        statements_for(app, as_jo, url)  # warm up: audit rows exist from here on
+    small = {url: statements_for(app, as_jo, url) for url in urls}
+    grow(app, world, clients=27, logs=27, appointments=27)
+    large = {url: statements_for(app, as_jo, url) for url in urls}
+    assert large == small

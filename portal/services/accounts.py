@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from portal.models import Practice, Role, User
 from portal.services import audit, emails, outbox
+from portal.services import practice as practice_service
 from portal.services.errors import InvalidInput, NotFound, PermissionDenied
 from portal.services.passwords import Passwords, check_policy
 from portal.services.tokens import INVITE, RESET, Tokens
@@ -41,7 +42,7 @@ def find_by_email(session: Session, email: str) -> User | None:
 
 def get_practice(session: Session) -> Practice:
     """The practice row; the seed or create-therapist makes it."""
-    practice = session.scalar(select(Practice).order_by(Practice.id).limit(1))
+    practice = practice_service.current(session)
     if practice is None:
         raise NotFound("The practice has not been set up yet. Run `flask create-therapist`.")
     return practice
@@ -49,7 +50,7 @@ def get_practice(session: Session) -> Practice:
 
 def ensure_practice(session: Session, *, name: str, timezone: str, now: datetime) -> Practice:
     """The practice row, created with the given name and zone when there is none."""
-    practice = session.scalar(select(Practice).order_by(Practice.id).limit(1))
+    practice = practice_service.current(session)
     if practice is None:
         practice = Practice(name=name, timezone=timezone, created_at=now, updated_at=now)
         session.add(practice)

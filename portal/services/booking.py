@@ -22,6 +22,7 @@ from portal.models import (
     WorkingHours,
 )
 from portal.services import audit, calendar, emails, intake, outbox, slots
+from portal.services import practice as practice_service
 from portal.services.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 
 LIVE = (AppointmentStatus.BOOKED, AppointmentStatus.ATTENDED, AppointmentStatus.NO_SHOW)
@@ -337,7 +338,7 @@ def book(
     if len(note) > 1000:
         raise InvalidInput("note", "Keep the note under 1,000 characters.")
     service = _get_service(session, service_id, for_client=not by_therapist)
-    practice = session.scalar(select(Practice).order_by(Practice.id).limit(1))
+    practice = practice_service.current(session)
     _lock_therapist(session, therapist.id)
     _check_start(session, practice, therapist, service, starts_at, now=now,
                  by_therapist=by_therapist, override=override)
@@ -387,7 +388,7 @@ def reschedule(
     now: datetime, ip: str | None = None,
 ) -> Appointment:
     """Move an appointment: the new time is taken and the old released in one transaction."""
-    practice = session.scalar(select(Practice).order_by(Practice.id).limit(1))
+    practice = practice_service.current(session)
     _lock_therapist(session, appointment.therapist_id)
     session.refresh(appointment)
     if not can_change(actor, appointment, practice, now):
@@ -417,7 +418,7 @@ def cancel(
     reason: str = "", ip: str | None = None,
 ) -> None:
     """Cancel within the rules; a therapist cancelling inside the window records it as late."""
-    practice = session.scalar(select(Practice).order_by(Practice.id).limit(1))
+    practice = practice_service.current(session)
     session.refresh(appointment)
     if appointment.status is AppointmentStatus.CANCELLED:
         return  # a double submit: already done

@@ -24,6 +24,7 @@ from portal.models import (
     WorkingHours,
 )
 from portal.services import audit, booking, slots
+from portal.services import practice as practice_service
 from portal.services.errors import InvalidInput, NotFound, PermissionDenied
 
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -461,7 +462,7 @@ def book_for_client(
 
 def _practice(session: Session) -> Practice:
     """The practice row, or NotFound before setup."""
-    practice = session.scalar(select(Practice).order_by(Practice.id).limit(1))
+    practice = practice_service.current(session)
     if practice is None:
         raise NotFound("The practice has not been set up yet.")
     return practice

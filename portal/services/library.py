@@ -24,6 +24,7 @@ from portal.models import (
 )
 from portal.models.library import HOLD_SECONDS_MAX, REPS_MAX, SETS_MAX, SETS_MIN
 from portal.services import audit
+from portal.services import practice as practice_service
 from portal.services.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 
 MAX_LIST_ENTRIES = 20
@@ -441,7 +442,7 @@ def feature_exercise(
 ) -> Exercise | None:
     """Make a published exercise the "Exercise of the week" (None stops featuring)."""
     _require_therapist(therapist)
-    practice = session.scalar(select(Practice).order_by(Practice.id).limit(1))
+    practice = practice_service.current(session)
     if practice is None:
         raise NotFound("The practice has not been set up yet.")
     exercise = None

@@ -5,11 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal.models import Practice, User
 from portal.services import audit
 from portal.services.errors import InvalidInput, PermissionDenied
+
+
+def current(session: Session) -> Practice | None:
+    """The practice row, or None before the first therapist or seed creates it."""
+    return session.scalar(select(Practice).order_by(Practice.id).limit(1))
 
 
 def update(

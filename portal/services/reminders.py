@@ -8,8 +8,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
-from portal.models import Appointment, AppointmentStatus, NotificationClaim, Practice
+from portal.models import Appointment, AppointmentStatus, NotificationClaim
 from portal.services import booking
+from portal.services import practice as practice_service
 
 
 def claim_kind(appointment: Appointment) -> str:
@@ -22,7 +23,7 @@ def queue_due(session: Session, *, now: datetime) -> int:
     not yet reminded; returns how many were queued. Safe to run on several hosts at once:
     the unique claim lets one win. Catches up after downtime; never reminds after the start.
     """
-    practice = session.scalar(select(Practice).order_by(Practice.id).limit(1))
+    practice = practice_service.current(session)
     if practice is None:
         return 0
     lead = timedelta(hours=practice.reminder_lead_hours)

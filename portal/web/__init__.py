@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 from flask import Flask, request
-from sqlalchemy import select
-from sqlalchemy.exc import SQLAlchemyError
 
-from portal.extensions import csrf, db, login_manager
-from portal.models import Practice
-from portal.web import access, errors, formatting, headers, hygiene, sessions
+from portal.extensions import csrf, login_manager
+from portal.web import access, deps, errors, formatting, headers, hygiene, sessions
 
 
 def init_app(app: Flask) -> None:
@@ -49,10 +46,4 @@ def init_app(app: Flask) -> None:
 
     @app.context_processor
     def inject_globals():
-        try:
-            practice = db.session.scalar(select(Practice).order_by(Practice.id).limit(1))
-        except SQLAlchemyError:
-            # The database is down: error pages must still render.
-            db.session.rollback()
-            practice = None
-        return {"practice": practice, "current_endpoint": request.endpoint or ""}
+        return {"practice": deps.practice(), "current_endpoint": request.endpoint or ""}

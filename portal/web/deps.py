@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask import current_app, request
+from flask import current_app, g, request
+from sqlalchemy.exc import SQLAlchemyError
 
-from portal.models import utcnow
+from portal.extensions import db
+from portal.models import Practice, utcnow
+from portal.services import practice as practice_service
 from portal.services.passwords import Passwords
 from portal.services.tokens import Tokens
 
@@ -15,6 +18,18 @@ def now() -> datetime:
     """The current time (aware UTC); tests may replace PORTAL_CLOCK in the config."""
     clock = current_app.config.get("PORTAL_CLOCK")
     return clock() if clock else utcnow()
+
+
+def practice() -> Practice | None:
+    """The practice row, read once per request; None when it is missing or the database is
+    down (error pages must still render)."""
+    if "practice" not in g:
+        try:
+            g.practice = practice_service.current(db.session)
+        except SQLAlchemyError:
+            db.session.rollback()
+            g.practice = None
+    return g.practice
 
 
 def passwords() -> Passwords:

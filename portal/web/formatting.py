@@ -6,18 +6,16 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from flask import Flask, current_app, g
-from sqlalchemy import select
 
-from portal.extensions import db
-from portal.models import Practice
 from portal.services.booking import format_price
+from portal.web.deps import practice
 
 
 def practice_zone() -> ZoneInfo:
     """The practice's zone, looked up once per request."""
     if "practice_zone" not in g:
-        name = db.session.scalar(select(Practice.timezone).order_by(Practice.id).limit(1))
-        g.practice_zone = ZoneInfo(name or current_app.config["PRACTICE_TIMEZONE"])
+        row = practice()
+        g.practice_zone = ZoneInfo(row.timezone if row else current_app.config["PRACTICE_TIMEZONE"])
     return g.practice_zone
 
 

@@ -19,11 +19,13 @@ from portal.web.forms import apply_error, safe_next
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 
 
-def _login_limit() -> str:
+def login_limit() -> str:
+    """The configured limit for password attempts (per client address)."""
     return current_app.config["RATELIMIT_LOGIN"]
 
 
-def _email_limit() -> str:
+def email_limit() -> str:
+    """The configured limit for requests that send an email."""
     return current_app.config["RATELIMIT_EMAIL"]
 
 
@@ -39,7 +41,7 @@ def reset_link(user: User) -> str:
 
 @bp.route("/login", methods=["GET", "POST"])
 @public
-@limiter.limit(_login_limit, methods=["POST"])
+@limiter.limit(login_limit, methods=["POST"])
 def login():
     """Sign in with email and password."""
     if current_user.is_authenticated:
@@ -79,7 +81,7 @@ def logout():
 
 @bp.route("/forgot", methods=["GET", "POST"])
 @public
-@limiter.limit(_email_limit, methods=["POST"])
+@limiter.limit(email_limit, methods=["POST"])
 def forgot():
     """Ask for a password reset link; the answer never says whether the address is known."""
     form = EmailForm()
@@ -100,7 +102,7 @@ def forgot():
 
 @bp.route("/reset/<token>", methods=["GET", "POST"])
 @public
-@limiter.limit(_login_limit, methods=["POST"])
+@limiter.limit(login_limit, methods=["POST"])
 def reset(token: str):
     """Choose a new password from a reset link."""
     return _set_password(token, RESET, current_app.config["RESET_MAX_AGE"])
@@ -108,7 +110,7 @@ def reset(token: str):
 
 @bp.route("/invite/<token>", methods=["GET", "POST"])
 @public
-@limiter.limit(_login_limit, methods=["POST"])
+@limiter.limit(login_limit, methods=["POST"])
 def accept_invite(token: str):
     """Choose a first password from an invitation or registration link."""
     return _set_password(token, INVITE, current_app.config["INVITE_MAX_AGE"])
@@ -141,7 +143,7 @@ def _set_password(token: str, purpose: str, max_age):
 
 @bp.route("/register", methods=["GET", "POST"])
 @public
-@limiter.limit(_email_limit, methods=["POST"])
+@limiter.limit(email_limit, methods=["POST"])
 def register():
     """Self-registration, when the practice allows it."""
     if not _self_registration_open():

@@ -13,19 +13,13 @@ from portal.services import clients as client_service
 from portal.services import practice as practice_service
 from portal.services.errors import InvalidInput
 from portal.web.access import restrict
-from portal.web.auth.views import invite_link
+from portal.web.auth.views import email_limit, invite_link
 from portal.web.dashboard.forms import InviteForm, PracticeForm
 from portal.web.deps import client_ip, now
 from portal.web.forms import apply_error
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
 restrict(bp, Role.THERAPIST)
-
-
-def _email_limit() -> str:
-    from flask import current_app
-
-    return current_app.config["RATELIMIT_EMAIL"]
 
 
 @bp.route("/")
@@ -101,7 +95,7 @@ def _chart(weeks: list[client_service.Week]) -> dict:
 
 
 @bp.route("/invite", methods=["GET", "POST"])
-@limiter.limit(_email_limit, methods=["POST"])
+@limiter.limit(email_limit, methods=["POST"])
 def invite():
     """Invite a client by email."""
     form = InviteForm()

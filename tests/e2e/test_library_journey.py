@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 import pytest
 from PIL import Image, ImageDraw
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
 
 from portal.extensions import db
@@ -51,8 +52,15 @@ def open_from_nav(page, name: str) -> None:
 
 
 def loaded(image) -> bool:
-    """True when an <img> has finished loading real pixels."""
-    return image.evaluate("img => img.complete && img.naturalWidth > 0")
+    """True when an <img> finishes loading real pixels within 10 s (a loaded machine may
+    still be fetching it when the page's other checks are done)."""
+    handle = image.element_handle()
+    try:
+        handle.owner_frame().wait_for_function(
+            "img => img.complete && img.naturalWidth > 0", arg=handle, timeout=10_000)
+    except PlaywrightTimeout:
+        return False
+    return True
 
 
 def test_library_journey(app, live_server, page, new_page, make_therapist, make_client, review,

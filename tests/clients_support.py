@@ -12,7 +12,15 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from portal.extensions import db
-from portal.models import Appointment, Exercise, Feedback, IntakeForm, Service, User
+from portal.models import (
+    Appointment,
+    Exercise,
+    Feedback,
+    IntakeForm,
+    Service,
+    SessionNote,
+    User,
+)
 from portal.services import programmes
 from portal.services.intake import CONSENT_VERSION
 from portal.services.library_seed import seed_library
@@ -74,6 +82,16 @@ def book(session: Session, practice: Practice, client: User, starts_at: datetime
     session.add(appointment)
     session.flush()
     return appointment
+
+
+def add_note(session: Session, author_id: int, appointment: Appointment, body: str,
+             when: datetime) -> SessionNote:
+    """A private session note written directly (adding notes is tested with the agenda)."""
+    note = SessionNote(appointment_id=appointment.id, author_id=author_id, body=body,
+                       created_at=when)
+    session.add(note)
+    session.flush()
+    return note
 
 
 def intake(session: Session, client: User, when: datetime, red_flags: list[str],

@@ -1,6 +1,7 @@
 """The therapist's agenda: a day or week of appointments, each with a pre-session summary
 (programme version, adherence since the last attended visit, open pain reports, questionnaire
-red flags) and private session notes; marking a session attended or a no-show.
+red flags) and private session notes; a month at a glance (sessions per local day); marking a
+session attended or a no-show.
 
 The summary for every appointment on the page is built from a fixed number of queries (see
 `agenda()`), applying the adherence rules of programmes.adherence() to rows fetched for all
@@ -9,6 +10,7 @@ clients at once, as caseload.programme_overview() does.
 
 from __future__ import annotations
 
+import calendar
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -35,7 +37,11 @@ from portal.services.errors import Conflict, PermissionDenied
 from portal.services.library import clean_text
 
 NOTE_LIMIT = 5000
-VIEWS = ("day", "week")
+VIEWS = ("day", "week", "month")
+# The days the agenda pages through; a day outside is treated as malformed, so that stepping
+# and the local-midnight arithmetic never leave the range Python's dates can hold.
+EARLIEST = date(1900, 1, 1)
+LATEST = date(9998, 12, 31)
 
 
 @dataclass(frozen=True)
@@ -84,16 +90,32 @@ class Agenda:
 
 def period(day: date, view: str) -> tuple[date, date]:
     """The first and last local dates shown for a day in a view (a week runs Monday to
-    Sunday)."""
+    Sunday, a month from its 1st to its last day)."""
     if view == "week":
         monday = day - timedelta(days=day.weekday())
         return monday, monday + timedelta(days=6)
+    if view == "month":
+        return day.replace(day=1), day.replace(day=calendar.monthrange(day.year, day.month)[1])
     return day, day
+
+
+def add_months(day: date, months: int) -> date:
+    """The same day of the month `months` later (earlier when negative), moved back to the
+    month's last day when it is shorter (31 January + 1 month is 28 or 29 February)."""
+    year, month0 = divmod(day.year * 12 + day.month - 1 + months, 12)
+    return date(year, month0 + 1, min(day.day, calendar.monthrange(year, month0 + 1)[1]))
 
 
 def step(day: date, view: str, direction: int) -> date:
     """The day one page earlier (-1) or later (+1)."""
+    if view == "month":
+        return add_months(day, direction)
     return day + timedelta(days=direction * (7 if view == "week" else 1))
+
+
+def in_range(day: date) -> bool:
+    """Can the agenda show this day (see EARLIEST and LATEST)?"""
+    return EARLIEST <= day <= LATEST
 
 
 def _require_therapist(actor: User) -> None:
@@ -246,6 +268,105 @@ def agenda(session: Session, therapist: User, zone: ZoneInfo, *, day: date, view
         days.setdefault(a.starts_at.astimezone(zone).date(), []).append(
             Entry(appointment=a, summary=summary, notes=notes.get(a.id, [])))
     return Agenda(first=first, last=last, view=view, days=days)
+
+
+# --- month ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MonthDay:
+    """One square of the month grid: a local date and its sessions that are not cancelled,
+    in start order (none for the days of the months either side)."""
+
+    day: date
+    in_month: bool
+    appointments: tuple[Appointment, ...] = ()
+
+    @property
+    def count(self) -> int:
+        """Sessions on this day that are not cancelled."""
+        return len(self.appointments)
+
+
+@dataclass(frozen=True)
+class Month:
+    """A calendar month as whole weeks, Monday to Sunday, in the practice's zone."""
+
+    first: date  # the 1st of the month
+    last: date  # its last day
+    weeks: list[list[MonthDay]]
+
+    @property
+    def count(self) -> int:
+        """Sessions in the month that are not cancelled."""
+        return sum(d.count for week in self.weeks for d in week)
+
+
+def month(session: Session, therapist: User, zone: ZoneInfo, *, day: date) -> Month:
+    """The therapist's sessions that are not cancelled in the month holding `day`, by local
+    day, with client and service loaded. One query, whatever the number of appointments."""
+    _require_therapist(therapist)
+    first, last = period(day, "month")
+    # Local midnights, so that a session at 00:30 on the 1st (23:30 UTC the day before in
+    # summer time) belongs to this month and not to the one before.
+    start = local_instant(zone, first, time.min)
+    end = local_instant(zone, last + timedelta(days=1), time.min)
+    by_day: dict[date, list[Appointment]] = defaultdict(list)
+    for a in session.scalars(
+        select(Appointment).where(Appointment.therapist_id == therapist.id,
+                                  Appointment.starts_at >= start, Appointment.starts_at < end,
+                                  Appointment.status != AppointmentStatus.CANCELLED)
+        .options(joinedload(Appointment.client), joinedload(Appointment.service))
+        .order_by(Appointment.starts_at, Appointment.id)
+    ):
+        by_day[a.starts_at.astimezone(zone).date()].append(a)
+    monday = first - timedelta(days=first.weekday())
+    weeks: list[list[MonthDay]] = []
+    while monday <= last:
+        days = [monday + timedelta(days=n) for n in range(7)]
+        weeks.append([MonthDay(day=d, in_month=first <= d <= last,
+                               appointments=tuple(by_day.get(d, ())))
+                      for d in days])
+        monday += timedelta(days=7)
+    return Month(first=first, last=last, weeks=weeks)
+
+
+@dataclass(frozen=True)
+class Overview:
+    """The therapist's day at a glance: today's sessions and the next one to come."""
+
+    today: Agenda
+    upcoming: Entry | None  # the session in progress or next, today or later
+    remaining: int  # today's booked sessions that have not ended yet
+
+
+def overview(session: Session, therapist: User, zone: ZoneInfo, *, now: datetime) -> Overview:
+    """Today's agenda and the booked session in progress or next (with its pre-session
+    summary), looked for today first and then on later days. At most two agendas and one
+    query in between, whatever the size of the diary."""
+    today = agenda(session, therapist, zone, day=now.astimezone(zone).date(), view="day",
+                   now=now)
+
+    def first_to_come(found: Agenda) -> Entry | None:
+        return next((e for entries in found.days.values() for e in entries
+                     if e.appointment.status is AppointmentStatus.BOOKED
+                     and e.appointment.ends_at > now), None)
+
+    upcoming = first_to_come(today)
+    remaining = sum(1 for entries in today.days.values() for e in entries
+                    if e.appointment.status is AppointmentStatus.BOOKED
+                    and e.appointment.ends_at > now)
+    if upcoming is None:
+        starts = session.scalar(
+            select(Appointment.starts_at)
+            .where(Appointment.therapist_id == therapist.id, Appointment.starts_at > now,
+                   Appointment.status == AppointmentStatus.BOOKED)
+            .order_by(Appointment.starts_at).limit(1))
+        if starts is not None:
+            later = agenda(session, therapist, zone, day=starts.astimezone(zone).date(),
+                           view="day", now=now)
+            upcoming = first_to_come(later)
+    return Overview(today=today, upcoming=upcoming, remaining=remaining)
 
 
 # --- transitions ----------------------------------------------------------------------------

@@ -363,7 +363,8 @@ def update_rules(
     cancel_window_hours: int | None, reminder_lead_hours: int | None, now: datetime,
     ip: str | None = None,
 ) -> None:
-    """Save the booking rules after checking each against its allowed range."""
+    """Save the booking rules after checking each against its allowed range and the horizon
+    against the notice; the audit row has the new values and the previous ones."""
     _require_therapist(actor)
     if horizon_unit not in ("weeks", "days"):
         raise InvalidInput("horizon_unit", "Choose weeks or days.")
@@ -377,13 +378,22 @@ def update_rules(
         "cancel_window_hours": _check_limit("cancel_window_hours", cancel_window_hours),
         "reminder_lead_hours": _check_limit("reminder_lead_hours", reminder_lead_hours),
     }
+    if values["horizon_days"] * 24 < values["min_notice_minutes"] // 60:
+        # Otherwise no time could ever be booked online: every slot would be too soon or too
+        # far ahead.
+        notice = values["min_notice_minutes"] // 60
+        raise InvalidInput("horizon_value",
+                           f"Let clients book at least as far ahead as the minimum notice "
+                           f"({notice} hours, so at least {-(-notice // 24)} days), or no time "
+                           "could be booked online.")
     changed = sorted(key for key, value in values.items() if getattr(practice, key) != value)
+    previous = {key: getattr(practice, key) for key in changed}
     for key in changed:
         setattr(practice, key, values[key])
     if changed:
         practice.updated_at = now
         audit.record(session, actor=actor, action="rules.updated", now=now, ip=ip,
-                     **{key: values[key] for key in changed})
+                     previous=previous, **{key: values[key] for key in changed})
     session.flush()
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from functools import lru_cache
+from zoneinfo import available_timezones
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -12,39 +14,103 @@ from portal.models import Practice, User
 from portal.services import audit
 from portal.services.errors import InvalidInput, PermissionDenied
 
+# The longest value each text setting may have (the column sizes), for the form and here.
+LENGTHS = {"name": 120, "email": 254, "phone": 40, "address": 300}
+NAME_REQUIRED = "Enter the practice name."
+ZONE_MESSAGE = "Choose a time zone from the list."
+EMAIL_MESSAGE = "Enter an email like name@example.com."
+# The field's hint shows an example; the messages say only what is wrong.
+PHONE_CHARACTERS = "Enter a phone number using only digits, spaces, +, brackets and hyphens."
+PHONE_DIGITS = "Enter a phone number with 7 to 15 digits."
+# A plus only in front, then digits, spaces, brackets and hyphens.
+_PHONE = re.compile(r"\+?[0-9 ()\-]*")
+# The shape of an address, not a full RFC check: the form's Email validator is the strict one;
+# this stops a forged value reaching the database that no form would have passed.
+_EMAIL = re.compile(r"[^@\s\x00-\x1f]+@[^@\s\x00-\x1f]+\.[^@\s\x00-\x1f]+")
+
+
+def too_long(field: str) -> str:
+    """The message for a value over its length."""
+    return f"Use at most {LENGTHS[field]} characters."
+
+
+@lru_cache(maxsize=1)
+def known_zones() -> frozenset[str]:
+    """Every IANA zone key the system knows (read once: it scans the zone files)."""
+    return frozenset(available_timezones())
+
+
+def zone_problem(value: object) -> str | None:
+    """Why a time zone can't be used (it must be an IANA key the system knows), or None."""
+    if not isinstance(value, str) or value not in known_zones():
+        return ZONE_MESSAGE
+    return None
+
+
+def phone_problem(value: str) -> str | None:
+    """Why a phone number doesn't look like one, or None (blank is fine: it is optional)."""
+    value = value.strip()
+    if not value:
+        return None
+    if len(value) > LENGTHS["phone"]:
+        return too_long("phone")
+    if not _PHONE.fullmatch(value):
+        return PHONE_CHARACTERS
+    if not 7 <= sum(ch.isdigit() for ch in value) <= 15:
+        return PHONE_DIGITS
+    return None
+
 
 def current(session: Session) -> Practice | None:
     """The practice row, or None before the first therapist or seed creates it."""
     return session.scalar(select(Practice).order_by(Practice.id).limit(1))
 
 
+def _text(value: str | None, field: str) -> str | None:
+    """A stripped optional text setting, None when blank; InvalidInput when too long or
+    holding a NUL (which PostgreSQL cannot store)."""
+    value = (value or "").strip()
+    if "\x00" in value:
+        raise InvalidInput(field, "Remove the invisible control characters.")
+    if len(value) > LENGTHS[field]:
+        raise InvalidInput(field, too_long(field))
+    return value or None
+
+
 def update(
-    session: Session, actor: User, practice: Practice, *, name: str, email: str | None,
-    phone: str | None, address: str | None, timezone: str, self_registration: bool,
+    session: Session, actor: User, practice: Practice, *, name: str | None, email: str | None,
+    phone: str | None, address: str | None, timezone: str | None, self_registration: bool,
     now: datetime, ip: str | None = None,
 ) -> None:
-    """Save the practice settings after checking the rules a form cannot."""
+    """Save the practice settings after checking each again (a form can be bypassed); the
+    audit row names who changed which settings, from where, with old and new values."""
     if not actor.is_therapist:
         raise PermissionDenied("Only a therapist can change practice settings.")
-    try:
-        ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise InvalidInput("timezone", "Choose a time zone from the list.") from exc
-    name = " ".join(name.split())
+    name = " ".join((name or "").split())
     if not name:
-        raise InvalidInput("name", "Enter the practice name.")
-    changed = {}
+        raise InvalidInput("name", NAME_REQUIRED)
+    name = _text(name, "name")
+    email = _text(email, "email")
+    if email is not None:
+        email = email.lower()
+        if not _EMAIL.fullmatch(email):
+            raise InvalidInput("email", EMAIL_MESSAGE)
+    phone = _text(phone, "phone")
+    if phone is not None and (problem := phone_problem(phone)):
+        raise InvalidInput("phone", problem)
+    address = _text(address, "address")
+    if problem := zone_problem(timezone):
+        raise InvalidInput("timezone", problem)
     values = {
-        "name": name, "email": (email or "").strip().lower() or None,
-        "phone": (phone or "").strip() or None, "address": (address or "").strip() or None,
+        "name": name, "email": email, "phone": phone, "address": address,
         "timezone": timezone, "self_registration": bool(self_registration),
     }
-    for key, value in values.items():
-        if getattr(practice, key) != value:
-            changed[key] = value
-            setattr(practice, key, value)
+    changed = {key: [getattr(practice, key), value] for key, value in values.items()
+               if getattr(practice, key) != value}
+    for key, (_old, new) in changed.items():
+        setattr(practice, key, new)
     if changed:
         practice.updated_at = now
         audit.record(session, actor=actor, action="practice.updated", now=now, ip=ip,
-                     fields=sorted(changed))
+                     fields=sorted(changed), changes=changed)
     session.flush()

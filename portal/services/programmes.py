@@ -618,7 +618,7 @@ def _clean_of(item: ProgrammeItem | TemplateItem) -> _Clean:
 
 def save_version(
     session: Session, therapist: User, client: User, items: Sequence[ItemInput], note: str,
-    now: datetime, *, base_version: int | None = None,
+    now: datetime, *, base_version: int | None = None, ip: str | None = None,
 ) -> ProgrammeVersion:
     """Save the client's programme as a new version with what changed in plain words, linked
     to the client's latest appointment that has started (booked or attended).
@@ -627,13 +627,14 @@ def save_version(
     `base_version` is the version number the therapist's page showed: if someone saved
     since, Conflict instead of silently overwriting their change.
     """
-    return _save(session, therapist, client, items, note, now, base_version=base_version)
+    return _save(session, therapist, client, items, note, now, base_version=base_version,
+                 ip=ip)
 
 
 def _save(session: Session, therapist: User, client: User, items: Sequence[ItemInput],
           note: str, now: datetime, *, base_version: int | None = None,
           lead: list[dict] | None = None, action: str = "programme.saved",
-          details: dict | None = None) -> ProgrammeVersion:
+          details: dict | None = None, ip: str | None = None) -> ProgrammeVersion:
     _require_therapist(therapist)
     _require_client(client)
     note = clean_text(note, "note", 2000)
@@ -673,7 +674,7 @@ def _save(session: Session, therapist: User, client: User, items: Sequence[ItemI
     except IntegrityError as exc:
         raise Conflict("Someone else saved this programme at the same moment. Reload the page "
                        "and try again.") from exc
-    audit.record(session, actor=therapist, subject=client, action=action, now=now,
+    audit.record(session, actor=therapist, subject=client, action=action, now=now, ip=ip,
                  programme=programme.id, version=version.number,
                  appointment=version.appointment_id, **(details or {}))
     return version
@@ -704,7 +705,7 @@ def get_template(session: Session, template_id: int) -> ProgrammeTemplate:
 
 def save_as_template(
     session: Session, therapist: User, client: User, name: str, now: datetime, *,
-    description: str = "",
+    description: str = "", ip: str | None = None,
 ) -> ProgrammeTemplate:
     """Save the client's current programme as a named template (personal notes included, so
     edit out anything personal)."""
@@ -728,13 +729,13 @@ def save_as_template(
     except IntegrityError as exc:
         raise Conflict(f"There is already a template called \u201c{name}\u201d.") from exc
     audit.record(session, actor=therapist, subject=client, action="template.saved", now=now,
-                 template=template.id)
+                 ip=ip, template=template.id)
     return template
 
 
 def apply_template(
     session: Session, therapist: User, client: User, template_id: int, now: datetime, *,
-    note: str | None = None, base_version: int | None = None,
+    note: str | None = None, base_version: int | None = None, ip: str | None = None,
 ) -> ProgrammeVersion:
     """Replace the client's items with a template's as a new version, to tailor from there.
     The version note is kept unless a new one is given."""
@@ -750,20 +751,21 @@ def apply_template(
     try:
         return _save(session, therapist, client, items, note, now, base_version=base_version,
                      lead=lead, action="programme.template_applied",
-                     details={"template": template.id})
+                     details={"template": template.id}, ip=ip)
     except InvalidInput as exc:
         if exc.field and exc.field.startswith("items-"):
             raise Conflict(f"The template can't be used as it is: {exc.message}") from exc
         raise
 
 
-def delete_template(session: Session, therapist: User, template_id: int, now: datetime) -> None:
+def delete_template(session: Session, therapist: User, template_id: int, now: datetime, *,
+                    ip: str | None = None) -> None:
     """Delete a template; programmes made from it are not affected."""
     _require_therapist(therapist)
     template = get_template(session, template_id)
     session.delete(template)
     session.flush()
-    audit.record(session, actor=therapist, action="template.deleted", now=now,
+    audit.record(session, actor=therapist, action="template.deleted", now=now, ip=ip,
                  template=template_id, name=template.name)
 
 
@@ -797,6 +799,7 @@ def _feedback(value: Feedback | str | None, field_name: str, message: str) -> Fe
 def log_completion(
     session: Session, client: User, item_id: int, feedback: FeedbackInput, note: str,
     client_key: str, local_date: date, now: datetime, *, moment: Moment | str | None = None,
+    ip: str | None = None,
 ) -> LogResult:
     """Record that the client did an item of their current version on a local date.
 
@@ -848,12 +851,12 @@ def log_completion(
         return _result(existing, created=False)
     if log.pain:
         audit.record(session, actor=client, subject=client, action="programme.pain_reported",
-                     now=now, log=log.id, exercise=item.exercise_id)
+                     now=now, ip=ip, log=log.id, exercise=item.exercise_id)
     return _result(log, created=True)
 
 
 def acknowledge_pain(session: Session, therapist: User, log_id: int,
-                     now: datetime) -> CompletionLog:
+                     now: datetime, *, ip: str | None = None) -> CompletionLog:
     """The therapist has seen a pain report: it leaves the pain_flags list."""
     _require_therapist(therapist)
     log = session.get(CompletionLog, log_id)
@@ -863,7 +866,7 @@ def acknowledge_pain(session: Session, therapist: User, log_id: int,
         log.pain_acknowledged_at = now
         session.flush()
         audit.record(session, actor=therapist, action="programme.pain_acknowledged", now=now,
-                     subject=session.get(User, log.client_id), log=log.id)
+                     ip=ip, subject=session.get(User, log.client_id), log=log.id)
     return log
 
 
@@ -877,8 +880,9 @@ def moment_times(session: Session, client: User) -> dict[Moment, time]:
 
 
 def set_moment_time(session: Session, client: User, moment: Moment | str,
-                    local_time: time | None, now: datetime) -> None:
-    """Set (or with None, clear) the local time of one moment's reminder."""
+                    local_time: time | None, now: datetime, *, ip: str | None = None) -> None:
+    """Set (or with None, clear) the local time of one moment's reminder; a change is
+    audited (the client's own choice, but part of how their programme reaches them)."""
     try:
         moment = Moment(moment)
     except ValueError as exc:
@@ -887,14 +891,20 @@ def set_moment_time(session: Session, client: User, moment: Moment | str,
         raise InvalidInput(moment.value, "Enter a time like 07:30.")
     row = session.scalar(select(MomentTime).where(MomentTime.client_id == client.id,
                                                   MomentTime.moment == moment))
+    if local_time is not None:
+        local_time = local_time.replace(second=0, microsecond=0)
+    before = row.local_time if row is not None else None
     if local_time is None:
         if row is not None:
             session.delete(row)
     elif row is None:
-        session.add(MomentTime(client_id=client.id, moment=moment,
-                               local_time=local_time.replace(second=0, microsecond=0)))
+        session.add(MomentTime(client_id=client.id, moment=moment, local_time=local_time))
     else:
-        row.local_time = local_time.replace(second=0, microsecond=0)
+        row.local_time = local_time
+    if before != local_time:
+        audit.record(session, actor=client, subject=client, action="programme.moment_time_set",
+                     now=now, ip=ip, moment=moment.value,
+                     time=local_time.strftime("%H:%M") if local_time else None)
     session.flush()
 
 
@@ -905,7 +915,8 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_share(session: Session, actor: User, client: User, now: datetime) -> str:
+def create_share(session: Session, actor: User, client: User, now: datetime, *,
+                 ip: str | None = None) -> str:
     """A new read-only link token for the client's programme; only its SHA-256 is stored, so
     show it now (older links keep working until revoked)."""
     _require_client(client)
@@ -916,7 +927,7 @@ def create_share(session: Session, actor: User, client: User, now: datetime) -> 
                                created_at=now))
     session.flush()
     audit.record(session, actor=actor, subject=client, action="programme.share_created",
-                 now=now)
+                 now=now, ip=ip)
     return token
 
 
@@ -936,7 +947,7 @@ def resolve_share(session: Session, token: str) -> User:
 
 
 def revoke_share(session: Session, actor: User, client: User, now: datetime, *,
-                 share_id: int | None = None) -> int:
+                 share_id: int | None = None, ip: str | None = None) -> int:
     """Turn off the client's live share links (or just one); returns how many."""
     _require_client(client)
     if not actor.is_therapist and actor.id != client.id:
@@ -949,7 +960,7 @@ def revoke_share(session: Session, actor: User, client: User, now: datetime, *,
     count = session.execute(query).rowcount
     if count:
         audit.record(session, actor=actor, subject=client, action="programme.share_revoked",
-                     now=now, links=count)
+                     now=now, ip=ip, links=count)
     session.flush()
     return count
 

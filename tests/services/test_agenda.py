@@ -137,6 +137,110 @@ def test_a_session_on_the_clock_change_day_is_on_that_day(session, people):
     assert list(page.days) == [date(2026, 3, 29)]
 
 
+# --- month ---------------------------------------------------------------------------------
+
+
+def test_a_month_is_whole_weeks_monday_to_sunday():
+    # March 2026 starts on a Sunday and ends on a Tuesday: six rows.
+    assert agenda.period(date(2026, 3, 17), "month") == (date(2026, 3, 1), date(2026, 3, 31))
+    assert agenda.period(date(2024, 2, 10), "month") == (date(2024, 2, 1), date(2024, 2, 29))
+
+
+def test_month_steps_keep_the_day_or_the_last_day_of_a_shorter_month():
+    step = agenda.step
+    assert step(date(2026, 1, 31), "month", 1) == date(2026, 2, 28)
+    assert step(date(2024, 1, 31), "month", 1) == date(2024, 2, 29)
+    assert step(date(2026, 3, 31), "month", -1) == date(2026, 2, 28)
+    assert step(date(2026, 12, 31), "month", 1) == date(2027, 1, 31)
+    assert step(date(2026, 1, 15), "month", -1) == date(2025, 12, 15)
+    assert step(date(2026, 5, 31), "month", 1) == date(2026, 6, 30)
+    assert agenda.add_months(date(2026, 1, 31), 13) == date(2027, 2, 28)
+    assert agenda.add_months(date(2026, 1, 31), -14) == date(2024, 11, 30)
+
+
+def test_the_agenda_pages_through_a_bounded_range_of_days():
+    assert agenda.in_range(date(2026, 3, 4))
+    assert not agenda.in_range(date(9999, 12, 31)) and not agenda.in_range(date(1, 1, 1))
+    # The last day it can show still steps forward and has a local midnight after it.
+    last = agenda.LATEST
+    for view in agenda.VIEWS:
+        assert agenda.step(last, view, 1) > last and agenda.step(agenda.EARLIEST, view, -1)
+
+
+def test_the_month_grid_holds_the_month_and_muted_days_either_side(session, people):
+    therapist, _client = people
+    march = agenda.month(session, therapist, LONDON, day=date(2026, 3, 17))
+    days = [d.day for week in march.weeks for d in week]
+    assert (march.first, march.last) == (date(2026, 3, 1), date(2026, 3, 31))
+    assert len(march.weeks) == 6 and all(len(week) == 7 for week in march.weeks)
+    assert days[0] == date(2026, 2, 23) and days[-1] == date(2026, 4, 5)
+    assert days == [date(2026, 2, 23) + timedelta(days=n) for n in range(42)]
+    assert all(week[0].day.weekday() == 0 for week in march.weeks)
+    inside = [d.day for week in march.weeks for d in week if d.in_month]
+    assert inside == [date(2026, 3, 1) + timedelta(days=n) for n in range(31)]
+    # February 2021 starts on a Monday and has 28 days: exactly four rows.
+    february = agenda.month(session, therapist, LONDON, day=date(2021, 2, 1))
+    assert len(february.weeks) == 4 and all(d.in_month for w in february.weeks for d in w)
+
+
+def test_the_month_counts_sessions_per_day_without_the_cancelled(session, people):
+    therapist, client = people
+    other = User(email="month-other@example.com", name="Sam Other", role=Role.CLIENT)
+    session.add(other)
+    session.flush()
+    late = add_appointment(session, therapist, client, datetime(2026, 3, 10, 15, tzinfo=UTC))
+    early = add_appointment(session, therapist, other, datetime(2026, 3, 10, 9, tzinfo=UTC))
+    add_appointment(session, therapist, client, datetime(2026, 3, 10, 11, tzinfo=UTC),
+                    AppointmentStatus.CANCELLED)
+    attended = add_appointment(session, therapist, client, datetime(2026, 3, 2, 10, tzinfo=UTC),
+                               AppointmentStatus.ATTENDED)
+    add_appointment(session, therapist, client, datetime(2026, 3, 20, 10, tzinfo=UTC),
+                    AppointmentStatus.CANCELLED)
+    # Either side of the month: not counted, not shown on the muted days.
+    add_appointment(session, therapist, client, datetime(2026, 2, 27, 10, tzinfo=UTC))
+    add_appointment(session, therapist, client, datetime(2026, 4, 1, 10, tzinfo=UTC))
+    march = agenda.month(session, therapist, LONDON, day=date(2026, 3, 4))
+    by_day = {d.day: d for week in march.weeks for d in week}
+    assert [a.id for a in by_day[date(2026, 3, 10)].appointments] == [early.id, late.id]
+    assert by_day[date(2026, 3, 10)].count == 2
+    assert [a.id for a in by_day[date(2026, 3, 2)].appointments] == [attended.id]
+    assert by_day[date(2026, 3, 20)].count == 0
+    assert by_day[date(2026, 2, 27)].count == 0 and by_day[date(2026, 4, 1)].count == 0
+    assert march.count == 3
+    assert sum(1 for d in by_day.values() if d.count) == 2
+
+
+@pytest.mark.parametrize("starts_at, local_day, shown_in", [
+    # 30 March 2026 00:30 BST is 23:30 UTC the day before.
+    (datetime(2026, 3, 29, 23, 30, tzinfo=UTC), date(2026, 3, 30), date(2026, 3, 1)),
+    # 00:30 on the clock-change Sunday itself, still GMT.
+    (datetime(2026, 3, 29, 0, 30, tzinfo=UTC), date(2026, 3, 29), date(2026, 3, 1)),
+    # 1 April 00:30 BST (31 March 23:30 UTC) belongs to April, not March.
+    (datetime(2026, 3, 31, 23, 30, tzinfo=UTC), date(2026, 4, 1), date(2026, 4, 1)),
+    # 25 October 2026 00:30 BST, an hour before the clocks go back (24 October UTC).
+    (datetime(2026, 10, 24, 23, 30, tzinfo=UTC), date(2026, 10, 25), date(2026, 10, 1)),
+    # 26 October 00:30 GMT, the night after.
+    (datetime(2026, 10, 26, 0, 30, tzinfo=UTC), date(2026, 10, 26), date(2026, 10, 1)),
+    # 1 October 00:30 BST (30 September 23:30 UTC) belongs to October.
+    (datetime(2026, 9, 30, 23, 30, tzinfo=UTC), date(2026, 10, 1), date(2026, 10, 1)),
+])
+def test_a_session_at_half_past_midnight_is_on_its_local_day_in_a_clock_change_month(
+        session, people, starts_at, local_day, shown_in):
+    therapist, client = people
+    a = add_appointment(session, therapist, client, starts_at)
+    shown = agenda.month(session, therapist, LONDON, day=shown_in)
+    [busy] = [d for week in shown.weeks for d in week if d.count]
+    assert busy.day == local_day and busy.in_month and busy.appointments == (a,)
+    before = agenda.month(session, therapist, LONDON, day=agenda.step(shown_in, "month", -1))
+    assert before.count == 0
+
+
+def test_only_a_therapist_reads_the_month(session, people):
+    _therapist, client = people
+    with pytest.raises(PermissionDenied):
+        agenda.month(session, client, LONDON, day=TODAY)
+
+
 # --- transitions ---------------------------------------------------------------------------
 
 
@@ -275,3 +379,48 @@ def test_the_agenda_runs_a_fixed_number_of_queries_at_n_and_10n(session, people,
     assert all(s.pain_flags == 1 and s.red_flags == 1 and s.version_number == 1
                for s in summaries)
     assert all(len(e.notes) == 1 for es in large_page.days.values() for e in es)
+
+
+def fill_month(session, therapist, first: int, last: int) -> None:
+    """Clients first..last-1, each with a session in March 2026 (every third one cancelled)."""
+    for n in range(first, last):
+        client = User(email=f"month{n}@example.com", name=f"Client {n:03}", role=Role.CLIENT)
+        session.add(client)
+        session.flush()
+        start = datetime(2026, 3, 1, 8, tzinfo=UTC) + timedelta(minutes=75 * n)
+        add_appointment(session, therapist, client, start,
+                        AppointmentStatus.CANCELLED if n % 3 == 2 else AppointmentStatus.BOOKED)
+    session.commit()
+
+
+def month_counted(session, therapist):
+    """March 2026's month view and every SQL statement it ran."""
+    session.expire_all()
+    therapist = session.get(User, therapist.id)
+    assert therapist.is_therapist
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        page = agenda.month(session, therapist, LONDON, day=TODAY)
+        # Reading what the template shows runs no more queries.
+        for week in page.weeks:
+            for d in week:
+                assert all(a.client.name and a.service.name for a in d.appointments)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+    return page, statements
+
+
+@pytest.mark.parametrize("n", [3])
+def test_the_month_runs_one_query_at_n_and_10n(session, people, n):
+    therapist, _client = people
+    fill_month(session, therapist, 0, n)
+    small_page, small = month_counted(session, therapist)
+    fill_month(session, therapist, n, 10 * n)
+    large_page, large = month_counted(session, therapist)
+    assert small_page.count == n - n // 3 and large_page.count == 10 * n - 10 * n // 3
+    assert len(small) == len(large) == 1, "\n".join(["N:", *small, "10N:", *large])

@@ -3,12 +3,13 @@ pagination, adherence by week, the view audit row, permissions and fixed query c
 
 from __future__ import annotations
 
-from datetime import timedelta
+import json
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 
-from portal.models import AppointmentStatus, AuditEvent, User
+from portal.models import Appointment, AppointmentStatus, AuditEvent, User
 from portal.services import audit
 from portal.services import clients as svc
 from portal.services.errors import NotFound, PermissionDenied
@@ -16,6 +17,7 @@ from tests.clients_support import (
     NOW,
     STARTED,
     TODAY,
+    add_note,
     book,
     counting_statements,
     give_programme,
@@ -198,8 +200,11 @@ def grow(session, world, clients: int, logs_each: int, appointments_each: int) -
                                .where(CompletionLog.client_id == alex.id).limit(1))
     for d in range(logs_each * clients):
         log(session, alex, alex_item, TODAY - timedelta(days=d % 7))
-    for _ in range(appointments_each * clients):
-        book(session, practice, alex, slot)
+    for n in range(appointments_each * clients):
+        appointment = book(session, practice, alex, slot)
+        for k in range(2):
+            add_note(session, practice.therapist_id, appointment, f"Note {n}.{k}",
+                     NOW + timedelta(minutes=n * 2 + k))
         slot += timedelta(hours=2)
     session.commit()
 
@@ -221,6 +226,7 @@ def test_query_counts_stay_fixed_at_n_and_10n(session, world):
             statements(session, lambda: run(session, jo, search="grown")),
             statements(session, lambda: svc.client_record(session, jo, alex, NOW)),
             statements(session, lambda: svc.audit_trail(session, jo, alex, 1)),
+            statements(session, lambda: svc.export_record(session, jo, alex, NOW)),
         )
 
     grow(session, world, clients=2, logs_each=2, appointments_each=1)
@@ -228,4 +234,121 @@ def test_query_counts_stay_fixed_at_n_and_10n(session, world):
     grow(session, world, clients=20, logs_each=2, appointments_each=1)
     large = counts()
     assert large == small
-    assert small[0] <= 10 and small[2] <= 14, small
+    assert small[0] <= 10 and small[2] <= 15 and small[4] <= 14, small
+
+
+def test_record_has_each_appointments_session_notes_oldest_first(session, world):
+    jo, alex, cai = world["jo"], world["alex"], world["cai"]
+    practice = world["practice"]
+    first = book(session, practice, alex, NOW - timedelta(days=7),
+                 status=AppointmentStatus.ATTENDED)
+    second = book(session, practice, alex, NOW - timedelta(days=1, hours=11, minutes=30))
+    add_note(session, jo.id, first, "Later note", NOW - timedelta(days=6))
+    add_note(session, jo.id, first, "Earlier note", NOW - timedelta(days=7))
+    other = session.scalars(select(Appointment).where(Appointment.client_id == cai.id)).one()
+    add_note(session, jo.id, other, "About Cai, not Alex", NOW - timedelta(days=3))
+    session.commit()
+    record = svc.client_record(session, jo, alex, NOW)
+    assert [n.body for n in record.notes[first.id]] == ["Earlier note", "Later note"]
+    assert second.id not in record.notes and other.id not in record.notes
+    assert record.notes[first.id][0].author.name == "Jo Fletcher"
+    # 00:30 UTC on 3 March is still 3 March in London: the agenda link's day.
+    assert record.days[second.id].isoformat() == "2026-03-03"
+
+
+@pytest.fixture
+def full_history(session, world):
+    """Alex with every kind of data the practice holds, and secrets that must stay out."""
+    from portal.models import MomentTime, ProgrammeShare
+    from portal.services import programmes
+
+    jo, alex, bea = world["jo"], world["alex"], world["bea"]
+    practice = world["practice"]
+    intake(session, alex, STARTED - timedelta(days=30), [], version="2025-01")
+    intake(session, alex, STARTED - timedelta(days=2), ["night_pain"])
+    visit = book(session, practice, alex, NOW - timedelta(days=1),
+                 status=AppointmentStatus.ATTENDED, client_note="Left hip\nafter running")
+    book(session, practice, alex, NOW + timedelta(days=9), status=AppointmentStatus.CANCELLED,
+         late_cancellation=True, cancelled_at=NOW, cancel_reason="Ill")
+    add_note(session, jo.id, visit, "Tight psoas.\nReview in 2 weeks.", NOW - timedelta(hours=20))
+    bea_visit = book(session, practice, bea, NOW - timedelta(days=2))
+    add_note(session, jo.id, bea_visit, "Bea's private note", NOW - timedelta(days=2))
+    current = programmes.current_version(session, alex)
+    programmes.save_version(session, jo, alex, [programmes.ItemInput.from_item(
+        current.items[0], times_per_day=2, personal_note="Slowly")], "More often", NOW)
+    session.add(MomentTime(client_id=alex.id, moment="morning",
+                           local_time=datetime.strptime("07:30", "%H:%M").time()))
+    session.add(ProgrammeShare(client_id=alex.id, token_hash="f" * 64, created_at=NOW))
+    alex.password_hash = "$argon2id$secret-hash"
+    alex.calendar_token = "calendar-secret-token"
+    alex.phone = "07700 900123"
+    audit.record(session, actor=alex, subject=alex, action="account.password_changed",
+                 now=NOW - timedelta(days=3), ip="198.51.100.20")
+    audit.record(session, actor=jo, subject=bea, action="client.record_viewed", now=NOW,
+                 ip="192.0.2.99")
+    session.commit()
+    return world
+
+
+def test_export_holds_the_whole_record(session, full_history):
+    jo, alex = full_history["jo"], full_history["alex"]
+    data = svc.export_record(session, jo, alex, NOW, ip="203.0.113.5")
+    session.commit()
+    assert json.loads(json.dumps(data)) == data  # plain JSON values only
+    assert (data["account"]["name"], data["account"]["email"], data["account"]["phone"],
+            data["account"]["active"]) == ("Alex Morgan", "alex@example.com", "07700 900123",
+                                           True)
+    assert data["practice_timezone"] == "Europe/London"
+    assert [q["consent_version"] for q in data["questionnaires"]] == ["2025-01", "2026-11"]
+    assert data["questionnaires"][1]["answers"]["complaints"] == "Stiff back"
+    assert data["questionnaires"][1]["red_flags"] == ["night_pain"]
+    visits = data["appointments"]
+    assert [a["status"] for a in visits] == ["attended", "booked", "cancelled"]
+    visit = visits[0]
+    assert visit["starts_at"] == "2026-03-03T12:00:00Z"
+    assert visit["starts_at_local"] == "2026-03-03T12:00:00+00:00"
+    assert visit["service"] == "60 minute massage"
+    assert visit["client_note"] == "Left hip\nafter running"
+    assert visit["session_notes"] == [{"written_at": "2026-03-03T16:00:00Z",
+                                       "written_at_local": "2026-03-03T16:00:00+00:00",
+                                       "author": "Jo Fletcher",
+                                       "text": "Tight psoas.\nReview in 2 weeks."}]
+    assert visits[2]["late_cancellation"] is True and visits[2]["cancel_reason"] == "Ill"
+    versions = data["programme_versions"]
+    assert [v["number"] for v in versions] == [1, 2]
+    assert versions[1]["note"] == "More often" and versions[1]["changes"]
+    item = versions[1]["items"][0]
+    assert (item["exercise"], item["times_per_day"], item["days_per_week"],
+            item["personal_note"]) == ("Cat–cow", 2, 7, "Slowly")
+    assert len(data["completion_logs"]) == 5
+    assert all(log["exercise"] == "Cat–cow" and log["pain"] is False
+               for log in data["completion_logs"])
+    assert data["completion_logs"][0]["date"] == "2026-02-25"
+    assert data["moment_reminders"] == {"morning": "07:30"}
+    assert data["share_links"] == [{"created_at": "2026-03-04T12:00:00Z", "revoked_at": None}]
+    trail = data["audit_trail"]
+    changed = next(e for e in trail if e["action"] == "account.password_changed")
+    assert changed["actor"] == {"role": "client", "name": "Alex Morgan"}
+    assert changed["ip"] == "198.51.100.20"
+    exported = trail[-1]
+    assert exported["action"] == "client.exported"
+    assert exported["actor"] == {"role": "therapist", "name": "Jo Fletcher"}
+    assert exported["ip"] is None  # the therapist's address is not the client's data
+    row = session.scalars(select(AuditEvent).where(AuditEvent.action == "client.exported")).one()
+    assert (row.actor_id, row.subject_user_id, row.ip, row.at) == (jo.id, alex.id,
+                                                                    "203.0.113.5", NOW)
+
+
+def test_export_leaves_out_secrets_and_other_clients(session, full_history):
+    jo, alex = full_history["jo"], full_history["alex"]
+    text = json.dumps(svc.export_record(session, jo, alex, NOW))
+    for secret in ["$argon2id$secret-hash", "calendar-secret-token", "f" * 64,
+                   "Bea", "bea_l@example.com", "192.0.2.99", "client_key"]:
+        assert secret not in text, secret
+
+
+def test_only_therapists_may_export(session, full_history):
+    with pytest.raises(PermissionDenied):
+        svc.export_record(session, full_history["alex"], full_history["alex"], NOW)
+    assert not session.scalars(select(AuditEvent).where(
+        AuditEvent.action == "client.exported")).all()

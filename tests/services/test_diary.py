@@ -23,7 +23,7 @@ from portal.models import (
     User,
     WorkingHours,
 )
-from portal.services import booking, intake
+from portal.services import booking, demo, intake
 from portal.services import diary as diary_service
 from portal.services.errors import InvalidInput, NotFound, PermissionDenied
 
@@ -507,12 +507,13 @@ def test_demo_seed_builds_a_diary_that_makes_sense(app, runner):
                 practice.cancel_window_hours, practice.reminder_lead_hours) == (
             15, 720, 56, 24, 24)
         clients = session.scalars(select(User).where(User.role == Role.CLIENT)).all()
-        assert len(clients) == 2
-        assert all(intake.is_complete(session, c) for c in clients)
+        assert len(clients) == len(demo.PEOPLE)
+        # Everyone who has joined has filled in the questionnaire; invitations are waiting.
+        assert all(intake.is_complete(session, c) == c.has_password for c in clients)
 
         appointments = session.scalars(select(Appointment).order_by(Appointment.starts_at)).all()
         now = datetime.now(UTC)
-        # Never two at once, buffers included.
+        # Never two at once, buffers included (cancelled sessions too: their time stays empty).
         for earlier, later in zip(appointments, appointments[1:], strict=False):
             assert earlier.blocked_until <= later.starts_at, (earlier.id, later.id)
         worked = diary_service.weekly_hours(session, therapist)
@@ -521,14 +522,18 @@ def test_demo_seed_builds_a_diary_that_makes_sense(app, runner):
             assert start.date() == end.date() and start.minute % 15 == 0
             assert any(s <= start.time() and end.time() <= e for s, e in worked[start.weekday()])
             assert a.ends_at - a.starts_at == timedelta(minutes=a.service.duration_minutes)
-            if a.starts_at < now:
-                assert a.status in (AppointmentStatus.ATTENDED, AppointmentStatus.NO_SHOW)
-                assert a.ends_at <= now
-            else:
+            if a.ends_at <= now:
+                assert a.status in (AppointmentStatus.ATTENDED, AppointmentStatus.NO_SHOW,
+                                    AppointmentStatus.CANCELLED)
+            else:  # to come, or in progress and not marked yet
                 assert a.status is AppointmentStatus.BOOKED
-        statuses = [a.status for a in appointments]
-        assert statuses.count(AppointmentStatus.NO_SHOW) == 1
+        statuses = [(a.status, a.late_cancellation) for a in appointments]
+        assert statuses.count((AppointmentStatus.NO_SHOW, False)) == 1
+        assert statuses.count((AppointmentStatus.CANCELLED, False)) == 1
+        assert statuses.count((AppointmentStatus.CANCELLED, True)) == 1
         for client in clients:
+            if client.email not in {email for _, email, _ in demo.CLIENTS}:
+                continue
             own = [a for a in appointments if a.client_id == client.id]
             assert any(a.starts_at < now and a.status is AppointmentStatus.ATTENDED for a in own)
             assert any(a.starts_at > now and a.status is AppointmentStatus.BOOKED for a in own)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
@@ -96,11 +97,21 @@ def test_today_shows_each_session_with_its_summary(app, jo, diary):
 
 
 @pytest.mark.parametrize("query", ["?day=nonsense", "?day=2026-02-30&view=month",
-                                   "?day=" + "9" * 300, "?view=week"])
+                                   "?day=" + "9" * 300, "?view=week", "?view=month",
+                                   "?day=9999-12-31", "?day=9999-12-31&view=month",
+                                   "?day=0001-01-01&view=week", "?day=2026-13-01&view=month",
+                                   "?view=year", "?view=" + "m" * 300])
 def test_odd_query_strings_fall_back_to_today(jo, query):
     response = jo.get("/diary/agenda" + query)
     assert response.status_code == 200
     assert 'name="day" value="2026-03-04"' in text(response)
+
+
+@pytest.mark.parametrize("view", ["year", "", "MONTH"])
+def test_an_odd_view_falls_back_to_the_day(jo, view):
+    page = text(jo.get(f"/diary/agenda?day=2026-03-10&view={view}"))
+    assert 'name="view" value="day"' in page and "Tuesday 10 March" in page
+    assert 'class="month"' not in page
 
 
 def test_week_view_and_navigation_links(app, jo, diary):
@@ -231,3 +242,137 @@ def test_the_page_runs_a_fixed_number_of_queries_at_n_and_10n(app, jo, diary, ma
     large = queries_for(app, jo, url)
     assert text(jo.get(url)).count('name="body"') == 10 * n
     assert small == large
+
+
+# --- month ---------------------------------------------------------------------------------
+
+
+def month_cell(page: str, day: str) -> str:
+    """The HTML of one day's square of the month table, from its <td> to the next."""
+    link = page.index(f'id="month-{day}"')
+    return page[page.rindex("<td", 0, link):page.index("</td>", link)]
+
+
+def test_the_month_is_a_table_of_days_linking_to_the_day_view(app, jo, diary, make_client):
+    other = make_client(name="Sam Carter", password=None).id
+    add_appointment(app, diary, datetime(2026, 3, 10, 15, tzinfo=UTC))
+    add_appointment(app, diary, datetime(2026, 3, 10, 9, 30, tzinfo=UTC), client_id=other)
+    add_appointment(app, diary, datetime(2026, 3, 10, 12, tzinfo=UTC),
+                    status=AppointmentStatus.CANCELLED)
+    add_appointment(app, diary, datetime(2026, 3, 20, 12, tzinfo=UTC),
+                    status=AppointmentStatus.CANCELLED)
+    add_appointment(app, diary, datetime(2026, 3, 4, 16, tzinfo=UTC),
+                    status=AppointmentStatus.ATTENDED)
+    response = jo.get("/diary/agenda?day=2026-03-17&view=month")
+    assert response.status_code == 200
+    page = text(response)
+    assert '<table class="month">' in page and "<caption" in page
+    assert "March 2026" in page and "3 sessions" in page
+    assert page.count('<th scope="col"') == 7 and ">Monday<" in page and ">Sunday<" in page
+    # 23 February to 5 April: six weeks, the 31 days of March linked to their day view.
+    assert page.count("<tr>") == 7 and page.count('class="month__link"') == 31
+    assert page.count("month__day--outside") == 11
+    assert 'href="/diary/agenda?day=2026-03-01&view=day"' in page
+    assert 'href="/diary/agenda?day=2026-03-31&view=day"' in page
+    assert "day=2026-02-28&view=day" not in page and "day=2026-04-01&view=day" not in page
+    tenth = month_cell(page, "2026-03-10")
+    assert 'aria-label="Tuesday 10 March: 2 sessions"' in tenth
+    assert tenth.index("09:30") < tenth.index("15:00") and "12:00" not in tenth
+    assert 'class="month__count">2<' in tenth
+    assert tenth.index("Sam Carter") < tenth.index("Alex Morgan")
+    assert 'aria-label="Friday 20 March: no sessions"' in month_cell(page, "2026-03-20")
+    today = month_cell(page, "2026-03-04")
+    assert 'aria-label="Today, Wednesday 4 March: 1 session"' in today
+    assert 'aria-current="date"' in today and "month__day--today" in today
+    assert page.count('aria-current="date"') == 1
+    # No inline styles or scripts for the strict CSP.
+    raw = response.get_data(as_text=True)
+    assert "style=" not in raw and "<script>" not in raw
+
+
+def test_a_busy_day_shows_the_first_three_and_how_many_more(app, jo, diary, make_client):
+    for i in range(5):
+        client_id = make_client(name=f"Client {i:03}", password=None).id
+        start = datetime(2026, 3, 12, 8, tzinfo=UTC) + timedelta(minutes=75 * i)
+        add_appointment(app, diary, start, client_id=client_id)
+    cell = month_cell(text(jo.get("/diary/agenda?day=2026-03-01&view=month")), "2026-03-12")
+    assert 'aria-label="Thursday 12 March: 5 sessions"' in cell
+    assert "Client 002" in cell and "Client 003" not in cell and "+2 more" in cell
+
+
+def test_month_links_step_across_year_ends_and_keep_the_view(jo):
+    page = text(jo.get("/diary/agenda?day=2026-12-31&view=month"))
+    assert "December 2026" in page
+    assert 'href="/diary/agenda?day=2026-11-30&view=month"' in page
+    assert 'href="/diary/agenda?day=2027-01-31&view=month"' in page
+    assert '>Previous<span class="agenda-step__unit">\xa0month</span>' in page
+    assert '>Next<span class="agenda-step__unit">\xa0month</span>' in page
+    # Not the current month: a way back; the date picker keeps the month view.
+    assert 'href="/diary/agenda?view=month">This month<' in page
+    assert 'name="view" value="month"' in page and 'name="day" value="2026-12-31"' in page
+    january = text(jo.get("/diary/agenda?day=2027-01-31&view=month"))
+    assert "January 2027" in january
+    assert 'href="/diary/agenda?day=2026-12-31&view=month"' in january
+    assert 'href="/diary/agenda?day=2027-02-28&view=month"' in january
+    this_month = text(jo.get("/diary/agenda?view=month"))
+    assert "March 2026" in this_month and ">This month<" not in this_month
+    assert 'href="/diary/agenda?day=2026-02-04&view=month"' in this_month
+
+
+def test_day_and_week_views_switch_to_the_month(jo):
+    for view in ("day", "week"):
+        page = text(jo.get(f"/diary/agenda?day=2026-03-10&view={view}"))
+        assert 'href="/diary/agenda?day=2026-03-10&view=month">Month<' in page
+    month = text(jo.get("/diary/agenda?day=2026-03-10&view=month"))
+    assert 'href="/diary/agenda?day=2026-03-10&view=month" aria-current="page">Month<' in month
+    assert 'href="/diary/agenda?day=2026-03-10&view=day">Day<' in month
+    assert 'href="/diary/agenda?day=2026-03-10&view=week">Week<' in month
+
+
+def test_an_empty_month_says_so(jo):
+    page = text(jo.get("/diary/agenda?day=2026-06-01&view=month"))
+    assert "June 2026" in page and "No sessions" in page and "month__count" not in page
+    assert page.count('class="month__link"') == 30
+
+
+@pytest.mark.parametrize("starts_at, label, clock", [
+    # Sunday 25 October 2026, 00:30 BST (23:30 UTC on the 24th); the clocks go back at 02:00.
+    (datetime(2026, 10, 24, 23, 30, tzinfo=UTC), "Sunday 25 October: 1 session", "00:30"),
+    # Thursday 1 October 2026, 00:30 BST: 30 September in UTC.
+    (datetime(2026, 9, 30, 23, 30, tzinfo=UTC), "Thursday 1 October: 1 session", "00:30"),
+    # Monday 26 October 2026, 00:30 GMT.
+    (datetime(2026, 10, 26, 0, 30, tzinfo=UTC), "Monday 26 October: 1 session", "00:30"),
+])
+def test_a_clock_change_month_puts_sessions_on_their_local_day(app, jo, diary, starts_at,
+                                                                label, clock):
+    add_appointment(app, diary, starts_at)
+    page = text(jo.get("/diary/agenda?day=2026-10-15&view=month"))
+    assert page.count(": 1 session") == 1
+    day = starts_at.astimezone(ZoneInfo("Europe/London")).date().isoformat()
+    cell = month_cell(page, day)
+    assert f'aria-label="{label}"' in cell and f">{clock}<" in cell
+    assert ": 1 session" not in text(jo.get("/diary/agenda?day=2026-09-15&view=month"))
+
+
+def test_clients_are_refused_the_month(app, client, diary):
+    assert login(client, diary.client.email).status_code == 302
+    assert client.get("/diary/agenda?view=month").status_code == 403
+
+
+@pytest.mark.parametrize("n", [3])
+def test_the_month_runs_a_fixed_number_of_queries_at_n_and_10n(app, jo, diary, make_client,
+                                                               n):
+    def fill(first, last):
+        for i in range(first, last):
+            client_id = make_client(name=f"Client {i:03}", password=None).id
+            start = datetime(2026, 3, 2, 8, tzinfo=UTC) + timedelta(hours=5 * i)
+            add_appointment(app, diary, start, client_id=client_id)
+
+    url = "/diary/agenda?day=2026-03-04&view=month"
+    fill(0, n)
+    small = queries_for(app, jo, url)
+    fill(n, 10 * n)
+    large = queries_for(app, jo, url)
+    assert "30 sessions" in text(jo.get(url))
+    assert small == large, (small, large)
+    assert large <= 5, large

@@ -5,6 +5,7 @@ and fixed query counts."""
 from __future__ import annotations
 
 import html
+import json
 import re
 from datetime import timedelta
 
@@ -12,10 +13,11 @@ import pytest
 import sqlalchemy as sa
 
 from portal.extensions import db
-from portal.models import AuditEvent, Role, User
+from portal.models import AppointmentStatus, AuditEvent, Role, User
 from tests.clients_support import (
     NOW,
     TODAY,
+    add_note,
     book,
     counting_statements,
     give_programme,
@@ -203,8 +205,11 @@ def grow(app, world, clients: int, logs: int, appointments: int) -> None:
             slot += timedelta(hours=2)
         for d in range(logs):
             log(db.session, alex, world["item"], TODAY - timedelta(days=d % 7))
-        for _ in range(appointments):
-            book(db.session, world["practice"], alex, slot)
+        for n in range(appointments):
+            appointment = book(db.session, world["practice"], alex, slot)
+            for k in range(2):
+                add_note(db.session, world["jo"], appointment, f"Note {n}.{k}\nsecond line",
+                         NOW + timedelta(minutes=2 * n + k))
             slot += timedelta(hours=2)
         db.session.commit()
 
@@ -218,7 +223,8 @@ def statements_for(app, browser, url: str) -> int:
 
 def test_query_counts_stay_fixed_at_n_and_10n(as_jo, world, app):
     urls = ["/dashboard/clients", "/dashboard/clients?filter=low_adherence&q=grown",
-            f"/dashboard/clients/{world['alex']}", f"/dashboard/clients/{world['alex']}/audit"]
+            f"/dashboard/clients/{world['alex']}", f"/dashboard/clients/{world['alex']}/audit",
+            f"/dashboard/clients/{world['alex']}/export"]
     grow(app, world, clients=3, logs=3, appointments=3)
     for url in urls:
         statements_for(app, as_jo, url)  # warm up: audit rows exist from here on
@@ -226,3 +232,90 @@ def test_query_counts_stay_fixed_at_n_and_10n(as_jo, world, app):
     grow(app, world, clients=27, logs=27, appointments=27)
     large = {url: statements_for(app, as_jo, url) for url in urls}
     assert large == small
+    body = as_jo.get(f"/dashboard/clients/{world['alex']}").get_data(as_text=True)
+    assert body.count("Note 26.1<br>second line") == 1  # the notes really were on the page
+
+
+def test_record_shows_session_notes_under_each_appointment(as_jo, world, app):
+    with app.app_context():
+        alex = db.session.get(User, world["alex"])
+        past = book(db.session, world["practice"], alex, NOW - timedelta(days=2, hours=-1),
+                    status=AppointmentStatus.ATTENDED)
+        add_note(db.session, world["jo"], past, "Second, later", NOW - timedelta(days=1))
+        add_note(db.session, world["jo"], past, "Tight psoas <script>alert(1)</script>\n"
+                 "Review & stretch", NOW - timedelta(days=2))
+        db.session.commit()
+        past_id = past.id
+    body = as_jo.get(f"/dashboard/clients/{world['alex']}").get_data(as_text=True)
+    # From this appointment's entry to the next one.
+    entry = body.split(f'id="record-appointment-{past_id}"', 1)[1].split(
+        'class="history-entry"', 1)[0]
+    assert "Tight psoas &lt;script&gt;alert(1)&lt;/script&gt;<br>Review &amp; stretch" in entry
+    assert "<script>" not in entry
+    assert entry.index("Tight psoas") < entry.index("Second, later")
+    assert "Session note, Mon 2 March 2026, 12:00, Jo Fletcher" in html.unescape(entry)
+    assert "Mon 2 March 2026, 13:00</time>" in entry
+    assert (f'href="/diary/agenda?day=2026-03-02&amp;view=day#appointment-{past_id}"'
+            in entry)
+    assert "Attended" in entry
+    assert "No session notes." in body  # the booked session has none
+
+
+def test_record_offers_the_download(as_jo, world):
+    body = as_jo.get(f"/dashboard/clients/{world['alex']}").get_data(as_text=True)
+    assert (f'<a class="button button--secondary" href="/dashboard/clients/{world["alex"]}'
+            f'/export" download>Download record</a>') in body
+
+
+def test_export_is_a_json_file_and_is_audited(as_jo, world, app):
+    response = as_jo.get(f"/dashboard/clients/{world['alex']}/export",
+                         environ_base={"REMOTE_ADDR": "198.51.100.8"})
+    assert response.status_code == 200
+    assert response.mimetype == "application/json"
+    assert response.headers["Content-Disposition"] == (
+        f'attachment; filename="client-{world["alex"]}-record-2026-03-04.json"')
+    assert response.headers["Cache-Control"] == "no-store"
+    data = json.loads(response.get_data(as_text=True))
+    assert data["account"]["email"] == "alex@example.com"
+    assert data["audit_trail"][-1]["action"] == "client.exported"
+    assert any(log["note"] == "Twinge <b>" and log["pain"] for log in data["completion_logs"])
+    assert data["appointments"][0]["starts_at"] == "2026-03-05T12:00:00Z"
+    raw = response.get_data(as_text=True)
+    assert "password" not in raw.replace("password_changed", "")
+    with app.app_context():
+        rows = db.session.scalars(sa.select(AuditEvent).where(
+            AuditEvent.action == "client.exported")).all()
+        assert [(r.actor_id, r.subject_user_id, r.ip, r.at) for r in rows] == [
+            (world["jo"], world["alex"], "198.51.100.8", NOW)]
+    trail = text(as_jo.get(f"/dashboard/clients/{world['alex']}/audit"))
+    assert "Downloaded the whole client record" in trail and "198.51.100.8" in trail
+
+
+def test_export_is_for_therapists_and_real_clients_only(client, world):
+    assert login(client, "alex@example.com").status_code == 302
+    assert client.get(f"/dashboard/clients/{world['alex']}/export").status_code == 403
+
+
+def test_export_of_unknown_or_non_clients_is_404(as_jo, world, app):
+    for client_id in (999_999, world["jo"]):
+        assert as_jo.get(f"/dashboard/clients/{client_id}/export").status_code == 404
+    with app.app_context():
+        assert not db.session.scalars(sa.select(AuditEvent).where(
+            AuditEvent.action == "client.exported")).all()
+
+
+def test_export_with_odd_characters_is_valid_json(as_jo, world, make_client):
+    name = 'Zoë "Z" \\ </script> \u2028 🙂 \x07 O\'Neil'
+    odd = make_client(name=name, email="odd@example.com")
+    response = as_jo.get(f"/dashboard/clients/{odd.id}/export")
+    assert response.status_code == 200
+    assert json.loads(response.get_data())["account"]["name"] == name
+
+
+def test_no_file_is_sent_unless_the_audit_row_is_stored(as_jo, world, app, monkeypatch):
+    def refuse():
+        raise RuntimeError("the database refused the commit")
+
+    monkeypatch.setattr(db.session, "commit", refuse)
+    with pytest.raises(RuntimeError):
+        as_jo.get(f"/dashboard/clients/{world['alex']}/export")

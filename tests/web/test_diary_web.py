@@ -286,45 +286,81 @@ def test_remove_time_off(app, jo):
                    data={"csrf_token": csrf_from(page)}).status_code == 404
 
 
-# --- booking rules --------------------------------------------------------------------------
+# --- booking rules (now on the practice settings page) ---------------------------------------
 
 RULES_FORM = {"slot_step_minutes": "30", "min_notice_hours": "6", "horizon_value": "4",
               "horizon_unit": "weeks", "cancel_window_hours": "48", "reminder_lead_hours": "12"}
+# The rest of the settings form, as the diary fixture's practice has them.
+PRACTICE_FORM = {"name": "Test Practice", "email": "desk@example.com", "phone": "020 7946 0000",
+                 "address": "", "timezone": "Europe/London"}
+SETTINGS = "/dashboard/settings"
 
 
-def test_rules_page_shows_and_saves_the_rules(app, jo):
-    page = text(jo.get("/diary/rules"))
+def test_old_rules_address_and_the_diary_nav_lead_to_the_settings_page(jo):
+    response = jo.get("/diary/rules")
+    assert response.status_code == 302
+    assert response.location == "/dashboard/settings#rules"
+    page = text(jo.get("/diary/"))
+    assert re.search(r'<a href="/dashboard/settings#rules">Booking rules</a>', page)
+    settings = text(jo.get(response.location))
+    assert 'id="rules"' in settings and ">Booking rules</h2>" in settings
+
+
+def test_a_post_to_the_old_rules_address_saves_nothing_and_says_so(app, jo):
+    response = form_post(jo, SETTINGS, RULES_FORM, action="/diary/rules",
+                         follow_redirects=True)
+    assert response.status_code == 200
+    assert "Your change was not saved" in text(response)
+    with app.app_context():
+        practice = db.session.scalar(sa.select(Practice))
+        assert (practice.slot_step_minutes, practice.horizon_days) == (15, 56)
+
+
+def test_rules_show_and_save_on_the_settings_page(app, jo):
+    page = text(jo.get(SETTINGS))
     assert 'name="min_notice_hours"' in page and 'value="12"' in page
     assert re.search(r'<option selected value="weeks">|<option value="weeks" selected', page)
-    response = form_post(jo, "/diary/rules", RULES_FORM)
+    response = form_post(jo, SETTINGS, {**PRACTICE_FORM, **RULES_FORM})
     assert response.status_code == 302
     with app.app_context():
         practice = db.session.scalar(sa.select(Practice))
         assert (practice.slot_step_minutes, practice.min_notice_minutes, practice.horizon_days,
                 practice.cancel_window_hours, practice.reminder_lead_hours) == (
             30, 360, 28, 48, 12)
+    # A horizon that is not whole weeks shows in days.
+    form_post(jo, SETTINGS, {**PRACTICE_FORM, **RULES_FORM, "horizon_value": "10",
+                             "horizon_unit": "days"})
+    page = text(jo.get(SETTINGS))
+    assert re.search(r'<option selected value="days">|<option value="days" selected', page)
+    assert re.search(r'name="horizon_value"[^>]*value="10"', page)
 
 
 @pytest.mark.parametrize("field, value, message", [
     ("slot_step_minutes", "3", "between 5 and 120 minutes"),
     ("slot_step_minutes", "often", "between 5 and 120 minutes"),
+    ("slot_step_minutes", "", "Choose a slot step."),
     ("min_notice_hours", "", "Enter the minimum notice in hours."),
     ("min_notice_hours", "400", "between 0 and 336 hours"),
     ("min_notice_hours", "1.5", "whole number of hours"),
+    ("min_notice_hours", "9" * 40, "between 0 and 336 hours"),
     ("horizon_value", "60", "52 weeks"),
     ("horizon_value", "0", "between 1 day"),
+    ("horizon_value", "-3", "between 1 day"),
+    ("horizon_value", "", "Enter how far ahead clients can book."),
     ("horizon_unit", "months", "weeks or days"),
     ("cancel_window_hours", "-2", "between 0 and 336 hours"),
+    ("cancel_window_hours", "lots", "whole number of hours"),
     ("reminder_lead_hours", "0", "between 1 and 168 hours"),
     ("reminder_lead_hours", "200", "between 1 and 168 hours"),
 ])
 def test_bad_rules_show_next_to_the_field_and_change_nothing(app, jo, field, value, message):
-    response = form_post(jo, "/diary/rules", {**RULES_FORM, field: value})
+    response = form_post(jo, SETTINGS, {**PRACTICE_FORM, **RULES_FORM, field: value})
     assert response.status_code == 200
     assert message in (field_error(text(response), field) or "")
     with app.app_context():
         practice = db.session.scalar(sa.select(Practice))
         assert (practice.slot_step_minutes, practice.horizon_days) == (15, 56)
+    assert count(app, AuditEvent, AuditEvent.action == "rules.updated") == 0
 
 
 # --- booking for a client -------------------------------------------------------------------

@@ -30,7 +30,7 @@ from portal.services.errors import Conflict, InvalidInput
 from portal.services.programmes import ItemInput
 from portal.web.access import restrict
 from portal.web.builder.forms import MAX_ITEMS, SEARCH_MAX, BuilderForm, ItemForm, TemplateForm
-from portal.web.deps import now
+from portal.web.deps import client_ip, now
 from portal.web.diary.forms import choice
 from portal.web.formatting import practice_zone
 from portal.web.forms import apply_error
@@ -323,7 +323,8 @@ def _save(client: User, form: BuilderForm, exercises: dict[int, Exercise]):
     ) for sub in (entry.form for entry in form.items.entries)]
     try:
         version = programmes.save_version(db.session, _me(), client, items,
-                                          form.note.data or "", now(), base_version=base)
+                                          form.note.data or "", now(), base_version=base,
+                                          ip=client_ip())
     except InvalidInput as error:
         db.session.rollback()
         _item_error(form, error)
@@ -392,7 +393,7 @@ def save_template(client_id: int):
         try:
             template = programmes.save_as_template(
                 db.session, _me(), client, template_form.name.data, now(),
-                description=template_form.description.data or "")
+                description=template_form.description.data or "", ip=client_ip())
         except InvalidInput as error:
             db.session.rollback()
             apply_error(template_form, error)
@@ -421,7 +422,7 @@ def apply_template(client_id: int):
     try:
         version = programmes.apply_template(
             db.session, _me(), client, template_id, now(),
-            base_version=_int(request.form.get("base_version"), 0))
+            base_version=_int(request.form.get("base_version"), 0), ip=client_ip())
     except (Conflict, InvalidInput) as error:
         db.session.rollback()
         flash(error.message, "error")
@@ -444,7 +445,7 @@ def delete_template(template_id: int):
     """Delete a template; programmes made from it keep their exercises."""
     template = programmes.get_template(db.session, template_id)
     name = template.name
-    programmes.delete_template(db.session, _me(), template_id, now())
+    programmes.delete_template(db.session, _me(), template_id, now(), ip=client_ip())
     db.session.commit()
     flash(f"Deleted the template \u201c{name}\u201d. Programmes made from it are unchanged.",
           "success")
@@ -477,7 +478,7 @@ def acknowledge(client_id: int, log_id: int):
     log = db.session.get(CompletionLog, log_id)
     if log is None or log.client_id != client.id:
         abort(404)
-    programmes.acknowledge_pain(db.session, _me(), log_id, now())
+    programmes.acknowledge_pain(db.session, _me(), log_id, now(), ip=client_ip())
     db.session.commit()
     flash(f"Pain report on {log.exercise.name} marked as seen.", "success")
     return redirect(url_for("builder.versions", client_id=client.id) + "#pain")

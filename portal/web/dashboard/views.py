@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+import json
+
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import func, select
 
 from portal.extensions import db, limiter
 from portal.models import Role, User
-from portal.services import accounts
+from portal.services import accounts, diary
+from portal.services import agenda as agenda_service
 from portal.services import clients as client_service
 from portal.services import practice as practice_service
 from portal.services.errors import InvalidInput
 from portal.web.access import restrict
 from portal.web.auth.views import email_limit, invite_link
-from portal.web.dashboard.forms import InviteForm, PracticeForm
+from portal.web.dashboard.forms import InviteForm, SettingsForm, zone_choices
 from portal.web.deps import client_ip, now
+from portal.web.formatting import practice_zone
 from portal.web.forms import apply_error
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
@@ -34,9 +38,18 @@ def index():
     recent = db.session.scalars(
         select(User).where(User.role == Role.CLIENT).order_by(User.created_at.desc()).limit(5)
     ).all()
+    me, current = current_user._get_current_object(), now()
+    day = agenda_service.overview(db.session, me, practice_zone(), now=current)
+    attention = {
+        name: client_service.list_clients(
+            db.session, me, client_service.ClientQuery(filters=frozenset({name})), current,
+            per_page=1).total
+        for name in ("pain", "low_adherence")
+    }
     return render_template("dashboard/index.html", active_count=counts.get(True, 0),
                            inactive_count=counts.get(False, 0), recent=recent,
-                           form=InviteForm())
+                           form=InviteForm(), day=day, attention=attention, now=current,
+                           low_percent=client_service.LOW_ADHERENCE_PERCENT)
 
 
 @bp.route("/clients")
@@ -73,6 +86,22 @@ def client_audit(client_id: int):
     trail = client_service.audit_trail(db.session, actor, client,
                                        client_service.parse_page(request.args.get("page")))
     return render_template("dashboard/client_audit.html", client=client, trail=trail)
+
+
+@bp.route("/clients/<int:client_id>/export")
+def client_export(client_id: int):
+    """Everything held about one client as a JSON file (a subject access request answer);
+    the export is audited, and the audit row is stored before the file is sent."""
+    actor = current_user._get_current_object()
+    client = client_service.get_client(db.session, actor, client_id)
+    record = client_service.export_record(db.session, actor, client, now(), ip=client_ip())
+    body = json.dumps(record, ensure_ascii=False, indent=2)
+    filename = f"client-{client.id}-record-{record['exported_at_local'][:10]}.json"
+    db.session.commit()
+    response = Response(body, mimetype="application/json")
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 CHART_HEIGHT = 120
@@ -135,20 +164,38 @@ def client_access(client_id: int):
 
 @bp.route("/settings", methods=["GET", "POST"])
 def settings():
-    """The practice's name, contact details, time zone and registration setting."""
+    """Every practice setting: name, contact details, time zone, registration and the booking
+    rules. One form saved in one commit, so a mistake anywhere keeps everything typed."""
     practice = accounts.get_practice(db.session)
-    form = PracticeForm(obj=practice)
+    form = SettingsForm(obj=None if request.method == "POST" else practice)
+    form.timezone.choices = zone_choices(practice.timezone)
+    if not form.is_submitted():
+        form.fill(practice)
     if form.validate_on_submit():
+        me, errors = current_user._get_current_object(), []
         try:
             practice_service.update(
-                db.session, current_user._get_current_object(), practice,
+                db.session, me, practice,
                 name=form.name.data, email=form.email.data, phone=form.phone.data,
                 address=form.address.data, timezone=form.timezone.data,
                 self_registration=form.self_registration.data, now=now(), ip=client_ip(),
             )
         except InvalidInput as error:
+            errors.append(error)
+        try:
+            diary.update_rules(
+                db.session, me, practice, slot_step_minutes=form.slot_step_minutes.data,
+                min_notice_hours=form.min_notice_hours.data,
+                horizon_value=form.horizon_value.data, horizon_unit=form.horizon_unit.data,
+                cancel_window_hours=form.cancel_window_hours.data,
+                reminder_lead_hours=form.reminder_lead_hours.data, now=now(), ip=client_ip(),
+            )
+        except InvalidInput as error:
+            errors.append(error)
+        if errors:
             db.session.rollback()
-            apply_error(form, error)
+            for error in errors:
+                apply_error(form, error)
         else:
             db.session.commit()
             flash("Practice settings saved.", "success")

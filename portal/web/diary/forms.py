@@ -177,40 +177,6 @@ class TimeOffForm(FlaskForm):
 STEP_CHOICES = [choice(m, f"{m} minutes") for m in (5, 10, 15, 20, 30, 45, 60, 90, 120)]
 
 
-class RulesForm(FlaskForm):
-    """The practice's booking rules."""
-
-    slot_step_minutes = SelectField(
-        "Slot step", coerce=_int_or_none, choices=STEP_CHOICES, validate_choice=False,
-        description="How far apart the start times offered to clients are.")
-    min_notice_hours = WholeNumberField(
-        "Minimum notice, in hours", [InputRequired("Enter the minimum notice in hours."),
-                                     within(diary.RULE_LIMITS, "min_notice_hours")],
-        invalid="Enter the notice as a whole number of hours, for example 12.",
-        description="Clients can't book online closer to the start than this (0 to 336).")
-    horizon_value = WholeNumberField(
-        "Booking horizon", [InputRequired("Enter how far ahead clients can book.")],
-        invalid="Enter a whole number, for example 8.",
-        description="How far ahead clients can book (up to 52 weeks).")
-    horizon_unit = SelectField("Horizon unit",
-                               choices=[choice("weeks", "weeks"), choice("days", "days")],
-                               validate_choice=False)
-    cancel_window_hours = WholeNumberField(
-        "Client changes close, in hours before",
-        [InputRequired("Enter the window in hours."),
-         within(diary.RULE_LIMITS, "cancel_window_hours")],
-        invalid="Enter the window as a whole number of hours, for example 24.",
-        description="Clients can cancel or reschedule online until this many hours before "
-                    "the session. After that only you can, and it counts as a late "
-                    "cancellation (0 to 336).")
-    reminder_lead_hours = WholeNumberField(
-        "Reminder email, hours before",
-        [InputRequired("Enter when to send the reminder."),
-         within(diary.RULE_LIMITS, "reminder_lead_hours")],
-        invalid="Enter a whole number of hours, for example 24.",
-        description="1 to 168 hours.")
-
-
 class _BookingChoices(FlaskForm):
     """Who, what and which day."""
 

@@ -21,7 +21,6 @@ from portal.web.diary.forms import (
     CancelForm,
     HoursForm,
     RescheduleForm,
-    RulesForm,
     ServiceForm,
     SessionNoteForm,
     TimeOffForm,
@@ -250,34 +249,12 @@ def time_off_delete(time_off_id: int):
 
 @bp.route("/rules", methods=["GET", "POST"])
 def rules():
-    """Slot step, notice, horizon, the client change window and the reminder."""
-    practice = _practice()
-    form = RulesForm()
-    if not form.is_submitted():
-        weeks = practice.horizon_days % 7 == 0
-        form.slot_step_minutes.data = practice.slot_step_minutes
-        form.min_notice_hours.data = practice.min_notice_minutes // 60
-        form.horizon_value.data = practice.horizon_days // 7 if weeks else practice.horizon_days
-        form.horizon_unit.data = "weeks" if weeks else "days"
-        form.cancel_window_hours.data = practice.cancel_window_hours
-        form.reminder_lead_hours.data = practice.reminder_lead_hours
-    if form.validate_on_submit():
-        try:
-            diary.update_rules(
-                db.session, _me(), practice, slot_step_minutes=form.slot_step_minutes.data,
-                min_notice_hours=form.min_notice_hours.data,
-                horizon_value=form.horizon_value.data, horizon_unit=form.horizon_unit.data,
-                cancel_window_hours=form.cancel_window_hours.data,
-                reminder_lead_hours=form.reminder_lead_hours.data, now=now(), ip=client_ip(),
-            )
-        except InvalidInput as error:
-            db.session.rollback()
-            apply_error(form, error)
-        else:
-            db.session.commit()
-            flash("Booking rules saved.", "success")
-            return redirect(url_for("diary.rules"))
-    return render_template("diary/rules.html", form=form)
+    """The booking rules moved to the practice settings page: send old links and bookmarks
+    there (a form posted from a page opened before the move is not saved, and says so)."""
+    if request.method == "POST":
+        flash("Booking rules are now part of Practice settings. Your change was not saved: "
+              "please make it again here.", "info")
+    return redirect(url_for("dashboard.settings", _anchor="rules"))
 
 
 # --- booking for a client ------------------------------------------------------------------
@@ -453,7 +430,10 @@ def cancel(appointment_id: int):
 def _agenda_args() -> tuple[date, str]:
     """The day and view of the agenda from the query string (today and "day" by default)."""
     view = request.args.get("view", "day")
-    return _day_arg() or _today(), view if view in agenda_service.VIEWS else "day"
+    day = _day_arg()
+    if day is None or not agenda_service.in_range(day):
+        day = _today()
+    return day, view if view in agenda_service.VIEWS else "day"
 
 
 def _agenda_page(day: date, view: str, *, note_form: SessionNoteForm | None = None,
@@ -461,6 +441,13 @@ def _agenda_page(day: date, view: str, *, note_form: SessionNoteForm | None = No
     """The agenda page; `note_form` with errors is shown under appointment `note_for`."""
     me = _me()
     current = now()
+    steps = {"previous": agenda_service.step(day, view, -1),
+             "following": agenda_service.step(day, view, 1)}
+    if view == "month":
+        # Counts and names only: the pre-session summaries are for the day and week views.
+        found = agenda_service.month(db.session, me, practice_zone(), day=day)
+        return render_template("diary/agenda.html", month=found, day=day, view=view,
+                               today=_today(), **steps)
     found = agenda_service.agenda(db.session, me, practice_zone(), day=day, view=view,
                                   now=current)
     markable = {e.appointment.id for entries in found.days.values() for e in entries
@@ -469,8 +456,7 @@ def _agenda_page(day: date, view: str, *, note_form: SessionNoteForm | None = No
                   if e.appointment.status is AppointmentStatus.BOOKED
                   and e.appointment.starts_at > current}
     return render_template(
-        "diary/agenda.html", agenda=found, day=day, view=view, today=_today(),
-        previous=agenda_service.step(day, view, -1), following=agenda_service.step(day, view, 1),
+        "diary/agenda.html", agenda=found, day=day, view=view, today=_today(), **steps,
         markable=markable, changeable=changeable,
         note_form=note_form or SessionNoteForm(formdata=None), note_for=note_for,
     )
@@ -478,7 +464,8 @@ def _agenda_page(day: date, view: str, *, note_form: SessionNoteForm | None = No
 
 @bp.route("/agenda")
 def agenda():
-    """A day or week of appointments, each with how the client got on since the last visit."""
+    """A day or week of appointments, each with how the client got on since the last visit,
+    or a month of sessions per day."""
     day, view = _agenda_args()
     return _agenda_page(day, view)
 
@@ -535,4 +522,6 @@ def agenda_note(appointment_id: int):
     day, view = _agenda_args()
     if _day_arg() is None:
         day = appointment.starts_at.astimezone(practice_zone()).date()
-    return _agenda_page(day, view, note_form=form, note_for=appointment.id)
+    # Notes are written from the day and week views; the month view has no note forms.
+    return _agenda_page(day, "day" if view == "month" else view, note_form=form,
+                        note_for=appointment.id)

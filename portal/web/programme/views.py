@@ -33,7 +33,7 @@ from portal.services.errors import InvalidInput, NotFound
 from portal.services.programmes import FeedbackInput
 from portal.web import access
 from portal.web.access import restrict
-from portal.web.deps import now
+from portal.web.deps import client_ip, now
 from portal.web.errors import render_error
 from portal.web.formatting import practice_zone
 from portal.web.programme.forms import LogForm
@@ -235,7 +235,8 @@ def log(item_id: int):
     try:
         result = programmes.log_completion(
             db.session, client, found.id, feedback, form.note.data or "",
-            form.client_key.data, local_date, now(), moment=form.moment.data or None)
+            form.client_key.data, local_date, now(), moment=form.moment.data or None,
+            ip=client_ip())
     except InvalidInput as error:
         db.session.rollback()
         _hidden_error(form, error)

@@ -36,7 +36,7 @@ from portal.models.programmes import ANY_TIME_LABEL
 from portal.services import accounts, calendar, library, moment_feed, programmes
 from portal.services.errors import InvalidInput, NotFound
 from portal.web.access import public, restrict, roles
-from portal.web.deps import now
+from portal.web.deps import client_ip, now
 from portal.web.errors import render_error
 from portal.web.forms import apply_error
 from portal.web.programme.views import Picture, picture_of
@@ -165,7 +165,7 @@ def _create(client: User, back: str):
     if not client.active:
         flash(f"{client.name}'s account is deactivated, so a link would not open.", "error")
         return redirect(back)
-    token = programmes.create_share(db.session, _me(), client, now())
+    token = programmes.create_share(db.session, _me(), client, now(), ip=client_ip())
     db.session.commit()
     _remember(client, token)
     flash("The read-only link is ready. Print this page, or let someone scan the code: it "
@@ -174,7 +174,7 @@ def _create(client: User, back: str):
 
 
 def _revoke(client: User, back: str):
-    count = programmes.revoke_share(db.session, _me(), client, now())
+    count = programmes.revoke_share(db.session, _me(), client, now(), ip=client_ip())
     db.session.commit()
     _remember(client, None)
     if count:
@@ -277,7 +277,8 @@ def moments():
     if form.validate_on_submit():
         try:
             for moment, local_time in form.times().items():
-                programmes.set_moment_time(db.session, client, moment, local_time, now())
+                programmes.set_moment_time(db.session, client, moment, local_time, now(),
+                                           ip=client_ip())
         except InvalidInput as error:
             db.session.rollback()
             apply_error(form, error)

@@ -1,0 +1,244 @@
+"""The practice settings page: name, contact details, time zone, self-registration and the
+booking rules in one form. Each field's validation (message next to the field and in the
+summary, nothing written), what a forged post can do (nothing, and never a 500), and the audit
+row a change leaves."""
+
+from __future__ import annotations
+
+import html
+import re
+
+import pytest
+import sqlalchemy as sa
+
+from portal.extensions import db
+from portal.models import AuditEvent, Practice
+from tests.conftest import csrf_from, form_post, login
+
+SETTINGS = "/dashboard/settings"
+PRACTICE_FORM = {"name": "Test Practice", "email": "desk@example.com", "phone": "020 7946 0000",
+                 "address": "", "timezone": "Europe/London"}
+RULES_FORM = {"slot_step_minutes": "15", "min_notice_hours": "12", "horizon_value": "8",
+              "horizon_unit": "weeks", "cancel_window_hours": "24", "reminder_lead_hours": "24"}
+FORM = {**PRACTICE_FORM, **RULES_FORM}
+
+
+def text(response) -> str:
+    """The response body as text, entities decoded."""
+    return html.unescape(response.get_data(as_text=True))
+
+
+def field_error(page: str, field_id: str) -> str | None:
+    """The error message shown next to a field, or None."""
+    match = re.search(rf'<(\w+)[^>]*\bid="{field_id}-error"[^>]*>(.*?)</\1>', page, re.S)
+    if not match:
+        return None
+    return re.sub(r"<[^>]+>", "", match.group(2)).replace("Error:", "").strip()
+
+
+def summary(page: str) -> str:
+    """The text of the error summary, or ''."""
+    match = re.search(r'<div class="error-summary".*?</div>', page, re.S)
+    return re.sub(r"<[^>]+>", " ", match.group(0)) if match else ""
+
+
+def stored(app) -> tuple:
+    """Every setting as stored."""
+    with app.app_context():
+        p = db.session.scalar(sa.select(Practice))
+        return (p.name, p.email, p.phone, p.address, p.timezone, p.self_registration,
+                p.slot_step_minutes, p.min_notice_minutes, p.horizon_days,
+                p.cancel_window_hours, p.reminder_lead_hours)
+
+
+def audit_rows(app, action: str | None = None) -> list[AuditEvent]:
+    with app.app_context():
+        query = sa.select(AuditEvent).order_by(AuditEvent.id)
+        if action:
+            query = query.where(AuditEvent.action == action)
+        rows = list(db.session.scalars(query))
+        for row in rows:
+            db.session.expunge(row)
+        return rows
+
+
+ORIGINAL = ("Test Practice", "desk@example.com", "020 7946 0000", None, "Europe/London", False,
+            15, 720, 56, 24, 24)
+
+
+# --- showing and saving --------------------------------------------------------------------
+
+
+def test_page_shows_every_setting_in_two_sections(as_therapist):
+    page = text(as_therapist.get(SETTINGS))
+    assert ">Practice and contact details</h2>" in page and ">Booking rules</h2>" in page
+    assert page.index("Practice and contact details") < page.index('id="rules"')
+    assert 'value="Test Practice"' in page and 'value="desk@example.com"' in page
+    assert re.search(r'<option selected value="Europe/London">|'
+                     r'<option value="Europe/London" selected', page)
+    for name in RULES_FORM:
+        assert f'name="{name}"' in page, name
+    assert page.count('<form method="post" novalidate>') == 1  # one form, saved together
+    assert page.count(">Save settings</button>") == 1
+
+
+def test_saving_both_sections_at_once_writes_both_and_audits_who_what_and_where(
+        app, as_therapist):
+    response = form_post(as_therapist, SETTINGS, {
+        **FORM, "name": "  Northside   Sports Massage ", "email": "Hello@Northside.example",
+        "phone": "+44 (0)20 7946-0999", "address": "1 High Street\nLeeds",
+        "timezone": "Europe/Dublin", "self_registration": "y",
+        "slot_step_minutes": "30", "min_notice_hours": "6", "horizon_value": "4",
+        "cancel_window_hours": "48", "reminder_lead_hours": "12"},
+        environ_base={"REMOTE_ADDR": "203.0.113.9"})
+    assert response.status_code == 302 and response.location == SETTINGS
+    assert stored(app) == ("Northside Sports Massage", "hello@northside.example",
+                           "+44 (0)20 7946-0999", "1 High Street\nLeeds", "Europe/Dublin", True,
+                           30, 360, 28, 48, 12)
+    assert "Practice settings saved." in text(as_therapist.get(SETTINGS))
+
+    practice_row, = audit_rows(app, "practice.updated")
+    assert practice_row.actor_id == as_therapist.user.id
+    assert practice_row.ip == "203.0.113.9"
+    assert practice_row.details["fields"] == ["address", "email", "name", "phone",
+                                              "self_registration", "timezone"]
+    assert practice_row.details["changes"]["timezone"] == ["Europe/London", "Europe/Dublin"]
+    rules_row, = audit_rows(app, "rules.updated")
+    assert rules_row.actor_id == as_therapist.user.id and rules_row.ip == "203.0.113.9"
+    assert rules_row.details["slot_step_minutes"] == 30
+    assert rules_row.details["previous"]["slot_step_minutes"] == 15
+
+
+def test_saving_without_a_change_writes_no_audit_row(app, as_therapist):
+    assert form_post(as_therapist, SETTINGS, FORM).status_code == 302
+    assert stored(app) == ORIGINAL
+    assert audit_rows(app) == [] or all(
+        r.action not in ("practice.updated", "rules.updated") for r in audit_rows(app))
+
+
+def test_blank_optional_details_are_cleared(app, as_therapist):
+    form_post(as_therapist, SETTINGS, {**FORM, "email": "  ", "phone": ""})
+    assert stored(app)[1:3] == (None, None)
+
+
+# --- each field's validation ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("name", "", "Enter the practice name."),
+    ("name", "   ", "Enter the practice name."),
+    ("name", "x" * 121, "Use at most 120 characters."),
+    ("email", "desk-at-example", "Enter an email like name@example.com."),
+    ("email", "a@b", "Enter an email like name@example.com."),
+    ("email", "x" * 250 + "@example.com", "Use at most 254 characters."),
+    ("phone", "call me maybe", "digits, spaces, +, brackets and hyphens"),
+    ("phone", "020 7946 0000 ext 2", "digits, spaces, +, brackets and hyphens"),
+    ("phone", "44+ 20 7946", "digits, spaces, +, brackets and hyphens"),
+    ("phone", "12 34", "7 to 15 digits"),
+    ("phone", "1" * 16, "7 to 15 digits"),
+    ("phone", "0" * 41, "Use at most 40 characters."),
+    ("address", "x" * 301, "Use at most 300 characters."),
+    ("timezone", "Mars/Olympus_Mons", "Choose a time zone from the list."),
+    ("timezone", "../../etc/passwd", "Choose a time zone from the list."),
+    ("timezone", "", "Choose a time zone from the list."),
+])
+def test_bad_practice_details_show_next_to_the_field_and_in_the_summary(
+        app, as_therapist, field, value, message):
+    response = form_post(as_therapist, SETTINGS, {**FORM, field: value})
+    assert response.status_code == 200
+    page = text(response)
+    assert message in (field_error(page, field) or "")
+    assert message in summary(page)
+    assert f'href="#{field}"' in page
+    assert stored(app) == ORIGINAL
+    assert audit_rows(app) == []
+
+
+def test_horizon_shorter_than_the_notice_is_refused(app, as_therapist):
+    response = form_post(as_therapist, SETTINGS, {
+        **FORM, "min_notice_hours": "72", "horizon_value": "2", "horizon_unit": "days"})
+    assert response.status_code == 200
+    assert "at least as far ahead as the minimum notice (72 hours" in (
+        field_error(text(response), "horizon_value") or "")
+    assert stored(app) == ORIGINAL
+
+
+def test_a_mistake_in_one_section_keeps_what_was_typed_in_both(app, as_therapist):
+    response = form_post(as_therapist, SETTINGS, {
+        **FORM, "name": "Renamed Practice", "phone": "not a phone", "min_notice_hours": "3",
+        "horizon_value": "2"})
+    page = text(response)
+    assert field_error(page, "phone") and field_error(page, "name") is None
+    assert 'value="Renamed Practice"' in page and 'value="not a phone"' in page
+    assert re.search(r'name="min_notice_hours"[^>]*value="3"|value="3"[^>]*name="min_notice_hours"',
+                     page)
+    # And the other way round: a bad rule keeps the typed practice details.
+    response = form_post(as_therapist, SETTINGS, {
+        **FORM, "name": "Renamed Practice", "reminder_lead_hours": "500"})
+    page = text(response)
+    assert "between 1 and 168 hours" in (field_error(page, "reminder_lead_hours") or "")
+    assert 'value="Renamed Practice"' in page
+    assert stored(app) == ORIGINAL
+
+
+def test_every_mistake_shows_at_once(as_therapist):
+    page = text(form_post(as_therapist, SETTINGS, {
+        **FORM, "name": "", "email": "nope", "slot_step_minutes": "1", "horizon_unit": "years"}))
+    for field in ("name", "email", "slot_step_minutes", "horizon_unit"):
+        assert field_error(page, field), field
+
+
+# --- forged posts ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("forged", [
+    {"min_notice_hours": "-5", "horizon_value": "-1", "reminder_lead_hours": "-24"},
+    {"slot_step_minutes": "9" * 200, "horizon_value": "9" * 200},
+    {"cancel_window_hours": "1e9", "min_notice_hours": "NaN"},
+    {"name": "x" * 100_000, "address": "y" * 100_000},
+    {"self_registration": "y", "timezone": "X" * 5000},
+])
+def test_forged_junk_writes_nothing_and_never_500s(app, as_therapist, forged):
+    response = form_post(as_therapist, SETTINGS, {**FORM, **forged})
+    assert response.status_code == 200
+    assert summary(text(response))
+    assert stored(app) == ORIGINAL
+    assert audit_rows(app) == []
+
+
+@pytest.mark.parametrize("forged", [
+    {"name": "Null\x00byte", "address": "bad\x00"},
+    {"timezone": "Europe/London\x00", "horizon_unit": "\x00"},
+])
+def test_nul_characters_are_refused_before_the_form(app, as_therapist, forged):
+    """The request hygiene check answers 400 for NUL anywhere in a form (PostgreSQL could not
+    store it); the settings stay as they were."""
+    response = form_post(as_therapist, SETTINGS, {**FORM, **forged})
+    assert response.status_code == 400
+    assert stored(app) == ORIGINAL
+    assert audit_rows(app) == []
+
+
+@pytest.mark.parametrize("missing", [*PRACTICE_FORM, *RULES_FORM])
+def test_a_post_missing_a_field_writes_nothing(app, as_therapist, missing):
+    data = {k: v for k, v in FORM.items() if k != missing}
+    response = form_post(as_therapist, SETTINGS, data)
+    assert response.status_code == 200
+    assert "nothing was saved" in summary(text(response)) or field_error(text(response), missing)
+    assert stored(app) == ORIGINAL
+    assert audit_rows(app) == []
+
+
+def test_an_empty_post_writes_nothing(app, as_therapist):
+    page = as_therapist.get(SETTINGS).get_data(as_text=True)
+    response = as_therapist.post(SETTINGS, data={"csrf_token": csrf_from(page)})
+    assert response.status_code == 200
+    assert stored(app) == ORIGINAL
+
+
+def test_clients_cannot_open_or_post_the_settings(app, client, make_client, practice):
+    user = make_client()
+    login(client, user.email)
+    assert client.get(SETTINGS).status_code == 403
+    assert client.post(SETTINGS, data=FORM).status_code in (400, 403)
+    assert stored(app) == ORIGINAL

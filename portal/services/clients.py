@@ -315,9 +315,11 @@ def _filter_condition(name: str, now: datetime, zone: ZoneInfo, today: date, sco
                  .join(Programme, ProgrammeVersion.programme_id == Programme.id)
                  .where(Programme.client_id == User.id).exists())
     if name == "low_adherence":
+        # A deactivated client cannot sign in to log anything: their falling adherence is
+        # not something to follow up.
         totals = fortnight_totals(zone, today, scope).subquery("totals")
-        return User.id.in_(select(totals.c.client_id)
-                           .where(is_low(totals.c.done, totals.c.prescribed)))
+        return User.active & User.id.in_(select(totals.c.client_id)
+                                         .where(is_low(totals.c.done, totals.c.prescribed)))
     raise ValueError(f"unknown filter {name!r}")
 
 

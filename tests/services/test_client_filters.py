@@ -28,7 +28,7 @@ from portal.models import (
 from portal.services import clients as svc
 from portal.services import programmes
 from portal.services.programmes import ItemInput
-from tests.clients_support import book, counting_statements, set_up_practice
+from tests.clients_support import NOW, book, counting_statements, give_programme, set_up_practice
 
 # (practice zone, now): Wednesday noon in London; the same instant where it is already
 # Thursday; a Monday morning the day after Los Angeles moved its clocks; London the day after
@@ -83,7 +83,8 @@ def old_list_clients(session, query: svc.ClientQuery, now: datetime,
         checks = {
             "upcoming": client.id in upcoming,
             "pain": pain.get(client.id, 0) > 0,
-            "low_adherence": percent is not None and percent < svc.LOW_ADHERENCE_PERCENT,
+            "low_adherence": (client.active and percent is not None
+                              and percent < svc.LOW_ADHERENCE_PERCENT),
             "no_programme": client.id not in versions,
         }
         if all(checks[f] for f in query.filters):
@@ -130,7 +131,9 @@ def add_clients(session, jo: User, practice, now: datetime, count: int, seed: in
     today = now.date()
     for n in range(count):
         name = f"{NAMES[n % len(NAMES)]} {n // len(NAMES)}"
-        client = User(email=f"{prefix}{n}@example.com", name=name, role=Role.CLIENT)
+        # Every eleventh client is deactivated (never in the low-adherence filter).
+        client = User(email=f"{prefix}{n}@example.com", name=name, role=Role.CLIENT,
+                      active=n % 11 != 5)
         session.add(client)
         session.flush()
         shape = n % 7
@@ -216,3 +219,17 @@ def test_same_number_of_queries_at_n_and_10n_clients(session, make_therapist):
     large = counts()
     # The practice row, the count, the page with its numbers, the page's adherence.
     assert set(small.values()) == {4} and large == small
+
+
+def test_a_deactivated_client_is_not_followed_up_for_adherence(session, make_therapist):
+    jo = session.get(User, make_therapist(name="Jo Fletcher").id)
+    practice = open_practice(session, jo, "Europe/London")
+    for name, active in (("Gone Away", False), ("Still Here", True)):
+        client = User(email=f"{name.split()[0].lower()}@example.com", name=name,
+                      role=Role.CLIENT, active=active)
+        session.add(client)
+        session.flush()
+        give_programme(session, practice, client)  # and never a log
+    session.commit()
+    low = svc.list_clients(session, jo, svc.clean_query("", ["low_adherence"], "1"), NOW)
+    assert [r.client.name for r in low.rows] == ["Still Here"]

@@ -8,9 +8,8 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import delete, event, func, select
+from sqlalchemy import delete, func, select
 
-from portal.extensions import db
 from portal.models import (
     Appointment,
     AppointmentStatus,
@@ -25,6 +24,7 @@ from portal.services import agenda, programmes
 from portal.services.errors import Conflict, InvalidInput, PermissionDenied
 from portal.services.library_seed import seed_library
 from portal.services.programmes import FeedbackInput, ItemInput
+from tests.clients_support import counting_statements
 
 LONDON = ZoneInfo("Europe/London")
 # Wednesday 4 March 2026, noon in London (GMT).
@@ -346,21 +346,13 @@ def run_counted(session, therapist):
     session.expire_all()
     therapist = session.get(User, therapist.id)
     assert therapist.is_therapist
-    statements: list[str] = []
-
-    def record(conn, cursor, statement, parameters, context, executemany):
-        statements.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", record)
-    try:
+    with counting_statements() as statements:
         page = agenda.agenda(session, therapist, LONDON, day=TODAY, view="week", now=NOW)
         # Reading everything the template shows runs no more queries.
         for entries in page.days.values():
             for e in entries:
                 assert e.appointment.client.name and e.appointment.service.name
                 assert all(n.author.name for n in e.notes)
-    finally:
-        event.remove(db.engine, "before_cursor_execute", record)
     return page, statements
 
 
@@ -398,20 +390,12 @@ def month_counted(session, therapist):
     session.expire_all()
     therapist = session.get(User, therapist.id)
     assert therapist.is_therapist
-    statements: list[str] = []
-
-    def record(conn, cursor, statement, parameters, context, executemany):
-        statements.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", record)
-    try:
+    with counting_statements() as statements:
         page = agenda.month(session, therapist, LONDON, day=TODAY)
         # Reading what the template shows runs no more queries.
         for week in page.weeks:
             for d in week:
                 assert all(a.client.name and a.service.name for a in d.appointments)
-    finally:
-        event.remove(db.engine, "before_cursor_execute", record)
     return page, statements
 
 

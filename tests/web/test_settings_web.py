@@ -5,7 +5,6 @@ row a change leaves."""
 
 from __future__ import annotations
 
-import html
 import re
 
 import pytest
@@ -14,6 +13,7 @@ import sqlalchemy as sa
 from portal.extensions import db
 from portal.models import AuditEvent, Practice
 from tests.conftest import csrf_from, form_post, login
+from tests.web.test_diary_web import field_error, text
 
 SETTINGS = "/dashboard/settings"
 PRACTICE_FORM = {"name": "Test Practice", "email": "desk@example.com", "phone": "020 7946 0000",
@@ -21,19 +21,6 @@ PRACTICE_FORM = {"name": "Test Practice", "email": "desk@example.com", "phone": 
 RULES_FORM = {"slot_step_minutes": "15", "min_notice_hours": "12", "horizon_value": "8",
               "horizon_unit": "weeks", "cancel_window_hours": "24", "reminder_lead_hours": "24"}
 FORM = {**PRACTICE_FORM, **RULES_FORM}
-
-
-def text(response) -> str:
-    """The response body as text, entities decoded."""
-    return html.unescape(response.get_data(as_text=True))
-
-
-def field_error(page: str, field_id: str) -> str | None:
-    """The error message shown next to a field, or None."""
-    match = re.search(rf'<(\w+)[^>]*\bid="{field_id}-error"[^>]*>(.*?)</\1>', page, re.S)
-    if not match:
-        return None
-    return re.sub(r"<[^>]+>", "", match.group(2)).replace("Error:", "").strip()
 
 
 def summary(page: str) -> str:

@@ -323,6 +323,33 @@ def _filter_condition(name: str, now: datetime, zone: ZoneInfo, today: date, sco
     raise ValueError(f"unknown filter {name!r}")
 
 
+def _conditions(query: ClientQuery, now: datetime, zone: ZoneInfo, today: date) -> list:
+    """The WHERE conditions on User for the search and every chosen filter."""
+    matching = [User.role == Role.CLIENT]
+    if query.search:
+        matching.append(_search_condition(query.search))
+    scope = select(User.id).where(*matching)
+    return matching + [_filter_condition(name, now, zone, today, scope)
+                       for name in sorted(query.filters)]
+
+
+def count_by_filter(session: Session, actor: User, names: Iterable[str],
+                    now: datetime) -> dict[str, int]:
+    """How many clients each filter alone would list (for the dashboard's "needs a look").
+    Two queries, whatever the size of the practice."""
+    _require_therapist(actor)
+    zone = _zone(session)
+    today = now.astimezone(zone).date()
+    names = [n for n in names if n in FILTERS]
+    if not names:
+        return {}
+    counts = [select(func.count()).select_from(User)
+              .where(*_conditions(ClientQuery(filters=frozenset({n})), now, zone, today))
+              .scalar_subquery().label(n) for n in names]
+    row = session.execute(select(*counts)).one()
+    return {n: int(getattr(row, n) or 0) for n in names}
+
+
 def list_clients(session: Session, actor: User, query: ClientQuery, now: datetime,
                  per_page: int = PAGE_SIZE) -> ClientPage:
     """Clients matching the search and every chosen filter, by name, one page of them; a page
@@ -336,12 +363,7 @@ def list_clients(session: Session, actor: User, query: ClientQuery, now: datetim
     _require_therapist(actor)
     zone = _zone(session)
     today = now.astimezone(zone).date()
-    matching = [User.role == Role.CLIENT]
-    if query.search:
-        matching.append(_search_condition(query.search))
-    scope = select(User.id).where(*matching)
-    conditions = matching + [_filter_condition(name, now, zone, today, scope)
-                             for name in sorted(query.filters)]
+    conditions = _conditions(query, now, zone, today)
     total = session.scalar(select(func.count()).select_from(User).where(*conditions)) or 0
     pages = max(1, math.ceil(total / per_page))
     page = min(query.page, pages)

@@ -182,6 +182,11 @@ def test_sql_filters_match_the_python_definition(session, make_therapist, zone, 
                 seen_low += bool(expected[0]) and "low_adherence" in filters
     # The practice is varied enough that the comparisons mean something.
     assert seen_low > 5 and seen_all > 30
+    # The dashboard's counts agree with the list, filter by filter.
+    counts = svc.count_by_filter(session, jo, svc.FILTERS, now)
+    assert counts == {name: old_list_clients(session, svc.clean_query("", [name], "1"), now,
+                                             100)[3]
+                      for name in svc.FILTERS}
     everyone = old_list_clients(session, svc.clean_query("", [], "1"), now, 100)[0]
     percents = {round(100 * done / due) for *_, due, done in everyone if due}
     assert len(percents) > 5 and any(p < 50 for p in percents) and any(p >= 50 for p in percents)

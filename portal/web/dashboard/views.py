@@ -40,12 +40,8 @@ def index():
     ).all()
     me, current = current_user._get_current_object(), now()
     day = agenda_service.overview(db.session, me, practice_zone(), now=current)
-    attention = {
-        name: client_service.list_clients(
-            db.session, me, client_service.ClientQuery(filters=frozenset({name})), current,
-            per_page=1).total
-        for name in ("pain", "low_adherence")
-    }
+    attention = client_service.count_by_filter(db.session, me, ("pain", "low_adherence"),
+                                               current)
     return render_template("dashboard/index.html", active_count=counts.get(True, 0),
                            inactive_count=counts.get(False, 0), recent=recent,
                            form=InviteForm(), day=day, attention=attention, now=current,

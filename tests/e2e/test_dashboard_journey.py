@@ -10,10 +10,12 @@ widths and is saved as phone and desktop screenshots under test-results/screensh
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -181,13 +183,50 @@ def test_a_session_day_from_agenda_to_the_clients_phone(app, live_server, new_pa
     expect(jo.locator(".flash--success")).to_contain_text(
         "Saved version 2 of Alex Morgan\u2019s programme")
 
+    # The month: today's square counts both sessions and opens the day.
+    nav_link(jo, "Diary").click()
+    jo.get_by_role("navigation", name="Diary").get_by_role("link", name="Agenda").click()
+    jo.get_by_role("link", name="Month", exact=True).click()
+    today_square = jo.get_by_role("link", name=re.compile(r"^Today, .*: 2 sessions"))
+    expect(today_square).to_be_visible()
+    review(jo, "dashboard-05-month")
+    today_square.click()
+    expect(jo.locator(f"#appointment-{day.today_id}")).to_contain_text("Alex Morgan")
+
+    # The client list, filtered to pain reports, leads back to Alex.
+    nav_link(jo, "Clients").click()
+    jo.get_by_label("Pain flagged").check()
+    jo.get_by_role("button", name="Search").click()
+    expect(jo.get_by_text("1 client", exact=False).first).to_be_visible()
+    listed = jo.get_by_role("main").get_by_role("link", name="Alex Morgan", exact=True)
+    expect(listed).to_be_visible()
+    expect(jo.get_by_role("main").get_by_role("link", name="Sam Patel")).to_have_count(0)
+    review(jo, "dashboard-06-clients-pain")
+    listed.click()
+
     # The record now tells the whole session: note, attendance, new version.
-    jo.goto(live_server.url(f"/dashboard/clients/{day.alex_id}"))
+    expect(jo).to_have_url(live_server.url(f"/dashboard/clients/{day.alex_id}"))
     history = jo.locator("#appointments")
     expect(history).to_contain_text(SESSION_NOTE)
     expect(history).to_contain_text("Attended")
     expect(jo.locator("#programme")).to_contain_text("version 2")
-    review(jo, "dashboard-05-record-after")
+    review(jo, "dashboard-07-record-after")
+
+    # Download everything held about Alex, then read who did what in the audit trail.
+    with jo.expect_download() as download:
+        jo.get_by_role("link", name="Download record").click()
+    saved = download.value
+    assert re.fullmatch(rf"client-{day.alex_id}-record-\d{{4}}-\d{{2}}-\d{{2}}\.json",
+                        saved.suggested_filename)
+    exported = json.loads(Path(saved.path()).read_text(encoding="utf-8"))
+    assert SESSION_NOTE in json.dumps(exported, ensure_ascii=False)
+    assert "$argon2" not in json.dumps(exported)  # never the password hash
+    jo.get_by_role("link", name="Audit trail").click()
+    expect(jo.get_by_role("heading", name="Audit trail: Alex Morgan")).to_be_visible()
+    trail = jo.get_by_role("table")
+    expect(trail).to_contain_text("Downloaded the whole client record")
+    expect(trail).to_contain_text("Jo Fletcher")
+    review(jo, "dashboard-08-audit-trail")
 
     # Alex, on a phone, sees the change on Today.
     phone = new_page()
@@ -200,7 +239,7 @@ def test_a_session_day_from_agenda_to_the_clients_phone(app, live_server, new_pa
     expect(update).to_contain_text(MESSAGE)
     expect(phone.locator(".moment", has_text=HIP).first).to_contain_text("45 s")
     expect(phone.get_by_text(SESSION_NOTE)).to_have_count(0)  # private to the therapist
-    review(phone, "dashboard-06-client-today")
+    review(phone, "dashboard-09-client-today")
 
     with app.app_context():
         stored = db.session.get(Appointment, day.today_id)
@@ -209,6 +248,7 @@ def test_a_session_day_from_agenda_to_the_clients_phone(app, live_server, new_pa
         assert (note.appointment_id, note.body) == (day.today_id, SESSION_NOTE)
         actions = set(db.session.scalars(
             sa.select(AuditEvent.action).where(AuditEvent.subject_user_id == day.alex_id)))
-        assert {"client.record_viewed", "session_note.added", "appointment.attended"} <= actions
+        assert {"client.record_viewed", "session_note.added", "appointment.attended",
+                "client.exported"} <= actions
         assert any(a.startswith("programme.") for a in actions)
         db.session.remove()

@@ -74,6 +74,7 @@ def main() -> None:
             db.session, practice, therapist, service, now=now, first=first,
             last=first + timedelta(days=27)), 50)
         service_id = service.id
+        client_id = db.session.scalar(select(User.id).where(User.email == demo.CLIENTS[0][1]))
         db.session.rollback()
 
     client = app.test_client()
@@ -96,6 +97,30 @@ def main() -> None:
             print(f"{label:<48} skipped: answered {status}")
             continue
         measure(label, lambda u=url: client.get(u), 200)
+
+    therapist_pages(app, client_id)
+
+
+def therapist_pages(app, client_id: int) -> None:
+    """The dashboard's pages, signed in as the demo therapist."""
+    jo = app.test_client()
+    page = jo.get("/auth/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
+    jo.post("/auth/login", data={"csrf_token": token, "email": demo.THERAPIST[1],
+                                 "password": demo.THERAPIST[2]})
+    for label, url in [
+        ("GET /dashboard/ (therapist home)", "/dashboard/"),
+        ("GET /diary/agenda?view=week", "/diary/agenda?view=week"),
+        ("GET /diary/agenda?view=month", "/diary/agenda?view=month"),
+        ("GET /dashboard/clients?filter=low_adherence", "/dashboard/clients?filter=low_adherence"),
+        ("GET /dashboard/clients/<id> (record)", f"/dashboard/clients/{client_id}"),
+        ("GET /dashboard/clients/<id>/export", f"/dashboard/clients/{client_id}/export"),
+    ]:
+        status = jo.get(url).status_code
+        if status != 200:
+            print(f"{label:<48} skipped: answered {status}")
+            continue
+        measure(label, lambda u=url: jo.get(u), 100)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,6 @@ from portal.models import (
     CompletionLog,
     IntakeForm,
     MomentTime,
-    Practice,
     Programme,
     ProgrammeItem,
     ProgrammeShare,
@@ -38,6 +37,7 @@ from portal.models import (
 from portal.models.base import UTCDateTime
 from portal.services import audit
 from portal.services import intake as intake_service
+from portal.services import practice as practice_service
 from portal.services import programmes as programme_service
 from portal.services.errors import NotFound, PermissionDenied
 from portal.services.slots import resolve
@@ -105,11 +105,6 @@ class Week:
     def percent(self) -> int | None:
         """0 to 100; None when nothing was prescribed that week."""
         return round(100 * self.done / self.prescribed) if self.prescribed else None
-
-
-def _zone(session: Session) -> ZoneInfo:
-    name = session.scalar(select(Practice.timezone).order_by(Practice.id).limit(1))
-    return ZoneInfo(name or "Europe/London")
 
 
 def _current_versions():
@@ -338,7 +333,7 @@ def count_by_filter(session: Session, actor: User, names: Iterable[str],
     """How many clients each filter alone would list (for the dashboard's "needs a look").
     Two queries, whatever the size of the practice."""
     _require_therapist(actor)
-    zone = _zone(session)
+    zone = practice_service.zone(session)
     today = now.astimezone(zone).date()
     names = [n for n in names if n in FILTERS]
     if not names:
@@ -361,7 +356,7 @@ def list_clients(session: Session, actor: User, query: ClientQuery, now: datetim
     client matching the search; the other filters are indexed EXISTS tests per client.
     """
     _require_therapist(actor)
-    zone = _zone(session)
+    zone = practice_service.zone(session)
     today = now.astimezone(zone).date()
     conditions = _conditions(query, now, zone, today)
     total = session.scalar(select(func.count()).select_from(User).where(*conditions)) or 0
@@ -460,7 +455,7 @@ def client_record(session: Session, actor: User, client: User, now: datetime, *,
     """The client's record, and an audit row saying the actor read it. Nine queries and an
     insert, however many appointments, notes and logs the client has."""
     _require_therapist(actor)
-    zone = _zone(session)
+    zone = practice_service.zone(session)
     today = now.astimezone(zone).date()
     appointments = list(session.scalars(
         select(Appointment).where(Appointment.client_id == client.id)
@@ -570,7 +565,7 @@ def export_record(session: Session, actor: User, client: User, now: datetime, *,
     hashes, and anything about other people beyond the names of the therapists who wrote or
     changed the record (and their IP addresses)."""
     _require_therapist(actor)
-    zone = _zone(session)
+    zone = practice_service.zone(session)
     audit.record(session, actor=actor, subject=client, action="client.exported", now=now,
                  ip=ip)
     session.flush()

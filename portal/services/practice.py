@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from functools import lru_cache
-from zoneinfo import available_timezones
+from zoneinfo import ZoneInfo, available_timezones
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -64,6 +64,12 @@ def phone_problem(value: str) -> str | None:
 def current(session: Session) -> Practice | None:
     """The practice row, or None before the first therapist or seed creates it."""
     return session.scalar(select(Practice).order_by(Practice.id).limit(1))
+
+
+def zone(session: Session) -> ZoneInfo:
+    """The practice's time zone (Europe/London before the practice row exists)."""
+    practice = current(session)
+    return ZoneInfo(practice.timezone if practice else "Europe/London")
 
 
 def _text(value: str | None, field: str) -> str | None:

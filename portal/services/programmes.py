@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Protocol
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -29,7 +28,6 @@ from portal.models import (
     Feedback,
     Moment,
     MomentTime,
-    Practice,
     Programme,
     ProgrammeItem,
     ProgrammeShare,
@@ -46,6 +44,7 @@ from portal.models.programmes import (
     TIMES_PER_DAY_MAX,
 )
 from portal.services import audit
+from portal.services import practice as practice_service
 from portal.services.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from portal.services.library import check_dose, check_int, clean_text
 
@@ -255,11 +254,6 @@ def describe_moments(moments: Sequence[str]) -> str:
 # --- reading --------------------------------------------------------------------------------
 
 
-def _zone(session: Session) -> ZoneInfo:
-    tz = session.scalar(select(Practice.timezone).order_by(Practice.id).limit(1))
-    return ZoneInfo(tz or "Europe/London")
-
-
 def _current_number(programme_id):
     """The number of the current version of a programme, correlated to the outer query."""
     latest = aliased(ProgrammeVersion)
@@ -387,7 +381,7 @@ def adherence(session: Session, client: User, week_start: date, *, today: date) 
     first = week_start
     last = min(today, week_end)
     if rows:
-        started = rows[0].created_at.astimezone(_zone(session)).date()
+        started = rows[0].created_at.astimezone(practice_service.zone(session)).date()
         first = max(week_start, started)
         days_elapsed = max(0, (last - first).days + 1)
     per_day: dict[int, list[int]] = defaultdict(list)
@@ -813,7 +807,7 @@ def log_completion(
     if existing is not None:
         return _result(existing, created=False)
     item = get_item(session, client, item_id)
-    zone_today = now.astimezone(_zone(session)).date()
+    zone_today = now.astimezone(practice_service.zone(session)).date()
     if local_date > zone_today:
         raise InvalidInput("local_date", "You can't log a day that hasn't happened yet.")
     if local_date < zone_today - MAX_LOG_AGE:

@@ -26,6 +26,7 @@ from portal.models import (
     User,
 )
 from portal.services import clients as svc
+from portal.services import practice as practice_service
 from portal.services import programmes
 from portal.services.programmes import ItemInput
 from tests.clients_support import NOW, book, counting_statements, give_programme, set_up_practice
@@ -47,7 +48,7 @@ def old_list_clients(session, query: svc.ClientQuery, now: datetime,
                      per_page: int) -> tuple[list[tuple], int, int, int]:
     """The list as it was computed before: every client matching the search loaded, numbers
     gathered per client, filters and pages applied in Python."""
-    zone = svc._zone(session)
+    zone = practice_service.zone(session)
     today = now.astimezone(zone).date()
     statement = select(User).where(User.role == Role.CLIENT)
     if query.search:

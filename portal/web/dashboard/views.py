@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import func, select
 
@@ -144,11 +144,10 @@ def invite():
 @bp.route("/clients/<int:client_id>/access", methods=["POST"])
 def client_access(client_id: int):
     """Deactivate or reactivate a client's access."""
-    client = db.session.get(User, client_id)
-    if client is None or not client.is_client:
-        abort(404)
+    actor = current_user._get_current_object()
+    client = client_service.get_client(db.session, actor, client_id)
     active = request.form.get("active") == "1"
-    accounts.set_active(db.session, current_user._get_current_object(), client,
+    accounts.set_active(db.session, actor, client,
                         active=active, now=now(), ip=client_ip())
     db.session.commit()
     if active:

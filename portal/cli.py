@@ -55,7 +55,7 @@ def create_therapist(email: str, name: str, practice_name: str, password: str) -
 @click.option("--if-empty", is_flag=True, help="Do nothing when the database has users.")
 def seed_demo(if_empty: bool) -> None:
     """Create the demo practice, its therapist and clients, and print the logins."""
-    from portal.services import demo
+    from portal.seed import demo
 
     if current_app.config["PORTAL_ENV"] == "production":
         # The demo accounts' passwords are in the source code and printed below.
@@ -84,7 +84,7 @@ def seed_demo(if_empty: bool) -> None:
 
 def demo_logins() -> list[tuple[str, str, str]]:
     """The demo accounts, for printing."""
-    from portal.services import demo
+    from portal.seed import demo
 
     return demo.LOGINS
 

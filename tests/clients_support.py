@@ -21,9 +21,9 @@ from portal.models import (
     SessionNote,
     User,
 )
+from portal.seed.library import seed_library
 from portal.services import programmes
 from portal.services.intake import CONSENT_VERSION
-from portal.services.library_seed import seed_library
 from portal.services.programmes import FeedbackInput, ItemInput
 
 # Wednesday 4 March 2026, noon in London (GMT). Programmes start Wednesday 25 February.

@@ -13,7 +13,8 @@ from sqlalchemy.exc import OperationalError
 from portal import cli, create_app
 from portal.extensions import db
 from portal.models import AuditEvent, OutboxMessage, OutboxStatus, Practice, Role, User, utcnow
-from portal.services import demo, outbox
+from portal.seed import demo
+from portal.services import outbox
 from portal.services.emails import Email
 from tests.conftest import TEST_PASSWORD, base_config, login
 from tests.smtp_server import TRY_LATER, SmtpServer, running_smtp_server

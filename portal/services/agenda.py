@@ -34,7 +34,7 @@ from portal.services import audit
 from portal.services.caseload import _current_versions
 from portal.services.diary import local_instant
 from portal.services.errors import Conflict, PermissionDenied
-from portal.services.library import clean_text
+from portal.services.validation import clean_text
 
 NOTE_LIMIT = 5000
 VIEWS = ("day", "week", "month")

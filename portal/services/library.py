@@ -22,10 +22,11 @@ from portal.models import (
     TemplateItem,
     User,
 )
-from portal.models.library import HOLD_SECONDS_MAX, REPS_MAX, SETS_MAX, SETS_MIN
 from portal.services import audit
 from portal.services import practice as practice_service
+from portal.services.dose import check_dose
 from portal.services.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from portal.services.validation import clean_text
 
 MAX_LIST_ENTRIES = 20
 MAX_LIST_ENTRY = 300
@@ -91,46 +92,6 @@ class Usage:
     def in_use(self) -> bool:
         """True when deleting the exercise would take it out from under someone."""
         return bool(self.programmes or self.templates)
-
-
-# --- validation shared with programmes ------------------------------------------------------
-
-
-def check_int(value: object, field: str, low: int, high: int, message: str) -> int:
-    """A whole number within [low, high], or InvalidInput(field, message)."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidInput(field, "Enter a whole number.")
-    if not low <= value <= high:
-        raise InvalidInput(field, message)
-    return value
-
-
-def check_dose(hold_seconds: object, reps: object, sets: object, sides: object,
-               prefix: str = "") -> tuple[int, int, int, Sides]:
-    """Range-check a dose; field names in errors are prefixed (e.g. "items-0-")."""
-    hold = check_int(hold_seconds, f"{prefix}hold_seconds", 0, HOLD_SECONDS_MAX,
-                     f"Hold for 0 to {HOLD_SECONDS_MAX} seconds.")
-    reps_ = check_int(reps, f"{prefix}reps", 0, REPS_MAX, f"Use 0 to {REPS_MAX} reps.")
-    sets_ = check_int(sets, f"{prefix}sets", SETS_MIN, SETS_MAX,
-                      f"Use {SETS_MIN} to {SETS_MAX} sets or rounds.")
-    if hold == 0 and reps_ == 0:
-        raise InvalidInput(f"{prefix}hold_seconds", "Give a hold time or a number of reps.")
-    try:
-        side = Sides(sides)
-    except ValueError as exc:
-        raise InvalidInput(f"{prefix}sides",
-                           "Choose each side, both sides together or no sides.") from exc
-    return hold, reps_, sets_, side
-
-
-def clean_text(value: str | None, field: str, limit: int, *, required: str | None = None) -> str:
-    """Trimmed text no longer than limit; `required` is the message when it may not be empty."""
-    text = (value or "").strip()
-    if required and not text:
-        raise InvalidInput(field, required)
-    if len(text) > limit:
-        raise InvalidInput(field, f"Use at most {limit:,} characters.")
-    return text
 
 
 def _clean_list(values: Sequence[str], field: str, *, required: str | None = None) -> list[str]:

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal.models import MOMENTS, Moment, Practice, ProgrammeItem, Role, User
-from portal.services import programmes
+from portal.services import dose, programmes
 from portal.services.calendar import PRODID
 
 # How long a reminder event lasts in the calendar: a short block, marked free.
@@ -101,7 +101,7 @@ def moments_calendar(session: Session, client: User, practice: Practice, now: da
         if plan.local_time is None or not plan.items:
             continue
         summary = f"{SUMMARIES[plan.moment]}: {', '.join(plan.names)}"
-        lines = [f"{item.exercise.name}: {programmes.describe_dose(item)}"
+        lines = [f"{item.exercise.name}: {dose.describe_dose(item)}"
                  for item in plan.items]
         description = "\n".join([*lines, "", f"Open your programme: {programme_url}"])
         event = Event()

@@ -13,7 +13,6 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from typing import Protocol
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -45,8 +44,9 @@ from portal.models.programmes import (
 )
 from portal.services import audit
 from portal.services import practice as practice_service
+from portal.services.dose import check_dose, describe_dose, describe_moments, describe_schedule
 from portal.services.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from portal.services.library import check_dose, check_int, clean_text
+from portal.services.validation import check_int, clean_text
 
 # How far back a log may be dated: enough for an offline phone to catch up after a trip.
 MAX_LOG_AGE = timedelta(days=30)
@@ -59,22 +59,6 @@ PAIN_ADVICE = (
 )
 # Appointments a programme version can be linked to (a cancelled session set nothing).
 LINKABLE = (AppointmentStatus.BOOKED, AppointmentStatus.ATTENDED)
-
-
-class DoseLike(Protocol):
-    """Anything with a dose: an Exercise, a ProgrammeItem, a TemplateItem or an ItemInput."""
-
-    hold_seconds: int
-    reps: int
-    sets: int
-    sides: Sides | str
-
-
-class ScheduleLike(Protocol):
-    """Anything with a frequency: a ProgrammeItem, a TemplateItem or an ItemInput."""
-
-    times_per_day: int
-    days_per_week: int
 
 
 @dataclass(frozen=True)
@@ -215,40 +199,6 @@ class Adherence:
     percent: int | None  # None when nothing was prescribed yet
     streak: int
     items: list[ItemAdherence] = field(default_factory=list)
-
-
-# --- plain words ----------------------------------------------------------------------------
-
-
-def describe_dose(item: DoseLike) -> str:
-    """The dose in plain words: "30 s each side, 2 rounds", "10 reps, 3 sets", "Hold 45 s"."""
-    each = Sides(item.sides) is Sides.EACH_SIDE
-    hold, reps, sets = item.hold_seconds, item.reps, item.sets
-    if hold and not reps:
-        text = f"{hold} s each side" if each else f"Hold {hold} s"
-        return f"{text}, {sets} rounds" if sets > 1 else text
-    text = f"{reps} rep{'s' if reps != 1 else ''}" + (" each side" if each else "")
-    if hold:
-        text += f", holding {hold} s"
-    return f"{text}, {sets} sets" if sets > 1 else text
-
-
-def describe_schedule(item: ScheduleLike) -> str:
-    """How often in plain words: "Once a day, every day", "Twice a day, 5 days a week"."""
-    times = {1: "Once a day", 2: "Twice a day"}.get(item.times_per_day,
-                                                      f"{item.times_per_day} times a day")
-    days = item.days_per_week
-    return f"{times}, " + ("every day" if days == 7 else f"{days} day{'s' if days > 1 else ''} "
-                                                         "a week")
-
-
-def describe_moments(moments: Sequence[str]) -> str:
-    """"Morning, before bed" or "Any time"."""
-    labels = [MOMENT_LABELS[m] for m in MOMENTS if m.value in moments]
-    if not labels:
-        return ANY_TIME_LABEL
-    text = ", ".join(labels)
-    return text[0] + text[1:].lower()
 
 
 # --- reading --------------------------------------------------------------------------------

@@ -24,7 +24,8 @@ from sqlalchemy import select  # noqa: E402
 from portal import create_app  # noqa: E402
 from portal.extensions import db  # noqa: E402
 from portal.models import Practice, Service, User  # noqa: E402
-from portal.services import booking, demo, slots  # noqa: E402
+from portal.seed import demo  # noqa: E402
+from portal.services import booking, slots  # noqa: E402
 
 
 def measure(label: str, action, runs: int) -> None:

@@ -19,8 +19,8 @@ from playwright.sync_api import expect
 
 from portal.extensions import db
 from portal.models import Feedback, User, utcnow
+from portal.seed.library import seed_library
 from portal.services import programmes
-from portal.services.library_seed import seed_library
 from portal.services.programmes import ItemInput
 from tests.conftest import TEST_PASSWORD
 from tests.e2e.conftest import DESKTOP, nav_link, sign_in

@@ -33,8 +33,8 @@ from portal.models import (
     SessionNote,
     User,
 )
+from portal.seed.library import seed_library
 from portal.services import programmes
-from portal.services.library_seed import seed_library
 from portal.services.programmes import FeedbackInput, ItemInput
 from tests.conftest import TEST_PASSWORD
 from tests.e2e.conftest import DESKTOP, nav_link, sign_in

@@ -18,7 +18,7 @@ from playwright.sync_api import expect
 
 from portal.extensions import db
 from portal.models import User
-from portal.services.library_seed import seed_library
+from portal.seed.library import seed_library
 from tests.conftest import TEST_PASSWORD
 from tests.e2e.conftest import field_of, nav_link, sign_in
 

@@ -20,9 +20,9 @@ from portal.models import (
     SessionNote,
     User,
 )
+from portal.seed.library import seed_library
 from portal.services import agenda, programmes
 from portal.services.errors import Conflict, InvalidInput, PermissionDenied
-from portal.services.library_seed import seed_library
 from portal.services.programmes import FeedbackInput, ItemInput
 from tests.clients_support import counting_statements
 

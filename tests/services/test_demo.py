@@ -19,7 +19,8 @@ from portal.models import (
     SessionNote,
     User,
 )
-from portal.services import accounts, agenda, clients, demo, diary, intake, programmes
+from portal.seed import demo
+from portal.services import accounts, agenda, clients, diary, intake, programmes
 from portal.services.errors import InvalidInput
 
 LONDON = ZoneInfo("Europe/London")

@@ -23,7 +23,8 @@ from portal.models import (
     User,
     WorkingHours,
 )
-from portal.services import booking, demo, intake
+from portal.seed import demo
+from portal.services import booking, intake
 from portal.services import diary as diary_service
 from portal.services.errors import InvalidInput, NotFound, PermissionDenied
 

@@ -11,10 +11,10 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from portal.models import AuditEvent, Exercise, ExerciseLevel, Practice, Sides, User
+from portal.seed.library import SEED, seed_library
 from portal.services import library, programmes
 from portal.services.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from portal.services.library import ExerciseInput, LevelInput
-from portal.services.library_seed import SEED, seed_library
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 

@@ -28,9 +28,9 @@ from portal.models import (
     Sides,
     User,
 )
-from portal.services import library, programmes
+from portal.seed.library import seed_library
+from portal.services import dose, library, programmes
 from portal.services.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from portal.services.library_seed import seed_library
 from portal.services.programmes import FeedbackInput, ItemInput
 
 # Wednesday 4 March 2026, noon in London (GMT until the clocks change on 29 March).
@@ -284,7 +284,7 @@ def test_the_database_refuses_absurd_doses_too(session, world):
 ])
 def test_describe_dose(hold, reps, sets, sides, expected):
     dose = ItemInput(exercise_id=1, hold_seconds=hold, reps=reps, sets=sets, sides=sides)
-    assert programmes.describe_dose(dose) == expected
+    assert dose.describe_dose(dose) == expected
 
 
 @pytest.mark.parametrize("times, days, expected", [
@@ -295,7 +295,7 @@ def test_describe_dose(hold, reps, sets, sides, expected):
 def test_describe_schedule(times, days, expected):
     schedule = ItemInput(exercise_id=1, hold_seconds=30, times_per_day=times,
                          days_per_week=days)
-    assert programmes.describe_schedule(schedule) == expected
+    assert dose.describe_schedule(schedule) == expected
 
 
 # --- templates ------------------------------------------------------------------------------

@@ -21,9 +21,9 @@ from portal.models import (
     ProgrammeVersion,
     User,
 )
+from portal.seed.library import seed_library
 from portal.services import programmes
 from portal.services.intake import RED_FLAGS
-from portal.services.library_seed import seed_library
 from portal.services.programmes import ItemInput
 from tests.conftest import csrf_from, form_post, login
 from tests.web.test_builder_web import form_of

@@ -25,9 +25,9 @@ from portal.models import (
     ProgrammeVersion,
     User,
 )
+from portal.seed.library import seed_library
 from portal.services import caseload, library, programmes
 from portal.services.library import ExerciseInput
-from portal.services.library_seed import seed_library
 from portal.services.programmes import FeedbackInput, ItemInput
 from portal.web.formatting import practice_zone
 from tests.conftest import csrf_from, login

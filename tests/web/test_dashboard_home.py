@@ -11,8 +11,8 @@ import pytest
 
 from portal.extensions import db
 from portal.models import Appointment, AppointmentStatus, Exercise, User
+from portal.seed.library import seed_library
 from portal.services import programmes
-from portal.services.library_seed import seed_library
 from portal.services.programmes import ItemInput
 from tests.clients_support import log
 from tests.conftest import login

@@ -21,8 +21,8 @@ from werkzeug.test import encode_multipart
 
 from portal.extensions import db
 from portal.models import AuditEvent, Exercise, ExerciseLevel, Picture, Practice, User
+from portal.seed.library import seed_library
 from portal.services import library, pictures, programmes
-from portal.services.library_seed import seed_library
 from portal.services.programmes import ItemInput
 from tests.conftest import csrf_from, form_post, login
 

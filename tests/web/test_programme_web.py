@@ -14,8 +14,8 @@ import sqlalchemy as sa
 
 from portal.extensions import db
 from portal.models import CompletionLog, Exercise, Feedback, Moment, User
+from portal.seed.library import seed_library
 from portal.services import programmes
-from portal.services.library_seed import seed_library
 from portal.services.programmes import FeedbackInput, ItemInput
 from tests.conftest import csrf_from, login
 

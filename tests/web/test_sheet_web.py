@@ -21,8 +21,8 @@ from icalendar import Calendar
 
 from portal.extensions import db
 from portal.models import CompletionLog, Moment, ProgrammeShare, User
+from portal.seed.library import seed_library
 from portal.services import calendar, programmes
-from portal.services.library_seed import seed_library
 from portal.services.programmes import ItemInput
 from tests.conftest import csrf_from, login
 

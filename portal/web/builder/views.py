@@ -25,7 +25,7 @@ from portal.extensions import db
 from portal.models import MOMENTS, CompletionLog, Exercise, Role, Sides, User
 from portal.models.library import BODY_AREA_LABELS, HOLD_SECONDS_MAX, REPS_MAX, SETS_MAX, SETS_MIN
 from portal.models.programmes import DAYS_PER_WEEK_MAX, TIMES_PER_DAY_MAX
-from portal.services import caseload, library, programmes
+from portal.services import caseload, dose, library, programmes
 from portal.services.errors import Conflict, InvalidInput
 from portal.services.programmes import ItemInput
 from portal.web.access import restrict
@@ -90,9 +90,9 @@ def _int(value, default: int | None = None) -> int | None:
 @bp.context_processor
 def builder_helpers():
     """Plain words for doses and schedules in the builder templates."""
-    return {"describe_dose": programmes.describe_dose,
-            "describe_schedule": programmes.describe_schedule,
-            "describe_moments": programmes.describe_moments,
+    return {"describe_dose": dose.describe_dose,
+            "describe_schedule": dose.describe_schedule,
+            "describe_moments": dose.describe_moments,
             "area_labels": BODY_AREA_LABELS,
             "moment_choices": [(m.value, m.label) for m in MOMENTS]}
 
@@ -213,7 +213,7 @@ def _summaries(form: ItemForm) -> tuple[str, str]:
     if any(not low <= values[name] <= high for name, (low, high) in LIMITS.items()):
         return "", ""
     item = SimpleNamespace(**values, sides=sides)
-    return programmes.describe_dose(item), programmes.describe_schedule(item)
+    return dose.describe_dose(item), dose.describe_schedule(item)
 
 
 def _level_choices(exercise: Exercise | None) -> list:

@@ -24,9 +24,9 @@ from portal.extensions import db
 from portal.models import Exercise, Picture, Practice, Role, User
 from portal.models.library import BODY_AREA_LABELS
 from portal.services import accounts, library, pictures
+from portal.services.dose import describe_dose
 from portal.services.errors import Conflict, InvalidInput
 from portal.services.library import ExerciseInput, LevelInput
-from portal.services.programmes import describe_dose
 from portal.web.access import restrict, roles
 from portal.web.deps import now
 from portal.web.forms import apply_error

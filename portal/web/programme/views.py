@@ -28,7 +28,7 @@ from werkzeug.routing import BuildError
 from portal.extensions import db
 from portal.models import Exercise, Moment, ProgrammeItem, ProgrammeVersion, Role, Sides, User
 from portal.models.programmes import ANY_TIME_LABEL
-from portal.services import library, programmes
+from portal.services import dose, library, programmes
 from portal.services.errors import InvalidInput, NotFound
 from portal.services.programmes import FeedbackInput
 from portal.web import access
@@ -123,7 +123,7 @@ def _timer_data(item: ProgrammeItem) -> dict[str, str]:
     return {
         "data-timer": "",
         "data-name": item.exercise.name,
-        "data-dose": programmes.describe_dose(item),
+        "data-dose": dose.describe_dose(item),
         "data-hold": str(item.hold_seconds),
         "data-reps": str(item.reps),
         "data-sets": str(item.sets),
@@ -149,8 +149,8 @@ def _item_page(item: ProgrammeItem, form: LogForm, status: int = 200):
     done_today = entries[0].done_today if entries else 0
     return render_template(
         "programme/item.html", item=item, exercise=item.exercise, form=form,
-        dose=programmes.describe_dose(item), schedule=programmes.describe_schedule(item),
-        moments=programmes.describe_moments(item.moments or []),
+        dose=dose.describe_dose(item), schedule=dose.describe_schedule(item),
+        moments=dose.describe_moments(item.moments or []),
         ladder=library.ladder_step(item.exercise, item.level),
         picture=picture_of(item.exercise), done_today=done_today,
         timer=_timer_data(item), each_side=Sides(item.sides) is Sides.EACH_SIDE,

@@ -33,7 +33,7 @@ from markupsafe import Markup
 from portal.extensions import db
 from portal.models import MOMENTS, Exercise, ProgrammeItem, Role, User
 from portal.models.programmes import ANY_TIME_LABEL
-from portal.services import accounts, calendar, library, moment_feed, programmes
+from portal.services import accounts, calendar, dose, library, moment_feed, programmes
 from portal.services.errors import InvalidInput, NotFound
 from portal.web.access import public, restrict, roles
 from portal.web.deps import client_ip, now
@@ -81,9 +81,9 @@ def _cards(items: list[ProgrammeItem], *, uploaded_pictures: bool) -> list[Card]
         # out rather than open another route to the token.
         picture = (picture_of(exercise)
                    if uploaded_pictures or exercise.picture_id is None else None)
-        cards.append(Card(item=item, exercise=exercise, dose=programmes.describe_dose(item),
-                          schedule=programmes.describe_schedule(item),
-                          moments=programmes.describe_moments(item.moments or []),
+        cards.append(Card(item=item, exercise=exercise, dose=dose.describe_dose(item),
+                          schedule=dose.describe_schedule(item),
+                          moments=dose.describe_moments(item.moments or []),
                           picture=picture, level=library.ladder_step(exercise, item.level)))
     return cards
 

@@ -32,13 +32,13 @@ from portal.models import (
     User,
     WorkingHours,
 )
+from portal.seed import library as library_seed
 from portal.services import (
     accounts,
     agenda,
     audit,
     intake,
     library,
-    library_seed,
     programmes,
     slots,
 )

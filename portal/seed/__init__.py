@@ -1,0 +1,1 @@
+"""Seed data: the demo practice and the starter exercise library, written by us."""

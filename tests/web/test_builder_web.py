@@ -29,7 +29,7 @@ from portal.seed.library import seed_library
 from portal.services import caseload, library, programmes
 from portal.services.library import ExerciseInput
 from portal.services.programmes import FeedbackInput, ItemInput
-from portal.web.formatting import practice_zone
+from portal.web.deps import practice_zone
 from tests.conftest import csrf_from, login
 
 # Wednesday 4 March 2026, noon in London (GMT); the programme was set the week before.

@@ -18,8 +18,7 @@ from portal.services.errors import InvalidInput
 from portal.web.access import restrict
 from portal.web.auth.views import email_limit, invite_link
 from portal.web.dashboard.forms import InviteForm, SettingsForm, zone_choices
-from portal.web.deps import client_ip, now
-from portal.web.formatting import practice_zone
+from portal.web.deps import client_ip, now, practice_zone
 from portal.web.forms import apply_error
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")

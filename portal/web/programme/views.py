@@ -33,9 +33,8 @@ from portal.services.errors import InvalidInput, NotFound
 from portal.services.programmes import FeedbackInput
 from portal.web import access
 from portal.web.access import restrict
-from portal.web.deps import client_ip, now
+from portal.web.deps import client_ip, now, practice_zone
 from portal.web.errors import render_error
-from portal.web.formatting import practice_zone
 from portal.web.programme.forms import LogForm
 
 bp = Blueprint("programme", __name__, url_prefix="/programme")

@@ -74,6 +74,17 @@ def span(starts_at: datetime, ends_at: datetime, zone: ZoneInfo) -> str:
     return f"{first} – {short_day(end.date())}, {clock_time(end.time())}"
 
 
+def zone_name(zone: ZoneInfo) -> str:
+    """'Europe/London', 'America/New York': the zone as the therapist chose it."""
+    return zone.key.replace("_", " ")
+
+
+def zone_place(zone: ZoneInfo) -> str:
+    """'London', 'New York': the zone's place alone, for clients ('All times are London
+    time')."""
+    return zone_name(zone).rsplit("/", 1)[-1]
+
+
 # --- local dates ----------------------------------------------------------------------------
 
 

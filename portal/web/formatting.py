@@ -64,5 +64,9 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(local_when)
     app.add_template_filter(price)
     app.add_template_filter(wording.iso, "iso")
+    app.add_template_filter(wording.zone_name, "zone_name")
+    app.add_template_filter(wording.zone_place, "zone_place")
+    # Templates name the zone and hand it to scripts through this, never the row's raw column.
+    app.add_template_global(practice_zone)
     for name, function in DATE_FILTERS.items():
         app.add_template_filter(function, name)

@@ -161,3 +161,14 @@ def test_zone_of_a_practice_falls_back_to_london_only_when_unknown(stored, expec
 
 def test_zone_before_the_practice_exists_is_london():
     assert practice_service.zone_of(None).key == "Europe/London"
+
+
+@pytest.mark.parametrize(("key", "name", "place"), [
+    ("Europe/London", "Europe/London", "London"),
+    ("America/New_York", "America/New York", "New York"),
+    ("America/Argentina/Buenos_Aires", "America/Argentina/Buenos Aires", "Buenos Aires"),
+    ("UTC", "UTC", "UTC"),
+])
+def test_zone_names(key, name, place):
+    assert wording.zone_name(ZoneInfo(key)) == name
+    assert wording.zone_place(ZoneInfo(key)) == place

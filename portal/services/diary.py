@@ -478,9 +478,9 @@ def _practice(session: Session) -> Practice:
 
 
 def describe(appointments: Iterable[Appointment], zone: ZoneInfo) -> list[str]:
-    """'Wed 4 March 10:00, Alex Morgan (60 minute massage)' for each appointment."""
+    """'Wednesday 4 March at 10:00, Alex Morgan (60 minute massage)' for each appointment."""
     lines = []
     for appointment in appointments:
-        lines.append(f"{wording.short_day_and_time(appointment.starts_at, zone)}, "
+        lines.append(f"{wording.day_and_time(appointment.starts_at, zone)}, "
                      f"{appointment.client.name} ({appointment.service.name})")
     return lines

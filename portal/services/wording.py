@@ -36,12 +36,6 @@ def day_and_time(instant: datetime, zone: ZoneInfo) -> str:
     return f"{day(moment.date())} at {clock_time(moment.time())}"
 
 
-def short_day_and_time(instant: datetime, zone: ZoneInfo) -> str:
-    """'Wed 4 March 10:00': a session in a list sentence, with its client after a comma."""
-    moment = local(instant, zone)
-    return f"{short_day(moment.date())} {clock_time(moment.time())}"
-
-
 def date_with_year(instant: datetime, zone: ZoneInfo) -> str:
     """'Tue 10 March 2026': the local date of an instant, when the year may not be plain."""
     return short_day_with_year(local(instant, zone).date())

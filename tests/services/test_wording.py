@@ -72,10 +72,6 @@ def test_timestamp_and_date_with_year(instant, expected):
     assert wording.date_with_year(instant, LONDON) == expected.split(",")[0]
 
 
-def test_short_day_and_time_for_a_list_sentence():
-    assert wording.short_day_and_time(utc(2026, 3, 4, 10, 0), LONDON) == "Wed 4 March 10:00"
-
-
 def test_iso_is_the_stored_instant_unchanged():
     assert wording.iso(utc(2026, 3, 10, 14, 30)) == "2026-03-10T14:30:00+00:00"
 

@@ -36,15 +36,16 @@ from portal.models import (
     TemplateItem,
     User,
 )
-from portal.models.programmes import (
-    ANY_TIME_LABEL,
-    DAYS_PER_WEEK_MAX,
-    MOMENT_LABELS,
-    TIMES_PER_DAY_MAX,
-)
+from portal.models.programmes import ANY_TIME_LABEL, MOMENT_LABELS
 from portal.services import audit
 from portal.services import practice as practice_service
-from portal.services.dose import check_dose, describe_dose, describe_moments, describe_schedule
+from portal.services.dose import (
+    check_dose,
+    check_schedule,
+    describe_dose,
+    describe_moments,
+    describe_schedule,
+)
 from portal.services.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from portal.services.validation import check_int, clean_text
 
@@ -443,10 +444,7 @@ def _clean_items(session: Session, items: Sequence[ItemInput],
         seen.add(exercise.id)
         hold, reps, sets, sides = check_dose(item.hold_seconds, item.reps, item.sets,
                                              item.sides, prefix)
-        times = check_int(item.times_per_day, f"{prefix}times_per_day", 1, TIMES_PER_DAY_MAX,
-                          f"Use 1 to {TIMES_PER_DAY_MAX} times a day.")
-        days = check_int(item.days_per_week, f"{prefix}days_per_week", 1, DAYS_PER_WEEK_MAX,
-                         "Use 1 to 7 days a week.")
+        times, days = check_schedule(item.times_per_day, item.days_per_week, prefix)
         rungs = max(1, len(exercise.levels))
         level = check_int(item.level, f"{prefix}level", 1, rungs,
                           f"Choose a level from 1 to {rungs}." if rungs > 1

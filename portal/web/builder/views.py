@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from types import SimpleNamespace
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
@@ -23,8 +23,7 @@ from werkzeug.datastructures import MultiDict
 
 from portal.extensions import db
 from portal.models import MOMENTS, CompletionLog, Exercise, Role, Sides, User
-from portal.models.library import BODY_AREA_LABELS, HOLD_SECONDS_MAX, REPS_MAX, SETS_MAX, SETS_MIN
-from portal.models.programmes import DAYS_PER_WEEK_MAX, TIMES_PER_DAY_MAX
+from portal.models.library import BODY_AREA_LABELS
 from portal.services import caseload, dose, library, programmes
 from portal.services.errors import Conflict, InvalidInput
 from portal.services.programmes import ItemInput
@@ -46,10 +45,8 @@ ITEM_FIELD = re.compile(r"^items-(\d{1,6})-(\w+)$")
 ACTION = re.compile(r"^(add|remove|up|down):(\d{1,9})$")
 CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 NO_LADDER = "No other levels"
-# The ranges within which the dose is worth putting into words (the forms say the rest).
-LIMITS = {"hold_seconds": (0, HOLD_SECONDS_MAX), "reps": (0, REPS_MAX),
-          "sets": (SETS_MIN, SETS_MAX), "times_per_day": (1, TIMES_PER_DAY_MAX),
-          "days_per_week": (1, DAYS_PER_WEEK_MAX)}
+# The fields the plain words of a row are made from, in describe_draft's order.
+WORDS_FIELDS = ("hold_seconds", "reps", "sets", "sides", "times_per_day", "days_per_week")
 UNSAVED = "Not saved yet: press \u201cSave new version\u201d to keep these changes."
 
 
@@ -93,6 +90,8 @@ def builder_helpers():
     return {"describe_dose": dose.describe_dose,
             "describe_schedule": dose.describe_schedule,
             "describe_moments": dose.describe_moments,
+            "starting_item": ItemInput.from_exercise,
+            "draft_words": _draft_words,
             "area_labels": BODY_AREA_LABELS,
             "moment_choices": [(m.value, m.label) for m in MOMENTS]}
 
@@ -202,18 +201,22 @@ class RowView:
 
 def _summaries(form: ItemForm) -> tuple[str, str]:
     """The dose and how often in plain words, when the typed values make sense."""
-    values = {name: _int(form[name].data)
-              for name in ("hold_seconds", "reps", "sets", "times_per_day", "days_per_week")}
-    try:
-        sides = Sides(form.sides.data)
-    except ValueError:
-        return "", ""
-    if None in values.values() or not (values["hold_seconds"] or values["reps"]):
-        return "", ""
-    if any(not low <= values[name] <= high for name, (low, high) in LIMITS.items()):
-        return "", ""
-    item = SimpleNamespace(**values, sides=sides)
-    return dose.describe_dose(item), dose.describe_schedule(item)
+    return dose.describe_draft(*(form[name].data if name == "sides" else _int(form[name].data)
+                                 for name in WORDS_FIELDS))
+
+
+def _draft_words(item) -> str:
+    """A row's plain words as the page shows them: "30 s each side · Once a day, every day"."""
+    summary, schedule = dose.describe_draft(*(getattr(item, name) for name in WORDS_FIELDS))
+    return " \u00b7 ".join(words for words in (summary, schedule) if words)
+
+
+@bp.route("/words")
+def words():
+    """The plain words for a row as typed, so builder.js shows the server's wording live."""
+    typed = {name: request.args.get(name, "") for name in WORDS_FIELDS}
+    values = {name: raw if name == "sides" else _int(raw) for name, raw in typed.items()}
+    return jsonify(words=_draft_words(SimpleNamespace(**values)))
 
 
 def _level_choices(exercise: Exercise | None) -> list:

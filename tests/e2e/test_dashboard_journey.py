@@ -35,7 +35,8 @@ from portal.models import (
 )
 from portal.seed.library import seed_library
 from portal.services import programmes
-from portal.services.programmes import FeedbackInput, ItemInput
+from portal.services.client_day import FeedbackInput
+from portal.services.programmes import ItemInput
 from tests.conftest import TEST_PASSWORD
 from tests.e2e.conftest import DESKTOP, nav_link, sign_in
 

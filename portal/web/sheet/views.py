@@ -287,7 +287,7 @@ def moments():
         try:
             for moment, local_time in form.times().items():
                 moment_reminders.set_moment_time(db.session, client, moment, local_time, now(),
-                                           ip=client_ip())
+                                                 ip=client_ip())
         except InvalidInput as error:
             db.session.rollback()
             apply_error(form, error)

@@ -571,7 +571,7 @@ def test_adherence_caps_days_per_week_and_extra_sessions(session, world, week):
     log(session, world.client, week["hip"], TODAY + timedelta(days=1), now=thursday)
 
     result = adherence.client_week(session, world.client, MONDAY,
-                                  today=TODAY + timedelta(days=1))
+                                   today=TODAY + timedelta(days=1))
     # Four days elapsed. Hip: 2 x 4 = 8 prescribed, done 2 + 1 + 0 + 1 = 4.
     # Chin: 1 x min(3, 4) = 3 prescribed; done on four days but capped at 3.
     assert [(i.prescribed, i.done) for i in result.items] == [(8, 4), (3, 3)]

@@ -284,7 +284,7 @@ def test_caseload_adherence_agrees_with_the_programme_service(app, setup):
             db.session, practice_zone(), TODAY)}
         for who in (setup.alex, setup.sam):
             expected = adherence.client_week(db.session, db.session.get(User, who.id),
-                                            date(2026, 3, 2), today=TODAY)
+                                             date(2026, 3, 2), today=TODAY)
             row = rows[who.id]
             assert (row.prescribed, row.done, row.percent) == (
                 expected.prescribed, expected.done, expected.percent)

@@ -24,7 +24,7 @@ from werkzeug.datastructures import MultiDict
 from portal.extensions import db
 from portal.models import MOMENTS, CompletionLog, Exercise, Role, Sides, User
 from portal.models.library import BODY_AREA_LABELS
-from portal.services import caseload, dose, library, programmes
+from portal.services import adherence, client_day, clients, dose, library, programmes
 from portal.services.errors import Conflict, InvalidInput
 from portal.services.programmes import ItemInput
 from portal.web.access import restrict
@@ -102,7 +102,7 @@ def builder_helpers():
 @bp.route("/")
 def index():
     """Every client with their programme's version, this week's adherence and pain reports."""
-    rows = caseload.programme_overview(db.session, practice_zone(), _today())
+    rows = clients.programme_overview(db.session, practice_zone(), _today())
     return render_template("builder/index.html", rows=rows)
 
 
@@ -256,9 +256,9 @@ def _builder_page(client: User, form: BuilderForm, exercises: dict[int, Exercise
     form.q.data = words  # shown back as searched: trimmed, capped, no control characters
     results = library.search_exercises(db.session, words, published_only=True,
                                        limit=LIBRARY_LIMIT)
-    ladders = caseload.ladders(db.session, [e.id for e in results])
-    week = programmes.adherence(db.session, client, _week_start(today), today=today)
-    pain = programmes.pain_flags(db.session, client)
+    ladders = programmes.ladders(db.session, [e.id for e in results])
+    week = adherence.client_week(db.session, client, _week_start(today), today=today)
+    pain = client_day.pain_flags(db.session, client)
     rows = _row_views(form, exercises)
     in_draft = {row.exercise.id for row in rows}
     return render_template(
@@ -467,9 +467,9 @@ def versions(client_id: int):
     return render_template(
         "builder/versions.html", client=client,
         history=programmes.version_history(db.session, client),
-        logs=programmes.history(db.session, client, limit=HISTORY_LIMIT),
-        pain=programmes.pain_flags(db.session, client),
-        week=programmes.adherence(db.session, client, _week_start(today), today=today),
+        logs=client_day.history(db.session, client, limit=HISTORY_LIMIT),
+        pain=client_day.pain_flags(db.session, client),
+        week=adherence.client_week(db.session, client, _week_start(today), today=today),
         limit=HISTORY_LIMIT,
     )
 
@@ -481,7 +481,7 @@ def acknowledge(client_id: int, log_id: int):
     log = db.session.get(CompletionLog, log_id)
     if log is None or log.client_id != client.id:
         abort(404)
-    programmes.acknowledge_pain(db.session, _me(), log_id, now(), ip=client_ip())
+    client_day.acknowledge_pain(db.session, _me(), log_id, now(), ip=client_ip())
     db.session.commit()
     flash(f"Pain report on {log.exercise.name} marked as seen.", "success")
     return redirect(url_for("builder.versions", client_id=client.id) + "#pain")

@@ -10,6 +10,8 @@ back themselves (tests/web/test_unit_of_work.py checks that statically).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import Flask, Response, current_app, g, session
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
@@ -27,6 +29,18 @@ def mark_failed() -> None:
     # At once, not at the end: the page that explains the failure must read the database as
     # it was, and after a failed flush the session refuses every query until rolled back.
     db.session.rollback()
+    _undo_outside_the_database()
+
+
+def on_failure(undo: Callable[[], None]) -> None:
+    """Call undo if this request's writes end up not saved, for work outside the database
+    (a file written for a row that the commit may still refuse)."""
+    g.setdefault("unit_of_work_undo", []).append(undo)
+
+
+def _undo_outside_the_database() -> None:
+    for undo in g.pop("unit_of_work_undo", []):
+        undo()
 
 
 def failed() -> bool:
@@ -38,6 +52,7 @@ def finish(response: Response) -> Response:
     """after_request: commit a successful response; roll back anything else."""
     if failed() or response.status_code >= 400:
         db.session.rollback()
+        _undo_outside_the_database()
         return response
     try:
         db.session.commit()

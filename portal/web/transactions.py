@@ -19,8 +19,8 @@ from portal.extensions import db
 
 # A commit refused by a constraint means someone else changed the same rows a moment before
 # (two bookings racing for one slot, the same form sent twice): a 409 the client can act on.
-COMMIT_CONFLICT = "Your change wasn't saved because it clashed with another one made at the " \
-                  "same moment. Reload the page and try again."
+COMMIT_CONFLICT = ("Your change wasn't saved because it clashed with another one made at the "
+                   "same moment. Reload the page and try again.")
 
 
 def mark_failed() -> None:
@@ -67,11 +67,18 @@ def finish(response: Response) -> Response:
 
 def _not_saved(code: int, detail: str | None = None) -> Response:
     """The error page that replaces a response whose writes could not be committed."""
-    from portal.web.errors import render_error
+    from portal.web.errors import render_error  # here: errors imports this module
 
     # The page may have queued "Saved" messages for the next page; none of it was saved.
     session.pop("_flashes", None)
     return current_app.make_response(render_error(code, detail))
+
+
+def forget(_error: BaseException | None = None) -> None:
+    """teardown_request: the next request starts a fresh unit of work, even when it shares
+    this one's app context (a test that holds one open)."""
+    g.pop("unit_of_work_failed", None)
+    g.pop("unit_of_work_undo", None)
 
 
 def init_app(app: Flask) -> None:
@@ -79,3 +86,4 @@ def init_app(app: Flask) -> None:
     so that it runs first (Flask runs them in reverse) and a replacement error page still
     gets the security headers."""
     app.after_request(finish)
+    app.teardown_request(forget)

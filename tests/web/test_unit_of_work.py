@@ -160,6 +160,23 @@ def test_a_failure_after_a_flush_writes_nothing(app, client, practice, failure, 
     assert not _stored(app)
 
 
+def test_a_failed_request_does_not_spoil_the_next_one_in_the_same_app_context(
+        app, client, practice):
+    def refuse():
+        raise Conflict("clash")
+
+    def write_and_answer():
+        _write()
+        return "saved"
+
+    _route(app, "/_uow/refuse", refuse)
+    _route(app, "/_uow/ok", write_and_answer)
+    with app.app_context():  # both requests share it, and so its g
+        assert client.post("/_uow/refuse").status_code == 409
+        assert client.post("/_uow/ok").status_code == 200
+    assert _stored(app)
+
+
 # --- failures at commit time --------------------------------------------------------------
 
 

@@ -27,6 +27,7 @@ from portal.models.library import BODY_AREA_LABELS
 from portal.services import adherence, client_day, clients, dose, library, programmes
 from portal.services.errors import Conflict, InvalidInput
 from portal.services.programmes import ItemInput
+from portal.web import transactions
 from portal.web.access import restrict
 from portal.web.builder.forms import MAX_ITEMS, SEARCH_MAX, BuilderForm, ItemForm, TemplateForm
 from portal.web.deps import client_ip, now
@@ -329,18 +330,17 @@ def _save(client: User, form: BuilderForm, exercises: dict[int, Exercise]):
                                           form.note.data or "", now(), base_version=base,
                                           ip=client_ip())
     except InvalidInput as error:
-        db.session.rollback()
+        transactions.mark_failed()
         _item_error(form, error)
         return _builder_page(client, form, exercises, status=422, draft=True)
     except Conflict:
-        db.session.rollback()
+        transactions.mark_failed()
         history = programmes.version_history(db.session, client)
         newer = [v for v in history if v.number > base]
         # The draft is kept; saving it again now replaces the newer version on purpose.
         form.base_version.data = str(history[0].number if history else 0)
         return _builder_page(client, form, exercises, status=409, draft=True,
                              conflict=newer or history[:1])
-    db.session.commit()
     if version.number == base:
         flash("Nothing had changed, so no new version was saved.", "info")
     else:
@@ -398,13 +398,11 @@ def save_template(client_id: int):
                 db.session, _me(), client, template_form.name.data, now(),
                 description=template_form.description.data or "", ip=client_ip())
         except InvalidInput as error:
-            db.session.rollback()
             apply_error(template_form, error)
         except Conflict as error:
-            db.session.rollback()
+            transactions.mark_failed()
             template_form.name.errors = [*template_form.name.errors, error.message]
         else:
-            db.session.commit()
             flash(f"Saved \u201c{template.name}\u201d as a template with "
                   f"{len(template.items)} exercise{'s' if len(template.items) != 1 else ''}.",
                   "success")
@@ -427,10 +425,9 @@ def apply_template(client_id: int):
             db.session, _me(), client, template_id, now(),
             base_version=_int(request.form.get("base_version"), 0), ip=client_ip())
     except (Conflict, InvalidInput) as error:
-        db.session.rollback()
+        transactions.mark_failed()
         flash(error.message, "error")
         return redirect(url_for("builder.edit", client_id=client.id) + "#templates")
-    db.session.commit()
     flash(f"Applied the template as version {version.number}. Tailor it for "
           f"{client.name} below, then save.", "success")
     return redirect(url_for("builder.edit", client_id=client.id))
@@ -449,7 +446,6 @@ def delete_template(template_id: int):
     template = programmes.get_template(db.session, template_id)
     name = template.name
     programmes.delete_template(db.session, _me(), template_id, now(), ip=client_ip())
-    db.session.commit()
     flash(f"Deleted the template \u201c{name}\u201d. Programmes made from it are unchanged.",
           "success")
     return redirect(url_for("builder.templates"))
@@ -482,6 +478,5 @@ def acknowledge(client_id: int, log_id: int):
     if log is None or log.client_id != client.id:
         abort(404)
     client_day.acknowledge_pain(db.session, _me(), log_id, now(), ip=client_ip())
-    db.session.commit()
     flash(f"Pain report on {log.exercise.name} marked as seen.", "success")
     return redirect(url_for("builder.versions", client_id=client.id) + "#pain")

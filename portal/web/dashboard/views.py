@@ -66,13 +66,11 @@ def client_record(client_id: int):
     actor = current_user._get_current_object()
     client = record_service.get_client(db.session, actor, client_id)
     record = record_service.client_record(db.session, actor, client, now(), ip=client_ip())
-    # Render before committing: a commit expires every loaded row, and the template would
-    # then reload each appointment and log one by one. Nothing is sent unless the audit row
-    # is stored.
-    page = render_template("dashboard/client.html", record=record, client=client,
+    # The page is rendered here and the audit row committed after (transactions.finish):
+    # a commit first would expire every loaded row, and the template would then reload each
+    # appointment and log one by one. If the commit fails, an error page goes out instead.
+    return render_template("dashboard/client.html", record=record, client=client,
                            chart=_chart(record.weeks))
-    db.session.commit()
-    return page
 
 
 @bp.route("/clients/<int:client_id>/audit")
@@ -94,7 +92,6 @@ def client_export(client_id: int):
     record = record_service.export_record(db.session, actor, client, now(), ip=client_ip())
     body = json.dumps(record, ensure_ascii=False, indent=2)
     filename = f"client-{client.id}-record-{record['exported_at_local'][:10]}.json"
-    db.session.commit()
     response = Response(body, mimetype="application/json")
     response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
     response.headers["Cache-Control"] = "no-store"
@@ -132,10 +129,8 @@ def invite():
                 name=form.name.data, link_for=invite_link, now=now(), ip=client_ip(),
             )
         except InvalidInput as error:
-            db.session.rollback()
             apply_error(form, error)
         else:
-            db.session.commit()
             verb = "Invitation sent" if created else "A new invitation link was sent"
             flash(f"{verb} to {user.name} at {user.email}.", "success")
             return redirect(url_for("dashboard.clients"))
@@ -150,7 +145,6 @@ def client_access(client_id: int):
     active = request.form.get("active") == "1"
     accounts.set_active(db.session, actor, client,
                         active=active, now=now(), ip=client_ip())
-    db.session.commit()
     if active:
         flash(f"{client.name} can sign in again.", "success")
     else:
@@ -189,11 +183,9 @@ def settings():
         except InvalidInput as error:
             errors.append(error)
         if errors:
-            db.session.rollback()
             for error in errors:
                 apply_error(form, error)
         else:
-            db.session.commit()
             flash("Practice settings saved.", "success")
             return redirect(url_for("dashboard.settings"))
     return render_template("dashboard/settings.html", form=form)

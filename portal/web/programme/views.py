@@ -31,7 +31,7 @@ from portal.models.programmes import ANY_TIME_LABEL
 from portal.services import adherence, client_day, dose, library
 from portal.services.client_day import FeedbackInput
 from portal.services.errors import InvalidInput, NotFound
-from portal.web import access
+from portal.web import access, transactions
 from portal.web.access import restrict
 from portal.web.deps import client_ip, now
 from portal.web.errors import render_error
@@ -238,18 +238,14 @@ def log(item_id: int):
             form.client_key.data, local_date, now(), moment=form.moment.data or None,
             ip=client_ip())
     except InvalidInput as error:
-        db.session.rollback()
+        transactions.mark_failed()
         _hidden_error(form, error)
         return _item_page(found, form, 400)
     except NotFound as error:
-        db.session.rollback()
         return render_error(404, error.message or None)
     name = result.log.exercise.name
     if result.pain:
-        page = render_template("programme/pain.html", result=result, name=name, item=found)
-        db.session.commit()
-        return page
-    db.session.commit()
+        return render_template("programme/pain.html", result=result, name=name, item=found)
     if result.created:
         flash(f"Logged: {name}. Well done!", "success")
     else:

@@ -175,7 +175,6 @@ def _create(client: User, back: str):
         flash(f"{client.name}'s account is deactivated, so a link would not open.", "error")
         return redirect(back)
     token = programme_shares.create_share(db.session, _me(), client, now(), ip=client_ip())
-    db.session.commit()
     _remember(client, token)
     flash("The read-only link is ready. Print this page, or let someone scan the code: it "
           "opens this programme and nothing else.", "success")
@@ -184,7 +183,6 @@ def _create(client: User, back: str):
 
 def _revoke(client: User, back: str):
     count = programme_shares.revoke_share(db.session, _me(), client, now(), ip=client_ip())
-    db.session.commit()
     _remember(client, None)
     if count:
         flash("The link is turned off: old printouts and anyone who has the address now see "
@@ -262,13 +260,11 @@ def shared(token: str):
         except NotFound:
             client = None
     if client is None:
-        db.session.rollback()
         return _shared_response(render_template("sheet/shared_gone.html"), 404)
     version = programmes.current_version(db.session, client)
     items = list(version.items) if version else []
     body = render_template("sheet/shared.html", version=version, glance=_glance(items),
                            cards=_cards(items, uploaded_pictures=False))
-    db.session.rollback()  # read only
     return _shared_response(body)
 
 
@@ -289,10 +285,8 @@ def moments():
                 moment_reminders.set_moment_time(db.session, client, moment, local_time, now(),
                                                  ip=client_ip())
         except InvalidInput as error:
-            db.session.rollback()
             apply_error(form, error)
         else:
-            db.session.commit()
             chosen = [t for t in form.times().values() if t is not None]
             flash("Your reminder times are saved. Calendar apps pick up changes the next time "
                   "they check, usually within a few hours." if chosen else
@@ -309,7 +303,6 @@ def moments():
 def create_feed():
     """Make (or keep) the client's private calendar address, then show the reminders feed."""
     calendar.feed_token(db.session, _me())
-    db.session.commit()
     flash("Your reminders address is ready. Add it to your calendar app once.", "success")
     return redirect(url_for("sheet.moments", _anchor="reminders-feed"))
 
@@ -326,12 +319,10 @@ def moments_feed(token: str):
         return render_error(404)
     client = moment_feed.client_for_token(db.session, token)
     if client is None:
-        db.session.rollback()
         return render_error(404)
     body = moment_feed.moments_calendar(db.session, client, practice, now(),
                                         programme_url=url_for("programme.index",
                                                               _external=True))
-    db.session.rollback()  # read only
     return Response(body, mimetype="text/calendar", headers={
         "Content-Disposition": 'inline; filename="stretch-reminders.ics"',
         **SHARED_HEADERS,

@@ -46,6 +46,7 @@ def create_therapist(email: str, name: str, practice_name: str, password: str) -
     except InvalidInput as error:
         db.session.rollback()
         raise click.ClickException(error.message) from error
+    # No request hook commits for a command: each one is its own unit of work.
     db.session.commit()
     click.echo(f"Therapist {user.name} <{user.email}> created.")
 
@@ -73,6 +74,7 @@ def seed_demo(if_empty: bool) -> None:
         except InvalidInput as error:
             db.session.rollback()
             raise click.ClickException(error.message) from error
+        # No request hook commits for a command: the whole demo is stored at once, or not.
         db.session.commit()
         click.echo("Demo practice created.")
     if db.session.scalar(select(User).where(User.email == demo_logins()[0][1])):
@@ -131,6 +133,8 @@ def send_reminders(loop: bool, interval: float) -> None:
     while True:
         try:
             queued = reminders.queue_due(db.session, now=utcnow())
+            # One unit of work per run, with no request hook to commit it: what this run
+            # queued is kept even if a later run fails.
             db.session.commit()
         except SQLAlchemyError:
             db.session.rollback()

@@ -170,6 +170,7 @@ def deliver_pending(
     sent = failed = 0
     while True:
         ids = claim_due(session, worker=worker, now=clock(), limit=batch)
+        # Publish the claim now, so no other sender takes these rows while this one sends.
         session.commit()
         if not ids:
             return sent, failed
@@ -195,6 +196,7 @@ def deliver_pending(
             if row is None:
                 continue
             record_result(session, row, now=clock(), error=error, max_attempts=max_attempts)
+            # Store each result at once: a crash on the next row must not resend this one.
             session.commit()
             if error is None:
                 sent += 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask, request
 
 from portal.extensions import csrf, login_manager
-from portal.web import access, deps, errors, formatting, headers, hygiene, sessions
+from portal.web import access, deps, errors, formatting, headers, hygiene, sessions, transactions
 
 
 def init_app(app: Flask) -> None:
@@ -43,6 +43,9 @@ def init_app(app: Flask) -> None:
         app.register_blueprint(bp)
     errors.init_app(app)
     formatting.init_app(app)
+    # Last, so it runs first among the after_request hooks: a commit that fails still gets
+    # its error page and the security headers.
+    transactions.init_app(app)
 
     @app.context_processor
     def inject_globals():

@@ -14,6 +14,7 @@ from portal.models import Practice, utcnow
 from portal.services import practice as practice_service
 from portal.services.passwords import Passwords
 from portal.services.tokens import Tokens
+from portal.web import transactions
 
 
 def now() -> datetime:
@@ -29,7 +30,7 @@ def practice() -> Practice | None:
         try:
             g.practice = practice_service.current(db.session)
         except SQLAlchemyError:
-            db.session.rollback()
+            transactions.mark_failed()
             g.practice = None
     return g.practice
 

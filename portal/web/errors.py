@@ -6,8 +6,8 @@ from flask import Flask, render_template
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from portal.extensions import db
 from portal.services.errors import Conflict, NotFound, PermissionDenied
+from portal.web import transactions
 
 MESSAGES = {
     400: ("Something in that request wasn't right",
@@ -29,6 +29,8 @@ MESSAGES = {
 
 def render_error(code: int, detail: str | None = None):
     """The error page for an HTTP status, with an optional sentence about this case."""
+    # Every error page, from a handler below or from a view, means the request failed.
+    transactions.mark_failed()
     title, text = MESSAGES.get(code, MESSAGES[500])
     return render_template("errors/error.html", code=code, title=title, text=text,
                            detail=detail), code
@@ -64,10 +66,8 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(Conflict)
     def domain_conflict(error):
-        db.session.rollback()
         return render_error(409, error.message or None)
 
     @app.errorhandler(InternalServerError)
     def server_error(error):
-        db.session.rollback()
         return render_error(500)

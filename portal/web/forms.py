@@ -10,6 +10,7 @@ from wtforms.validators import DataRequired, EqualTo, Length
 
 from portal.services.errors import InvalidInput
 from portal.services.passwords import MAX_LENGTH
+from portal.web import transactions
 
 
 def new_password_field(label: str = "New password") -> PasswordField:
@@ -40,8 +41,12 @@ def drop_nul(value):
     return value.replace("\x00", "") if isinstance(value, str) else value
 
 
-def apply_error(form: FlaskForm, error: InvalidInput) -> None:
+def apply_error(form: FlaskForm, error: InvalidInput, *, keep_writes: bool = False) -> None:
     """Show a service's InvalidInput next to its field, or above the form."""
+    if not keep_writes:
+        # The form comes back to be corrected, so nothing the service began may be kept:
+        # doing it here means no view that shows the message can forget.
+        transactions.mark_failed()
     field = getattr(form, error.field, None) if error.field else None
     if field is not None:
         field.errors = [*field.errors, error.message] if field.errors else [error.message]

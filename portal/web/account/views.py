@@ -37,10 +37,8 @@ def password():
                 new=form.new_password.data, now=now(), ip=client_ip(),
             )
         except InvalidInput as error:
-            db.session.rollback()
             apply_error(form, error)
         else:
-            db.session.commit()
             sessions.start(user, remember=bool(session.get("remember")))
             flash("Your password is changed. Other devices have been signed out.", "success")
             return redirect(url_for("account.index"))

@@ -9,6 +9,7 @@ from portal.extensions import db
 from portal.models import Appointment, AppointmentStatus, Practice, Role
 from portal.services import accounts, booking, calendar, wording
 from portal.services.errors import InvalidInput, NotFound, PermissionDenied
+from portal.web import transactions
 from portal.web.access import restrict
 from portal.web.appointments.forms import CancelForm
 from portal.web.deps import client_ip, now, practice_zone
@@ -72,13 +73,11 @@ def cancel(appointment_id: int):
             booking.cancel(db.session, user, appointment, now=now(),
                            reason=form.reason.data or "", ip=client_ip())
         except PermissionDenied:
-            db.session.rollback()
+            transactions.mark_failed()
             return closed_page(appointment, practice)
         except InvalidInput as error:
-            db.session.rollback()
             apply_error(form, error)
         else:
-            db.session.commit()
             flash(f"Your {appointment.service.name} on "
                   f"{_when(appointment)} is cancelled. We've emailed you a confirmation.",
                   "success")

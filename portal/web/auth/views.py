@@ -10,7 +10,7 @@ from portal.models import Role, User
 from portal.services import accounts
 from portal.services.errors import InvalidInput, NotFound, PermissionDenied
 from portal.services.tokens import INVITE, RESET, LinkExpired
-from portal.web import sessions
+from portal.web import sessions, transactions
 from portal.web.access import public, roles
 from portal.web.auth.forms import EmailForm, LoginForm, RegisterForm, SetPasswordForm
 from portal.web.deps import client_ip, now, passwords, tokens
@@ -58,10 +58,10 @@ def login():
                 ip=client_ip(),
             )
         except InvalidInput as error:
-            db.session.commit()  # keep the failure count
-            apply_error(form, error)
+            # A wrong password is an answer, not a failed request: the failure count (and
+            # any pause it starts) is committed with this page, or lockout would never come.
+            apply_error(form, error, keep_writes=True)
         else:
-            db.session.commit()
             sessions.start(user, remember=bool(form.remember.data))
             return redirect(safe_next(form.next.data) or url_for("home.index"))
     return render_template("auth/login.html", form=form,
@@ -73,7 +73,6 @@ def login():
 def logout():
     """Sign out here and everywhere: the session version changes, so old cookies die."""
     accounts.end_sessions(db.session, current_user._get_current_object())
-    db.session.commit()
     sessions.end()
     flash("You are signed out.", "success")
     return redirect(url_for("auth.login"))
@@ -92,10 +91,8 @@ def forgot():
                 invite_link_for=invite_link, now=now(),
             )
         except InvalidInput as error:
-            db.session.rollback()
             apply_error(form, error)
         else:
-            db.session.commit()
             return render_template("auth/forgot_sent.html", email=form.email.data)
     return render_template("auth/forgot.html", form=form)
 
@@ -130,10 +127,8 @@ def _set_password(token: str, purpose: str, max_age):
                 password=form.password.data, max_age=max_age, now=now(), ip=client_ip(),
             )
         except InvalidInput as error:
-            db.session.rollback()
             apply_error(form, error)
         else:
-            db.session.commit()
             if current_user.is_authenticated:
                 sessions.end()
             flash("Your password is set. Sign in with it now.", "success")
@@ -156,13 +151,11 @@ def register():
                 link_for=invite_link, reset_link_for=reset_link, now=now(), ip=client_ip(),
             )
         except InvalidInput as error:
-            db.session.rollback()
             apply_error(form, error)
         except PermissionDenied:
-            db.session.rollback()
+            transactions.mark_failed()
             return render_template("auth/register_closed.html")
         else:
-            db.session.commit()
             return render_template("auth/register_sent.html", email=form.email.data)
     return render_template("auth/register.html", form=form)
 

@@ -19,6 +19,7 @@ from portal.models import Appointment, AppointmentStatus, Practice, Role, Servic
 from portal.services import accounts, booking, intake, wording
 from portal.services import practice as practice_service
 from portal.services.errors import InvalidInput, NotFound, PermissionDenied
+from portal.web import transactions
 from portal.web.access import restrict
 from portal.web.appointments.views import closed_page
 from portal.web.booking.forms import ConfirmForm
@@ -146,7 +147,6 @@ def _here() -> str:
 
 
 def _not_found(error: NotFound):
-    db.session.rollback()
     return render_error(404, error.message or None)
 
 
@@ -278,20 +278,20 @@ def _book_or_move(ctx: Context, form: ConfirmForm, start: datetime):
                 note=form.note.data or "", ip=client_ip(),
             )
     except booking.SlotTaken as error:
-        db.session.rollback()
+        transactions.mark_failed()
         if ctx.moving is None and _already_booked(user, ctx.service.id, start):
             # The second click of a double submit: the slot is taken by this very booking.
             flash("You already booked this session. It's listed below.", "info")
             return redirect(url_for("appointments.index"))
         return _taken(ctx, start, alternatives=error.alternatives)
     except PermissionDenied as error:
-        db.session.rollback()
+        transactions.mark_failed()
         if ctx.moving is not None:
             return closed_page(ctx.moving, ctx.practice)
         gate = _intake_gate(url_for("booking.slots", service_id=ctx.service.id))
         return gate or render_error(403, error.message or None)
     except InvalidInput as error:
-        db.session.rollback()
+        transactions.mark_failed()
         if error.field == "note":
             apply_error(form, error)
             return _confirm_page(ctx, form, start)
@@ -299,7 +299,6 @@ def _book_or_move(ctx: Context, form: ConfirmForm, start: datetime):
     except NotFound as error:
         return _not_found(error)
     when = wording.day_and_time(start, practice_zone())
-    db.session.commit()
     if ctx.moving is not None:
         flash(f"Done: your {appointment.service.name} is now on {when}. We've emailed you the "
               "new details.", "success")

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from types import SimpleNamespace
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
@@ -23,11 +23,11 @@ from werkzeug.datastructures import MultiDict
 
 from portal.extensions import db
 from portal.models import MOMENTS, CompletionLog, Exercise, Role, Sides, User
-from portal.models.library import BODY_AREA_LABELS, HOLD_SECONDS_MAX, REPS_MAX, SETS_MAX, SETS_MIN
-from portal.models.programmes import DAYS_PER_WEEK_MAX, TIMES_PER_DAY_MAX
-from portal.services import caseload, dose, library, programmes
+from portal.models.library import BODY_AREA_LABELS
+from portal.services import adherence, client_day, clients, dose, library, programmes
 from portal.services.errors import Conflict, InvalidInput
 from portal.services.programmes import ItemInput
+from portal.web import transactions
 from portal.web.access import restrict
 from portal.web.builder.forms import MAX_ITEMS, SEARCH_MAX, BuilderForm, ItemForm, TemplateForm
 from portal.web.deps import client_ip, now, practice_zone
@@ -45,10 +45,8 @@ ITEM_FIELD = re.compile(r"^items-(\d{1,6})-(\w+)$")
 ACTION = re.compile(r"^(add|remove|up|down):(\d{1,9})$")
 CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 NO_LADDER = "No other levels"
-# The ranges within which the dose is worth putting into words (the forms say the rest).
-LIMITS = {"hold_seconds": (0, HOLD_SECONDS_MAX), "reps": (0, REPS_MAX),
-          "sets": (SETS_MIN, SETS_MAX), "times_per_day": (1, TIMES_PER_DAY_MAX),
-          "days_per_week": (1, DAYS_PER_WEEK_MAX)}
+# The fields the plain words of a row are made from, in describe_draft's order.
+WORDS_FIELDS = ("hold_seconds", "reps", "sets", "sides", "times_per_day", "days_per_week")
 UNSAVED = "Not saved yet: press \u201cSave new version\u201d to keep these changes."
 
 
@@ -92,6 +90,8 @@ def builder_helpers():
     return {"describe_dose": dose.describe_dose,
             "describe_schedule": dose.describe_schedule,
             "describe_moments": dose.describe_moments,
+            "starting_item": ItemInput.from_exercise,
+            "draft_words": _draft_words,
             "area_labels": BODY_AREA_LABELS,
             "moment_choices": [(m.value, m.label) for m in MOMENTS]}
 
@@ -102,7 +102,7 @@ def builder_helpers():
 @bp.route("/")
 def index():
     """Every client with their programme's version, this week's adherence and pain reports."""
-    rows = caseload.programme_overview(db.session, practice_zone(), _today())
+    rows = clients.programme_overview(db.session, practice_zone(), _today())
     return render_template("builder/index.html", rows=rows)
 
 
@@ -201,18 +201,22 @@ class RowView:
 
 def _summaries(form: ItemForm) -> tuple[str, str]:
     """The dose and how often in plain words, when the typed values make sense."""
-    values = {name: _int(form[name].data)
-              for name in ("hold_seconds", "reps", "sets", "times_per_day", "days_per_week")}
-    try:
-        sides = Sides(form.sides.data)
-    except ValueError:
-        return "", ""
-    if None in values.values() or not (values["hold_seconds"] or values["reps"]):
-        return "", ""
-    if any(not low <= values[name] <= high for name, (low, high) in LIMITS.items()):
-        return "", ""
-    item = SimpleNamespace(**values, sides=sides)
-    return dose.describe_dose(item), dose.describe_schedule(item)
+    return dose.describe_draft(*(form[name].data if name == "sides" else _int(form[name].data)
+                                 for name in WORDS_FIELDS))
+
+
+def _draft_words(item) -> str:
+    """A row's plain words as the page shows them: "30 s each side · Once a day, every day"."""
+    summary, schedule = dose.describe_draft(*(getattr(item, name) for name in WORDS_FIELDS))
+    return " \u00b7 ".join(words for words in (summary, schedule) if words)
+
+
+@bp.route("/words")
+def words():
+    """The plain words for a row as typed, so builder.js shows the server's wording live."""
+    typed = {name: request.args.get(name, "") for name in WORDS_FIELDS}
+    values = {name: raw if name == "sides" else _int(raw) for name, raw in typed.items()}
+    return jsonify(words=_draft_words(SimpleNamespace(**values)))
 
 
 def _level_choices(exercise: Exercise | None) -> list:
@@ -252,9 +256,9 @@ def _builder_page(client: User, form: BuilderForm, exercises: dict[int, Exercise
     form.q.data = words  # shown back as searched: trimmed, capped, no control characters
     results = library.search_exercises(db.session, words, published_only=True,
                                        limit=LIBRARY_LIMIT)
-    ladders = caseload.ladders(db.session, [e.id for e in results])
-    week = programmes.adherence(db.session, client, _week_start(today), today=today)
-    pain = programmes.pain_flags(db.session, client)
+    ladders = programmes.ladders(db.session, [e.id for e in results])
+    week = adherence.client_week(db.session, client, _week_start(today), today=today)
+    pain = client_day.pain_flags(db.session, client)
     rows = _row_views(form, exercises)
     in_draft = {row.exercise.id for row in rows}
     return render_template(
@@ -325,18 +329,17 @@ def _save(client: User, form: BuilderForm, exercises: dict[int, Exercise]):
                                           form.note.data or "", now(), base_version=base,
                                           ip=client_ip())
     except InvalidInput as error:
-        db.session.rollback()
+        transactions.mark_failed()
         _item_error(form, error)
         return _builder_page(client, form, exercises, status=422, draft=True)
     except Conflict:
-        db.session.rollback()
+        transactions.mark_failed()
         history = programmes.version_history(db.session, client)
         newer = [v for v in history if v.number > base]
         # The draft is kept; saving it again now replaces the newer version on purpose.
         form.base_version.data = str(history[0].number if history else 0)
         return _builder_page(client, form, exercises, status=409, draft=True,
                              conflict=newer or history[:1])
-    db.session.commit()
     if version.number == base:
         flash("Nothing had changed, so no new version was saved.", "info")
     else:
@@ -394,13 +397,11 @@ def save_template(client_id: int):
                 db.session, _me(), client, template_form.name.data, now(),
                 description=template_form.description.data or "", ip=client_ip())
         except InvalidInput as error:
-            db.session.rollback()
             apply_error(template_form, error)
         except Conflict as error:
-            db.session.rollback()
+            transactions.mark_failed()
             template_form.name.errors = [*template_form.name.errors, error.message]
         else:
-            db.session.commit()
             flash(f"Saved \u201c{template.name}\u201d as a template with "
                   f"{len(template.items)} exercise{'s' if len(template.items) != 1 else ''}.",
                   "success")
@@ -423,10 +424,9 @@ def apply_template(client_id: int):
             db.session, _me(), client, template_id, now(),
             base_version=_int(request.form.get("base_version"), 0), ip=client_ip())
     except (Conflict, InvalidInput) as error:
-        db.session.rollback()
+        transactions.mark_failed()
         flash(error.message, "error")
         return redirect(url_for("builder.edit", client_id=client.id) + "#templates")
-    db.session.commit()
     flash(f"Applied the template as version {version.number}. Tailor it for "
           f"{client.name} below, then save.", "success")
     return redirect(url_for("builder.edit", client_id=client.id))
@@ -445,7 +445,6 @@ def delete_template(template_id: int):
     template = programmes.get_template(db.session, template_id)
     name = template.name
     programmes.delete_template(db.session, _me(), template_id, now(), ip=client_ip())
-    db.session.commit()
     flash(f"Deleted the template \u201c{name}\u201d. Programmes made from it are unchanged.",
           "success")
     return redirect(url_for("builder.templates"))
@@ -463,9 +462,9 @@ def versions(client_id: int):
     return render_template(
         "builder/versions.html", client=client,
         history=programmes.version_history(db.session, client),
-        logs=programmes.history(db.session, client, limit=HISTORY_LIMIT),
-        pain=programmes.pain_flags(db.session, client),
-        week=programmes.adherence(db.session, client, _week_start(today), today=today),
+        logs=client_day.history(db.session, client, limit=HISTORY_LIMIT),
+        pain=client_day.pain_flags(db.session, client),
+        week=adherence.client_week(db.session, client, _week_start(today), today=today),
         limit=HISTORY_LIMIT,
     )
 
@@ -477,7 +476,6 @@ def acknowledge(client_id: int, log_id: int):
     log = db.session.get(CompletionLog, log_id)
     if log is None or log.client_id != client.id:
         abort(404)
-    programmes.acknowledge_pain(db.session, _me(), log_id, now(), ip=client_ip())
-    db.session.commit()
+    client_day.acknowledge_pain(db.session, _me(), log_id, now(), ip=client_ip())
     flash(f"Pain report on {log.exercise.name} marked as seen.", "success")
     return redirect(url_for("builder.versions", client_id=client.id) + "#pain")

@@ -33,7 +33,6 @@ def feed(token: str):
     except NotFound:
         return render_error(404)
     body = calendar.feed_for_token(db.session, token, practice)
-    db.session.rollback()  # read only
     if body is None:
         return render_error(404)
     return Response(body, mimetype="text/calendar", headers={
@@ -45,7 +44,6 @@ def feed(token: str):
 def create():
     """Make (or keep) the user's feed address."""
     calendar.feed_token(db.session, current_user._get_current_object())
-    db.session.commit()
     flash("Your calendar address is ready. Add it to your calendar app once; new and "
           "changed sessions then appear by themselves.", "success")
     return redirect(url_for("account.index", _anchor="calendar-feed"))
@@ -55,7 +53,6 @@ def create():
 def renew():
     """A new secret address; the old one stops working at once."""
     calendar.feed_token(db.session, current_user._get_current_object(), renew=True)
-    db.session.commit()
     flash("You have a new calendar address. The old one no longer works: replace it in your "
           "calendar app.", "success")
     return redirect(url_for("account.index", _anchor="calendar-feed"))
@@ -65,7 +62,6 @@ def renew():
 def turn_off():
     """Switch the feed off."""
     calendar.revoke_feed(db.session, current_user._get_current_object())
-    db.session.commit()
     flash("Your calendar feed is turned off. Calendar apps can no longer read your sessions.",
           "success")
     return redirect(url_for("account.index", _anchor="calendar-feed"))

@@ -10,8 +10,9 @@ from sqlalchemy import func, select
 
 from portal.extensions import db, limiter
 from portal.models import Role, User
-from portal.services import accounts, diary
+from portal.services import accounts, adherence, diary
 from portal.services import agenda as agenda_service
+from portal.services import client_record as record_service
 from portal.services import clients as client_service
 from portal.services import practice as practice_service
 from portal.services.errors import InvalidInput
@@ -62,23 +63,21 @@ def clients():
 def client_record(client_id: int):
     """One client's record; reading it is audited."""
     actor = current_user._get_current_object()
-    client = client_service.get_client(db.session, actor, client_id)
-    record = client_service.client_record(db.session, actor, client, now(), ip=client_ip())
-    # Render before committing: a commit expires every loaded row, and the template would
-    # then reload each appointment and log one by one. Nothing is sent unless the audit row
-    # is stored.
-    page = render_template("dashboard/client.html", record=record, client=client,
+    client = record_service.get_client(db.session, actor, client_id)
+    record = record_service.client_record(db.session, actor, client, now(), ip=client_ip())
+    # The page is rendered here and the audit row committed after (transactions.finish):
+    # a commit first would expire every loaded row, and the template would then reload each
+    # appointment and log one by one. If the commit fails, an error page goes out instead.
+    return render_template("dashboard/client.html", record=record, client=client,
                            chart=_chart(record.weeks))
-    db.session.commit()
-    return page
 
 
 @bp.route("/clients/<int:client_id>/audit")
 def client_audit(client_id: int):
     """Who did what to and about one client, newest first."""
     actor = current_user._get_current_object()
-    client = client_service.get_client(db.session, actor, client_id)
-    trail = client_service.audit_trail(db.session, actor, client,
+    client = record_service.get_client(db.session, actor, client_id)
+    trail = record_service.audit_trail(db.session, actor, client,
                                        client_service.parse_page(request.args.get("page")))
     return render_template("dashboard/client_audit.html", client=client, trail=trail)
 
@@ -88,11 +87,10 @@ def client_export(client_id: int):
     """Everything held about one client as a JSON file (a subject access request answer);
     the export is audited, and the audit row is stored before the file is sent."""
     actor = current_user._get_current_object()
-    client = client_service.get_client(db.session, actor, client_id)
-    record = client_service.export_record(db.session, actor, client, now(), ip=client_ip())
+    client = record_service.get_client(db.session, actor, client_id)
+    record = record_service.export_record(db.session, actor, client, now(), ip=client_ip())
     body = json.dumps(record, ensure_ascii=False, indent=2)
     filename = f"client-{client.id}-record-{record['exported_at_local'][:10]}.json"
-    db.session.commit()
     response = Response(body, mimetype="application/json")
     response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
     response.headers["Cache-Control"] = "no-store"
@@ -104,7 +102,7 @@ CHART_BAR = 28
 CHART_GAP = 16
 
 
-def _chart(weeks: list[client_service.Week]) -> dict:
+def _chart(weeks: list[adherence.Week]) -> dict:
     """Bar geometry for the adherence chart, worked out here so the template only draws."""
     bars = []
     for n, week in enumerate(weeks):
@@ -130,10 +128,8 @@ def invite():
                 name=form.name.data, link_for=invite_link, now=now(), ip=client_ip(),
             )
         except InvalidInput as error:
-            db.session.rollback()
             apply_error(form, error)
         else:
-            db.session.commit()
             verb = "Invitation sent" if created else "A new invitation link was sent"
             flash(f"{verb} to {user.name} at {user.email}.", "success")
             return redirect(url_for("dashboard.clients"))
@@ -144,11 +140,10 @@ def invite():
 def client_access(client_id: int):
     """Deactivate or reactivate a client's access."""
     actor = current_user._get_current_object()
-    client = client_service.get_client(db.session, actor, client_id)
+    client = record_service.get_client(db.session, actor, client_id)
     active = request.form.get("active") == "1"
     accounts.set_active(db.session, actor, client,
                         active=active, now=now(), ip=client_ip())
-    db.session.commit()
     if active:
         flash(f"{client.name} can sign in again.", "success")
     else:
@@ -187,11 +182,9 @@ def settings():
         except InvalidInput as error:
             errors.append(error)
         if errors:
-            db.session.rollback()
             for error in errors:
                 apply_error(form, error)
         else:
-            db.session.commit()
             flash("Practice settings saved.", "success")
             return redirect(url_for("dashboard.settings"))
     return render_template("dashboard/settings.html", form=form)

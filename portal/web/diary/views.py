@@ -12,6 +12,7 @@ from portal.models import Appointment, AppointmentStatus, Practice, Role, User
 from portal.services import accounts, booking, diary, intake, wording
 from portal.services import agenda as agenda_service
 from portal.services.errors import Conflict, InvalidInput, PermissionDenied
+from portal.web import transactions
 from portal.web.access import restrict
 from portal.web.deps import client_ip, now, practice_zone
 from portal.web.diary.forms import (
@@ -126,10 +127,8 @@ def _service_page(service):
                 sort_order=form.sort_order.data, now=now(), ip=client_ip(),
             )
         except InvalidInput as error:
-            db.session.rollback()
             apply_error(form, error)
         else:
-            db.session.commit()
             state = "" if saved.active else " It is hidden from clients."
             flash(f"{saved.name} saved.{state}", "success")
             return redirect(url_for("diary.services"))
@@ -159,11 +158,9 @@ def hours():
         try:
             diary.replace_hours(db.session, me, me, days, now=now(), ip=client_ip())
         except InvalidInput as error:
-            db.session.rollback()
             apply_error(form, error)
         else:
             outside = diary.booked_outside_hours(db.session, _practice(), me, now=now())
-            db.session.commit()
             flash("Weekly hours saved.", "success")
             if outside:
                 flash(_listing("These booked sessions are now outside your hours. They are "
@@ -194,10 +191,8 @@ def time_off():
                 now=now(), ip=client_ip(),
             )
         except InvalidInput as error:
-            db.session.rollback()
             apply_error(form, error)
         else:
-            db.session.commit()
             flash("Time off added. Clients can't book those times.", "success")
             if clashes:
                 several = len(clashes) != 1
@@ -220,7 +215,6 @@ def _span(row) -> str:
 def time_off_delete(time_off_id: int):
     """Remove time off."""
     diary.delete_time_off(db.session, _me(), time_off_id, now=now(), ip=client_ip())
-    db.session.commit()
     flash("Time off removed. Those times can be booked again.", "success")
     return redirect(url_for("diary.time_off"))
 
@@ -275,15 +269,13 @@ def book():
                 override_time=form.override_time.data, now=now(), ip=client_ip(),
             )
         except InvalidInput as error:
-            db.session.rollback()
             apply_error(form, error)
             if error.field in ("client", "service", "day"):
                 apply_error(choice, error)
         except booking.SlotTaken as error:
-            db.session.rollback()
+            transactions.mark_failed()
             form.start.errors = [f"{error.message} Choose another time."]
         else:
-            db.session.commit()
             extra = " (double booking)" if appointment.overlap_override else ""
             flash(f"Booked {appointment.client.name} for {appointment.service.name} on "
                   f"{_when(appointment.starts_at)}{extra}. A confirmation email is on its way.",
@@ -351,17 +343,15 @@ def reschedule(appointment_id: int):
             booking.reschedule(db.session, _me(), appointment, starts_at=starts_at, now=now(),
                                ip=client_ip())
         except InvalidInput as error:
-            db.session.rollback()
             apply_error(form, error)
         except booking.SlotTaken as error:
-            db.session.rollback()
+            transactions.mark_failed()
             form.start.errors = [f"{error.message} Choose another time."]
         except PermissionDenied as error:
-            db.session.rollback()
+            transactions.mark_failed()
             flash(error.message, "error")
             return redirect(url_for("diary.index"))
         else:
-            db.session.commit()
             flash(f"Moved {appointment.client.name}'s {appointment.service.name} to "
                   f"{_when(appointment.starts_at)}. They have been emailed.", "success")
             return redirect(url_for("diary.index"))
@@ -391,10 +381,8 @@ def cancel(appointment_id: int):
             booking.cancel(db.session, _me(), appointment, now=now(),
                            reason=form.message.data or "", ip=client_ip())
         except InvalidInput as error:
-            db.session.rollback()
             apply_error(form, error)
         else:
-            db.session.commit()
             note = " It is recorded as a late cancellation." if appointment.late_cancellation \
                 else ""
             flash(f"Cancelled {appointment.client.name}'s {appointment.service.name} on "
@@ -473,10 +461,9 @@ def agenda_mark(appointment_id: int, outcome: str):
     try:
         mark(db.session, _me(), appointment, now=now(), ip=client_ip())
     except (Conflict, PermissionDenied) as error:
-        db.session.rollback()
+        transactions.mark_failed()
         flash(error.message, "error")
     else:
-        db.session.commit()
         words = "attended" if outcome == "attended" else "a no-show"
         flash(f"Marked {appointment.client.name}'s session at "
               f"{_when(appointment.starts_at)} as {words}.", "success")
@@ -493,10 +480,8 @@ def agenda_note(appointment_id: int):
             agenda_service.add_note(db.session, _me(), appointment, form.body.data, now=now(),
                                     ip=client_ip())
         except InvalidInput as error:
-            db.session.rollback()
             apply_error(form, error)
         else:
-            db.session.commit()
             flash(f"Note saved for {appointment.client.name}'s session.", "success")
             return _back_to_agenda(appointment)
     day, view = _agenda_args()

@@ -38,10 +38,8 @@ def index():
                 consent=bool(form.consent.data), now=now(), ip=client_ip(),
             )
         except InvalidInput as error:
-            db.session.rollback()
             apply_error(form, error)
         else:
-            db.session.commit()
             target = safe_next(form.next.data)
             flash("Thank you. Your health questionnaire is saved."
                   + (" Now choose your session." if target else ""), "success")

@@ -27,6 +27,7 @@ from portal.services import accounts, library, pictures
 from portal.services.dose import describe_dose
 from portal.services.errors import Conflict, InvalidInput
 from portal.services.library import ExerciseInput, LevelInput
+from portal.web import transactions
 from portal.web.access import restrict, roles
 from portal.web.deps import now
 from portal.web.forms import apply_error
@@ -153,16 +154,16 @@ def _form_page(exercise: Exercise | None):
                     content_type=stored.content_type, width=stored.width, height=stored.height,
                     byte_size=stored.byte_size, sha256=stored.sha256, now=current).id
             saved = _save(form, exercise, picture_id, current)
-            db.session.commit()
         except InvalidInput as error:
-            db.session.rollback()
+            transactions.mark_failed()
             _discard(stored)
             _apply_error(form, error)
         except Exception:
-            db.session.rollback()
             _discard(stored)
             raise
         else:
+            # The file stays only if the row that names it is committed.
+            transactions.on_failure(lambda: _discard(stored))
             if exercise is None:
                 flash(f"{saved.name} saved as a draft. Check the preview, then publish it when "
                       "it's ready.", "success")
@@ -327,7 +328,6 @@ def show(exercise_id: int):
 def publish(exercise_id: int):
     """Make the exercise visible in the library and assignable."""
     exercise = library.publish(db.session, _me(), exercise_id, now())
-    db.session.commit()
     flash(f"{exercise.name} is published: you can add it to programmes and feature it.",
           "success")
     return redirect(url_for("library.show", exercise_id=exercise_id))
@@ -338,7 +338,6 @@ def unpublish(exercise_id: int):
     """Turn the exercise back into a draft (programmes that use it keep it)."""
     was_featured = _practice().featured_exercise_id == exercise_id
     exercise = library.unpublish(db.session, _me(), exercise_id, now())
-    db.session.commit()
     extra = " It is no longer the exercise of the week." if was_featured else ""
     flash(f"{exercise.name} is a draft again: it can't be added to programmes. Programmes "
           f"that already use it keep it.{extra}", "success")
@@ -351,10 +350,9 @@ def feature(exercise_id: int):
     try:
         exercise = library.feature_exercise(db.session, _me(), exercise_id, now())
     except InvalidInput as error:
-        db.session.rollback()
+        transactions.mark_failed()
         flash(error.message, "error")
     else:
-        db.session.commit()
         flash(f"{exercise.name} is now the exercise of the week on every client's home page.",
               "success")
     return redirect(url_for("library.show", exercise_id=exercise_id))
@@ -366,7 +364,6 @@ def unfeature(exercise_id: int):
     exercise = library.get_exercise(db.session, exercise_id)
     if _practice().featured_exercise_id == exercise.id:
         library.feature_exercise(db.session, _me(), None, now())
-        db.session.commit()
         flash(f"{exercise.name} is no longer the exercise of the week.", "success")
     return redirect(url_for("library.show", exercise_id=exercise_id))
 
@@ -380,10 +377,9 @@ def delete(exercise_id: int):
         try:
             library.delete_exercise(db.session, _me(), exercise_id, now())
         except Conflict as error:
-            db.session.rollback()
+            transactions.mark_failed()
             flash(error.message, "error")
             return redirect(url_for("library.show", exercise_id=exercise_id))
-        db.session.commit()
         flash(f"{name} deleted.", "success")
         return redirect(url_for("library.index"))
     return render_template("library/delete.html", exercise=exercise,

@@ -28,10 +28,10 @@ from werkzeug.routing import BuildError
 from portal.extensions import db
 from portal.models import Exercise, Moment, ProgrammeItem, ProgrammeVersion, Role, Sides, User
 from portal.models.programmes import ANY_TIME_LABEL
-from portal.services import dose, library, programmes
+from portal.services import adherence, client_day, dose, library
+from portal.services.client_day import FeedbackInput
 from portal.services.errors import InvalidInput, NotFound
-from portal.services.programmes import FeedbackInput
-from portal.web import access
+from portal.web import access, transactions
 from portal.web.access import restrict
 from portal.web.deps import client_ip, now, practice_zone
 from portal.web.errors import render_error
@@ -143,7 +143,7 @@ def _moment_arg(raw: str | None) -> str:
 
 def _item_page(item: ProgrammeItem, form: LogForm, status: int = 200):
     """The exercise page: picture, steps, cues, cautions, note, dose, ladder, timer, log."""
-    day = programmes.today(db.session, _client(), local_today())
+    day = client_day.today(db.session, _client(), local_today())
     entries = [e for g in day.groups for e in g.entries if e.item.id == item.id]
     done_today = entries[0].done_today if entries else 0
     return render_template(
@@ -181,11 +181,11 @@ def index():
     """Today: the items grouped by moment, progress for the day, this week's adherence."""
     client = _client()
     today = local_today()
-    day = programmes.today(db.session, client, today)
+    day = client_day.today(db.session, client, today)
     version: ProgrammeVersion | None = day.version
     if version is None:
         return render_template("programme/index.html", day=day, version=None)
-    week = programmes.adherence(db.session, client, week_start(today), today=today)
+    week = adherence.client_week(db.session, client, week_start(today), today=today)
     # "What changed" opens by itself the first time a client sees a new version.
     seen = session.get(SEEN_KEY)
     is_new = not isinstance(seen, int) or seen < version.number
@@ -200,7 +200,7 @@ def index():
 def item(item_id: int):
     """One exercise of the programme, with the guided timer and the log form."""
     try:
-        found = programmes.get_item(db.session, _client(), item_id)
+        found = client_day.get_item(db.session, _client(), item_id)
     except NotFound as error:
         return render_error(404, error.message or None)
     form = LogForm.for_item(found.sides, formdata=None,
@@ -214,7 +214,7 @@ def log(item_id: int):
     """Record that the item was done and how it felt; pain shows the easier version."""
     client = _client()
     try:
-        found = programmes.get_item(db.session, client, item_id)
+        found = client_day.get_item(db.session, client, item_id)
     except NotFound as error:
         return render_error(404, error.message or None)
     form = LogForm.for_item(found.sides)
@@ -232,23 +232,19 @@ def log(item_id: int):
     else:
         feedback = FeedbackInput(both=form.feedback.data)
     try:
-        result = programmes.log_completion(
+        result = client_day.log_completion(
             db.session, client, found.id, feedback, form.note.data or "",
             form.client_key.data, local_date, now(), moment=form.moment.data or None,
             ip=client_ip())
     except InvalidInput as error:
-        db.session.rollback()
+        transactions.mark_failed()
         _hidden_error(form, error)
         return _item_page(found, form, 400)
     except NotFound as error:
-        db.session.rollback()
         return render_error(404, error.message or None)
     name = result.log.exercise.name
     if result.pain:
-        page = render_template("programme/pain.html", result=result, name=name, item=found)
-        db.session.commit()
-        return page
-    db.session.commit()
+        return render_template("programme/pain.html", result=result, name=name, item=found)
     if result.created:
         flash(f"Logged: {name}. Well done!", "success")
     else:
@@ -259,7 +255,7 @@ def log(item_id: int):
 @bp.route("/history")
 def history():
     """The client's logs, newest first, grouped by day."""
-    logs = programmes.history(db.session, _client(), limit=HISTORY_LIMIT)
+    logs = client_day.history(db.session, _client(), limit=HISTORY_LIMIT)
     days: list[tuple[date, list]] = []
     for entry in logs:
         if not days or days[-1][0] != entry.local_date:
@@ -273,14 +269,14 @@ def history():
 class Summary:
     """Today's progress and this week's adherence, for the client's home page."""
 
-    day: programmes.Today
-    week: programmes.Adherence | None
+    day: client_day.Today
+    week: adherence.Adherence | None
 
 
 def summary(client: User) -> Summary:
     """The home page's programme card (adherence only when there is a programme)."""
     today = local_today()
-    day = programmes.today(db.session, client, today)
-    week = (programmes.adherence(db.session, client, week_start(today), today=today)
+    day = client_day.today(db.session, client, today)
+    week = (adherence.client_week(db.session, client, week_start(today), today=today)
             if day.version is not None else None)
     return Summary(day=day, week=week)

@@ -33,7 +33,16 @@ from markupsafe import Markup
 from portal.extensions import db
 from portal.models import MOMENTS, Exercise, ProgrammeItem, Role, User
 from portal.models.programmes import ANY_TIME_LABEL
-from portal.services import accounts, calendar, dose, library, moment_feed, programmes
+from portal.services import (
+    accounts,
+    calendar,
+    dose,
+    library,
+    moment_feed,
+    moment_reminders,
+    programme_shares,
+    programmes,
+)
 from portal.services.errors import InvalidInput, NotFound
 from portal.web.access import public, restrict, roles
 from portal.web.deps import client_ip, now
@@ -135,11 +144,11 @@ def _me() -> User:
 def _sheet(client: User, *, for_therapist: bool):
     """The printable sheet for a client, with the QR code when this browser made the link."""
     version = programmes.current_version(db.session, client)
-    live = programmes.live_shares(db.session, client)
+    live = programme_shares.live_shares(db.session, client)
     token = _remembered(client)
     if token is not None:
         try:
-            if programmes.resolve_share(db.session, token).id != client.id:
+            if programme_shares.resolve_share(db.session, token).id != client.id:
                 token = None
         except NotFound:
             token = None
@@ -165,8 +174,7 @@ def _create(client: User, back: str):
     if not client.active:
         flash(f"{client.name}'s account is deactivated, so a link would not open.", "error")
         return redirect(back)
-    token = programmes.create_share(db.session, _me(), client, now(), ip=client_ip())
-    db.session.commit()
+    token = programme_shares.create_share(db.session, _me(), client, now(), ip=client_ip())
     _remember(client, token)
     flash("The read-only link is ready. Print this page, or let someone scan the code: it "
           "opens this programme and nothing else.", "success")
@@ -174,8 +182,7 @@ def _create(client: User, back: str):
 
 
 def _revoke(client: User, back: str):
-    count = programmes.revoke_share(db.session, _me(), client, now(), ip=client_ip())
-    db.session.commit()
+    count = programme_shares.revoke_share(db.session, _me(), client, now(), ip=client_ip())
     _remember(client, None)
     if count:
         flash("The link is turned off: old printouts and anyone who has the address now see "
@@ -249,17 +256,15 @@ def shared(token: str):
     client = None
     if SHARE_TOKEN.fullmatch(token):
         try:
-            client = programmes.resolve_share(db.session, token)
+            client = programme_shares.resolve_share(db.session, token)
         except NotFound:
             client = None
     if client is None:
-        db.session.rollback()
         return _shared_response(render_template("sheet/shared_gone.html"), 404)
     version = programmes.current_version(db.session, client)
     items = list(version.items) if version else []
     body = render_template("sheet/shared.html", version=version, glance=_glance(items),
                            cards=_cards(items, uploaded_pictures=False))
-    db.session.rollback()  # read only
     return _shared_response(body)
 
 
@@ -277,13 +282,11 @@ def moments():
     if form.validate_on_submit():
         try:
             for moment, local_time in form.times().items():
-                programmes.set_moment_time(db.session, client, moment, local_time, now(),
-                                           ip=client_ip())
+                moment_reminders.set_moment_time(db.session, client, moment, local_time, now(),
+                                                 ip=client_ip())
         except InvalidInput as error:
-            db.session.rollback()
             apply_error(form, error)
         else:
-            db.session.commit()
             chosen = [t for t in form.times().values() if t is not None]
             flash("Your reminder times are saved. Calendar apps pick up changes the next time "
                   "they check, usually within a few hours." if chosen else
@@ -300,7 +303,6 @@ def moments():
 def create_feed():
     """Make (or keep) the client's private calendar address, then show the reminders feed."""
     calendar.feed_token(db.session, _me())
-    db.session.commit()
     flash("Your reminders address is ready. Add it to your calendar app once.", "success")
     return redirect(url_for("sheet.moments", _anchor="reminders-feed"))
 
@@ -317,12 +319,10 @@ def moments_feed(token: str):
         return render_error(404)
     client = moment_feed.client_for_token(db.session, token)
     if client is None:
-        db.session.rollback()
         return render_error(404)
     body = moment_feed.moments_calendar(db.session, client, practice, now(),
                                         programme_url=url_for("programme.index",
                                                               _external=True))
-    db.session.rollback()  # read only
     return Response(body, mimetype="text/calendar", headers={
         "Content-Disposition": 'inline; filename="stretch-reminders.ics"',
         **SHARED_HEADERS,

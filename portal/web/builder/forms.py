@@ -26,8 +26,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange,
 from portal.models import MOMENTS, Sides
 from portal.models.library import HOLD_SECONDS_MAX, REPS_MAX, SETS_MAX, SETS_MIN
 from portal.models.programmes import DAYS_PER_WEEK_MAX, TIMES_PER_DAY_MAX
-from portal.web.diary.forms import WholeNumberField, choice
-from portal.web.forms import drop_nul
+from portal.web.forms import WholeNumberField, choice, drop_nul
 
 MAX_ITEMS = 50
 NOTE_MAX = 2000

@@ -24,10 +24,9 @@ from portal.web.diary.forms import (
     ServiceForm,
     SessionNoteForm,
     TimeOffForm,
-    choice,
 )
 from portal.web.formatting import practice_zone
-from portal.web.forms import apply_error
+from portal.web.forms import apply_error, choice
 
 bp = Blueprint("diary", __name__, url_prefix="/diary")
 restrict(bp, Role.THERAPIST)

@@ -29,7 +29,7 @@ from portal.models.library import (
 )
 from portal.services.library import MAX_LEVELS, MAX_LIST_ENTRIES, MAX_LIST_ENTRY
 from portal.services.pictures import MAX_BYTES, MAX_SIDE
-from portal.web.diary.forms import WholeNumberField, choice
+from portal.web.forms import WholeNumberField, choice
 
 # Rungs offered on the form: blank ones are ignored, so a ladder can have fewer.
 LADDER_SLOTS = 5

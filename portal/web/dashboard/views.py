@@ -16,11 +16,12 @@ from portal.services import clients as client_service
 from portal.services import practice as practice_service
 from portal.services.errors import InvalidInput
 from portal.web.access import restrict
-from portal.web.auth.views import email_limit, invite_link
 from portal.web.dashboard.forms import InviteForm, SettingsForm, zone_choices
 from portal.web.deps import client_ip, now
 from portal.web.formatting import practice_zone
 from portal.web.forms import apply_error
+from portal.web.limits import email_limit
+from portal.web.links import invite_link
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
 restrict(bp, Role.THERAPIST)

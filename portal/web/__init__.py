@@ -16,6 +16,7 @@ def init_app(app: Flask) -> None:
     from portal.web.booking.views import bp as booking_bp
     from portal.web.builder.views import bp as builder_bp
     from portal.web.calendar.views import bp as calendar_bp
+    from portal.web.clients.views import bp as clients_bp
     from portal.web.dashboard.views import bp as dashboard_bp
     from portal.web.diary.views import bp as diary_bp
     from portal.web.home.views import bp as home_bp
@@ -37,7 +38,7 @@ def init_app(app: Flask) -> None:
     csrf.init_app(app)
     app.after_request(headers.apply)
 
-    for bp in (home_bp, auth_bp, account_bp, dashboard_bp, booking_bp, appointments_bp,
+    for bp in (home_bp, auth_bp, account_bp, dashboard_bp, clients_bp, booking_bp, appointments_bp,
                intake_bp, diary_bp, calendar_bp, programme_bp, library_bp, sheet_bp,
                builder_bp):
         app.register_blueprint(bp)

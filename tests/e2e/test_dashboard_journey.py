@@ -148,7 +148,7 @@ def test_a_session_day_from_agenda_to_the_clients_phone(app, live_server, new_pa
 
     # Open the client: the record has the same story in more depth.
     entry.get_by_role("link", name="Alex Morgan", exact=True).click()
-    expect(jo).to_have_url(live_server.url(f"/dashboard/clients/{day.alex_id}"))
+    expect(jo).to_have_url(live_server.url(f"/clients/{day.alex_id}"))
     expect(jo.get_by_role("heading", name="Alex Morgan", level=1)).to_be_visible()
     expect(jo.get_by_text("Pain reported: 1")).to_be_visible()
     expect(jo.locator("#adherence-table tbody tr")).to_have_count(8)
@@ -205,7 +205,7 @@ def test_a_session_day_from_agenda_to_the_clients_phone(app, live_server, new_pa
     listed.click()
 
     # The record now tells the whole session: note, attendance, new version.
-    expect(jo).to_have_url(live_server.url(f"/dashboard/clients/{day.alex_id}"))
+    expect(jo).to_have_url(live_server.url(f"/clients/{day.alex_id}"))
     history = jo.locator("#appointments")
     expect(history).to_contain_text(SESSION_NOTE)
     expect(history).to_contain_text("Attended")

@@ -1,4 +1,4 @@
-"""Forms for the therapist's dashboard."""
+"""Forms for the therapist's dashboard: the practice settings."""
 
 from __future__ import annotations
 
@@ -18,17 +18,6 @@ from wtforms.validators import (
 from portal.services import diary
 from portal.services import practice as practice_service
 from portal.web.forms import WholeNumberField, choice, drop_nul, int_or_none, within
-
-
-class InviteForm(FlaskForm):
-    """Who to invite."""
-
-    name = StringField("Client's name", validators=[DataRequired("Enter the client's name."),
-                                                    Length(max=120)],
-                       render_kw={"autocomplete": "off"})
-    email = EmailField("Client's email", validators=[DataRequired("Enter the client's email."),
-                                                     Length(max=254)],
-                       render_kw={"autocomplete": "off", "inputmode": "email"})
 
 
 def zone_choices(current: str | None = None) -> list:

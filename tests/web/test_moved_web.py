@@ -1,0 +1,72 @@
+"""Old addresses keep working: each answers with a permanent redirect (308) to its new home,
+keeping the query string and, for forms, the method and body; and an old address never lets
+in anyone the new page would refuse."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.conftest import csrf_from, login
+
+
+@pytest.fixture
+def alex(make_client):
+    return make_client(email="alex@example.com", name="Alex Morgan")
+
+
+def old_and_new(alex_id: int) -> list[tuple[str, str]]:
+    return [
+        ("/dashboard/clients", "/clients/"),
+        ("/dashboard/clients?q=alex&filter=pain&page=2", "/clients/?q=alex&filter=pain&page=2"),
+        (f"/dashboard/clients/{alex_id}", f"/clients/{alex_id}"),
+        (f"/dashboard/clients/{alex_id}/audit?page=2", f"/clients/{alex_id}/audit?page=2"),
+        (f"/dashboard/clients/{alex_id}/export", f"/clients/{alex_id}/export"),
+        ("/dashboard/invite", "/clients/invite"),
+    ]
+
+
+def test_old_client_addresses_redirect_permanently_with_the_query(as_therapist, alex):
+    for old, new in old_and_new(alex.id):
+        response = as_therapist.get(old)
+        assert response.status_code == 308, old
+        assert response.location == new, old
+        assert as_therapist.get(old, follow_redirects=True).status_code == 200, old
+
+
+def post_like_a_browser(browser, url: str, data: dict):
+    """POST, and on a 308 post the same body again to the new address, as browsers do (the
+    test client cannot replay a body it has already sent)."""
+    response = browser.post(url, data=data)
+    assert response.status_code == 308, url
+    return browser.post(response.location, data=data, follow_redirects=True)
+
+
+def test_a_form_posted_to_an_old_address_is_posted_again_and_saved(as_therapist, alex):
+    token = csrf_from(as_therapist.get("/clients/").get_data(as_text=True))
+    response = as_therapist.post(f"/dashboard/clients/{alex.id}/access?from=old",
+                                 data={"csrf_token": token, "active": "0"})
+    assert response.status_code == 308
+    assert response.location == f"/clients/{alex.id}/access?from=old"
+    response = post_like_a_browser(as_therapist, f"/dashboard/clients/{alex.id}/access",
+                                   {"csrf_token": token, "active": "0"})
+    assert "Alex Morgan can no longer sign in" in response.get_data(as_text=True)
+
+    token = csrf_from(as_therapist.get("/clients/invite").get_data(as_text=True))
+    response = post_like_a_browser(as_therapist, "/dashboard/invite",
+                                   {"csrf_token": token, "name": "Sam Lee",
+                                    "email": "sam@example.com"})
+    assert "Invitation sent to Sam Lee" in response.get_data(as_text=True)
+
+
+def test_old_addresses_refuse_clients_and_send_strangers_to_sign_in(app, alex):
+    stranger, client = app.test_client(), app.test_client()
+    assert login(client, alex.email).status_code == 302
+    for old, _new in old_and_new(alex.id):
+        response = stranger.get(old)
+        assert response.status_code == 302, old
+        assert urlsplit(response.location).path == "/auth/login", old
+        assert client.get(old).status_code == 403, old
+    assert client.post(f"/dashboard/clients/{alex.id}/access",
+                       data={"active": "0"}).status_code == 403

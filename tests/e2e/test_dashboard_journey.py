@@ -133,8 +133,8 @@ def test_a_session_day_from_agenda_to_the_clients_phone(app, live_server, new_pa
 
     # The agenda for today: Alex's session with how the week went.
     nav_link(jo, "Diary").click()
-    jo.get_by_role("navigation", name="Diary").get_by_role("link", name="Agenda").click()
-    expect(jo).to_have_url(re.compile(r"/diary/agenda"))
+    jo.get_by_role("navigation", name="Diary").get_by_role("link", name="Day, week, month").click()
+    expect(jo).to_have_url(re.compile(r"/diary/days"))
     entry = jo.locator(f"#appointment-{day.today_id}")
     expect(entry).to_contain_text("Alex Morgan")
     expect(entry).to_contain_text(CLIENT_NOTE)
@@ -185,7 +185,7 @@ def test_a_session_day_from_agenda_to_the_clients_phone(app, live_server, new_pa
 
     # The month: today's square counts both sessions and opens the day.
     nav_link(jo, "Diary").click()
-    jo.get_by_role("navigation", name="Diary").get_by_role("link", name="Agenda").click()
+    jo.get_by_role("navigation", name="Diary").get_by_role("link", name="Day, week, month").click()
     jo.get_by_role("link", name="Month", exact=True).click()
     today_square = jo.get_by_role("link", name=re.compile(r"^Today, .*: 2 sessions"))
     expect(today_square).to_be_visible()

@@ -157,15 +157,15 @@ def test_marking_sessions_and_adding_notes_are_audited(world):
     login(jo, diary.therapist.email)  # hours later: the idle session has ended
     token = csrf(jo, "/dashboard/settings")
 
-    assert jo.post(f"/diary/agenda/appointments/{first}/attended",
+    assert jo.post(f"/diary/appointments/{first}/attended",
                    data={"csrf_token": token}).status_code == 302
     assert_audited(app, "appointment.attended", actor=world["jo_id"], subject=alex,
                    ip=THERAPIST_IP, at=later)
-    assert jo.post(f"/diary/agenda/appointments/{second}/no-show",
+    assert jo.post(f"/diary/appointments/{second}/no-show",
                    data={"csrf_token": token}).status_code == 302
     assert_audited(app, "appointment.no_show", actor=world["jo_id"], subject=alex,
                    ip=THERAPIST_IP, at=later)
-    jo.post(f"/diary/agenda/appointments/{first}/notes",
+    jo.post(f"/diary/appointments/{first}/notes",
             data={"csrf_token": token, "body": "Left hip flexor much freer."})
     row = assert_audited(app, "session_note.added", actor=world["jo_id"], subject=alex,
                          ip=THERAPIST_IP, at=later)

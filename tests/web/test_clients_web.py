@@ -255,7 +255,7 @@ def test_record_shows_session_notes_under_each_appointment(as_jo, world, app):
     assert entry.index("Tight psoas") < entry.index("Second, later")
     assert "Session note, Mon 2 March 2026, 12:00, Jo Fletcher" in html.unescape(entry)
     assert "Mon 2 March 2026, 13:00</time>" in entry
-    assert (f'href="/diary/agenda?day=2026-03-02&amp;view=day#appointment-{past_id}"'
+    assert (f'href="/diary/days?day=2026-03-02&amp;view=day#appointment-{past_id}"'
             in entry)
     assert "Attended" in entry
     assert "No session notes." in body  # the booked session has none

@@ -4,11 +4,14 @@ in anyone the new page would refuse."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 import pytest
 
+from portal.models import AppointmentStatus
 from tests.conftest import csrf_from, login
+from tests.web.test_agenda_web import NOW, add_appointment, status_of
 
 
 @pytest.fixture
@@ -70,3 +73,40 @@ def test_old_addresses_refuse_clients_and_send_strangers_to_sign_in(app, alex):
         assert client.get(old).status_code == 403, old
     assert client.post(f"/dashboard/clients/{alex.id}/access",
                        data={"active": "0"}).status_code == 403
+
+
+# --- the agenda became the diary's day, week and month views --------------------------------
+
+
+def test_old_agenda_addresses_redirect_to_the_diary_days(as_therapist):
+    for old, new in [("/diary/agenda", "/diary/days"),
+                     ("/diary/agenda?day=2026-03-04&view=week",
+                      "/diary/days?day=2026-03-04&view=week")]:
+        response = as_therapist.get(old)
+        assert response.status_code == 308, old
+        assert response.location == new, old
+    page = as_therapist.get("/diary/agenda?view=month", follow_redirects=True)
+    assert page.status_code == 200
+    assert "<title>Diary: month" in page.get_data(as_text=True)
+
+
+def test_old_agenda_forms_post_again_to_the_diary(app, diary):
+    app.config["PORTAL_CLOCK"] = lambda: NOW
+    therapist = app.test_client()
+    assert login(therapist, diary.therapist.email).status_code == 302
+    appointment_id = add_appointment(app, diary, NOW - timedelta(hours=1))
+    token = csrf_from(therapist.get("/diary/days").get_data(as_text=True))
+    old = f"/diary/agenda/appointments/{appointment_id}/attended?day=2026-03-04&view=week"
+    response = post_like_a_browser(therapist, old, {"csrf_token": token})
+    assert response.status_code == 200
+    assert status_of(app, appointment_id) is AppointmentStatus.ATTENDED
+    note = therapist.post(f"/diary/agenda/appointments/{appointment_id}/notes",
+                          data={"csrf_token": token, "body": "Shoulder easier"})
+    assert note.status_code == 308
+    assert note.location == f"/diary/appointments/{appointment_id}/notes"
+
+    client = app.test_client()
+    assert login(client, diary.client.email).status_code == 302
+    assert client.get("/diary/agenda").status_code == 403
+    assert client.post(f"/diary/agenda/appointments/{appointment_id}/notes",
+                       data={"body": "x"}).status_code == 403

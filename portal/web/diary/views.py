@@ -27,9 +27,16 @@ from portal.web.diary.forms import (
 )
 from portal.web.formatting import practice_zone
 from portal.web.forms import apply_error, choice
+from portal.web.moved import moved
 
 bp = Blueprint("diary", __name__, url_prefix="/diary")
 restrict(bp, Role.THERAPIST)
+
+# The day, week and month views were the "agenda" (/diary/agenda): one word, the Diary, now.
+moved(bp, "/agenda", "diary.days")
+moved(bp, "/agenda/appointments/<int:appointment_id>/<any(attended, 'no-show'):outcome>",
+      "diary.mark", methods=["POST"])
+moved(bp, "/agenda/appointments/<int:appointment_id>/notes", "diary.note", methods=["POST"])
 
 
 def _me() -> User:
@@ -445,7 +452,7 @@ def _agenda_page(day: date, view: str, *, note_form: SessionNoteForm | None = No
     if view == "month":
         # Counts and names only: the pre-session summaries are for the day and week views.
         found = agenda_service.month(db.session, me, practice_zone(), day=day)
-        return render_template("diary/agenda.html", month=found, day=day, view=view,
+        return render_template("diary/days.html", month=found, day=day, view=view,
                                today=_today(), **steps)
     found = agenda_service.agenda(db.session, me, practice_zone(), day=day, view=view,
                                   now=current)
@@ -455,14 +462,14 @@ def _agenda_page(day: date, view: str, *, note_form: SessionNoteForm | None = No
                   if e.appointment.status is AppointmentStatus.BOOKED
                   and e.appointment.starts_at > current}
     return render_template(
-        "diary/agenda.html", agenda=found, day=day, view=view, today=_today(), **steps,
+        "diary/days.html", agenda=found, day=day, view=view, today=_today(), **steps,
         markable=markable, changeable=changeable,
         note_form=note_form or SessionNoteForm(formdata=None), note_for=note_for,
     )
 
 
-@bp.route("/agenda")
-def agenda():
+@bp.route("/days")
+def days():
     """A day or week of appointments, each with how the client got on since the last visit,
     or a month of sessions per day."""
     day, view = _agenda_args()
@@ -474,13 +481,13 @@ def _back_to_agenda(appointment: Appointment):
     day, view = _agenda_args()
     if _day_arg() is None:
         day = appointment.starts_at.astimezone(practice_zone()).date()
-    return redirect(url_for("diary.agenda", day=day.isoformat(), view=view,
+    return redirect(url_for("diary.days", day=day.isoformat(), view=view,
                             _anchor=f"appointment-{appointment.id}"))
 
 
-@bp.route("/agenda/appointments/<int:appointment_id>/<any(attended, 'no-show'):outcome>",
+@bp.route("/appointments/<int:appointment_id>/<any(attended, 'no-show'):outcome>",
           methods=["POST"])
-def agenda_mark(appointment_id: int, outcome: str):
+def mark(appointment_id: int, outcome: str):
     """Mark a session that has started as attended or a no-show."""
     appointment = booking.get_appointment(db.session, _me(), appointment_id)
     form = AgendaActionForm()
@@ -502,8 +509,8 @@ def agenda_mark(appointment_id: int, outcome: str):
     return _back_to_agenda(appointment)
 
 
-@bp.route("/agenda/appointments/<int:appointment_id>/notes", methods=["POST"])
-def agenda_note(appointment_id: int):
+@bp.route("/appointments/<int:appointment_id>/notes", methods=["POST"])
+def note(appointment_id: int):
     """Add a private session note to an appointment."""
     appointment = booking.get_appointment(db.session, _me(), appointment_id)
     form = SessionNoteForm()

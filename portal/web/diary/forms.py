@@ -164,7 +164,7 @@ class CancelForm(FlaskForm):
                     "rebook.", render_kw={"rows": 4})
 
 
-class AgendaActionForm(FlaskForm):
+class OutcomeForm(FlaskForm):
     """Mark attended or no-show: a button with a CSRF token, nothing else."""
 
 

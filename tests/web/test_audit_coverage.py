@@ -155,7 +155,7 @@ def test_marking_sessions_and_adding_notes_are_audited(world):
     later = datetime(2026, 3, 2, 12, 30, tzinfo=UTC)
     set_clock(app, later)
     login(jo, diary.therapist.email)  # hours later: the idle session has ended
-    token = csrf(jo, "/dashboard/settings")
+    token = csrf(jo, "/settings/")
 
     assert jo.post(f"/diary/appointments/{first}/attended",
                    data={"csrf_token": token}).status_code == 302

@@ -110,3 +110,21 @@ def test_old_agenda_forms_post_again_to_the_diary(app, diary):
     assert client.get("/diary/agenda").status_code == 403
     assert client.post(f"/diary/agenda/appointments/{appointment_id}/notes",
                        data={"body": "x"}).status_code == 403
+
+
+# --- the practice settings became their own surface ----------------------------------------
+
+
+def test_the_old_settings_address_redirects_and_still_saves(as_therapist, practice):
+    response = as_therapist.get("/dashboard/settings?from=old")
+    assert response.status_code == 308
+    assert response.location == "/settings/?from=old"
+    page = as_therapist.get("/dashboard/settings", follow_redirects=True).get_data(as_text=True)
+    token = csrf_from(page)
+    data = {"csrf_token": token, "name": "Harbour Sports Massage", "email": "", "phone": "",
+            "address": "", "timezone": "Europe/London", "slot_step_minutes": "15",
+            "min_notice_hours": "12", "horizon_value": "8", "horizon_unit": "weeks",
+            "cancel_window_hours": "24", "reminder_lead_hours": "24"}
+    saved = post_like_a_browser(as_therapist, "/dashboard/settings", data)
+    assert "Practice settings saved." in saved.get_data(as_text=True)
+    assert "Harbour Sports Massage" in as_therapist.get("/settings/").get_data(as_text=True)

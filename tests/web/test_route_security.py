@@ -44,7 +44,7 @@ PUBLIC = {
     "sheet.moments_feed",
 }
 # Blueprints whose every route is for therapists only.
-THERAPIST_BLUEPRINTS = {"dashboard", "clients", "diary", "library", "builder"}
+THERAPIST_BLUEPRINTS = {"dashboard", "clients", "diary", "library", "builder", "settings"}
 # The deliberate exceptions inside those blueprints: routes clients may open too. Uploaded
 # exercise pictures belong to the library that stores them, but clients see them on their
 # home page and exercise pages, so the picture route admits both roles (and nothing else of
@@ -289,7 +289,8 @@ def test_a_moved_address_lets_in_exactly_who_its_new_page_does(app):
     moved = {endpoint: view.moved_to for endpoint, view in app.view_functions.items()
              if hasattr(view, "moved_to")}
     assert {"dashboard.moved_clients_index", "dashboard.moved_clients_access",
-            "diary.moved_diary_days", "diary.moved_diary_record_outcome"} <= set(moved)
+            "dashboard.moved_settings_index", "diary.moved_diary_days",
+            "diary.moved_diary_record_outcome"} <= set(moved)
     for old, new in moved.items():
         assert new in app.view_functions, f"{old} redirects to a missing endpoint {new}"
         assert access.access_of(app, old) == access.access_of(app, new), old

@@ -275,7 +275,7 @@ ANONYMOUS_PAGES = ["/auth/login", "/auth/forgot", "/auth/register", "/auth/invit
 CLIENT_PAGES = ["/", "/account/", "/account/password", "/auth/login", "/no-such-page",
                 "/dashboard/"]
 THERAPIST_PAGES = ["/", "/account/", "/account/password", "/dashboard/", "/clients/",
-                   "/clients/invite", "/dashboard/settings", "/no-such-page"]
+                   "/clients/invite", "/settings/", "/no-such-page"]
 
 
 def assert_renders(client, path: str) -> None:

@@ -260,7 +260,7 @@ def rules():
     if request.method == "POST":
         flash("Booking rules are now part of Practice settings. Your change was not saved: "
               "please make it again here.", "info")
-    return redirect(url_for("dashboard.settings", _anchor="rules"))
+    return redirect(url_for("settings.index", _anchor="rules"))
 
 
 # --- booking for a client ------------------------------------------------------------------

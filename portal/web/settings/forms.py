@@ -1,4 +1,4 @@
-"""Forms for the therapist's dashboard: the practice settings."""
+"""Forms for the practice settings."""
 
 from __future__ import annotations
 

@@ -15,8 +15,8 @@ from portal.web.access import public, roles
 from portal.web.auth.forms import EmailForm, LoginForm, RegisterForm, SetPasswordForm
 from portal.web.deps import client_ip, now, passwords, tokens
 from portal.web.forms import apply_error, safe_next
-from portal.web.limits import email_limit, login_limit
 from portal.web.links import invite_link, reset_link
+from portal.web.rate_limits import email_limit, login_limit
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 

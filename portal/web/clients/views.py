@@ -17,8 +17,8 @@ from portal.web.access import restrict
 from portal.web.deps import client_ip, now
 from portal.web.forms import apply_error
 from portal.web.invite_form import InviteForm
-from portal.web.limits import email_limit
 from portal.web.links import invite_link
+from portal.web.rate_limits import email_limit
 
 bp = Blueprint("clients", __name__, url_prefix="/clients")
 restrict(bp, Role.THERAPIST)

@@ -22,9 +22,10 @@ from portal.models import (
     User,
 )
 from portal.seed.library import seed_library
-from portal.services import programmes
+from portal.services import client_day, programmes
+from portal.services.client_day import FeedbackInput
 from portal.services.intake import CONSENT_VERSION
-from portal.services.programmes import FeedbackInput, ItemInput
+from portal.services.programmes import ItemInput
 
 # Wednesday 4 March 2026, noon in London (GMT). Programmes start Wednesday 25 February.
 NOW = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)
@@ -66,7 +67,7 @@ def log(session: Session, client: User, item_id: int, day: date, *, pain: bool =
         note: str = "") -> None:
     """One log of the item on a local date."""
     feel = Feedback.PAIN if pain else Feedback.NOTHING
-    programmes.log_completion(session, client, item_id, FeedbackInput(both=feel, left=feel,
+    client_day.log_completion(session, client, item_id, FeedbackInput(both=feel, left=feel,
                                                                       right=feel),
                               note, uuid.uuid4().hex, day, NOW)
 

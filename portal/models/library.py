@@ -9,6 +9,7 @@ from sqlalchemy import JSON, CheckConstraint, Enum, ForeignKey, String, Text, Un
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.models.base import Base, utcnow
+from portal.models.dose import HOLD_SECONDS, REPS, SETS
 
 # The fixed vocabulary of body areas an exercise can be tagged with, head to toe.
 BODY_AREAS: tuple[str, ...] = (
@@ -23,11 +24,6 @@ BODY_AREA_LABELS: dict[str, str] = {
     "hamstrings": "Hamstrings",
     "calves": "Calves",
 }
-
-# Dose limits shared by the database constraints and the services' validation.
-HOLD_SECONDS_MAX = 300
-REPS_MAX = 100
-SETS_MIN, SETS_MAX = 1, 10
 
 
 class Sides(enum.StrEnum):
@@ -53,9 +49,9 @@ def sides_type() -> Enum:
 def dose_checks() -> list[CheckConstraint]:
     """CHECK constraints for the DoseMixin columns (fresh objects for each table)."""
     return [
-        CheckConstraint(f"hold_seconds BETWEEN 0 AND {HOLD_SECONDS_MAX}", name="hold_range"),
-        CheckConstraint(f"reps BETWEEN 0 AND {REPS_MAX}", name="reps_range"),
-        CheckConstraint(f"sets BETWEEN {SETS_MIN} AND {SETS_MAX}", name="sets_range"),
+        HOLD_SECONDS.check("hold_range"),
+        REPS.check("reps_range"),
+        SETS.check("sets_range"),
         CheckConstraint("hold_seconds > 0 OR reps > 0", name="hold_or_reps"),
     ]
 

@@ -23,10 +23,8 @@ from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
 from portal.models.accounts import User
 from portal.models.base import Base, utcnow
 from portal.models.booking import Appointment
+from portal.models.dose import DAYS_PER_WEEK, TIMES_PER_DAY
 from portal.models.library import DoseMixin, Exercise, dose_checks
-
-TIMES_PER_DAY_MAX = 6
-DAYS_PER_WEEK_MAX = 7
 
 
 class Moment(enum.StrEnum):
@@ -75,10 +73,8 @@ def prescription_checks() -> list[CheckConstraint]:
     """CHECK constraints for PrescriptionMixin tables (fresh objects for each table)."""
     return [
         *dose_checks(),
-        CheckConstraint(f"times_per_day BETWEEN 1 AND {TIMES_PER_DAY_MAX}",
-                        name="times_per_day_range"),
-        CheckConstraint(f"days_per_week BETWEEN 1 AND {DAYS_PER_WEEK_MAX}",
-                        name="days_per_week_range"),
+        TIMES_PER_DAY.check("times_per_day_range"),
+        DAYS_PER_WEEK.check("days_per_week_range"),
         CheckConstraint("level >= 1", name="level_positive"),
         CheckConstraint("position >= 0", name="position_positive"),
     ]

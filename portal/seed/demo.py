@@ -37,6 +37,7 @@ from portal.services import (
     accounts,
     agenda,
     audit,
+    client_day,
     intake,
     library,
     programmes,
@@ -762,7 +763,7 @@ def _seed_logs(ctx: _Context, key: str, version: ProgrammeVersion, since: dateti
                until: datetime) -> None:
     """The client's logs of a version's items made after it was saved and before `until`
     (and now), with one pain report for Alex (seen by the therapist) and one for Hannah (not
-    yet seen). Plain rows, as programmes.log_completion() stores them; the pain reports go
+    yet seen). Plain rows, as client_day.log_completion() stores them; the pain reports go
     through it."""
     zone = ctx.zone
     until = min(until, ctx.now)
@@ -812,13 +813,13 @@ def _seed_logs(ctx: _Context, key: str, version: ProgrammeVersion, since: dateti
     ctx.session.add_all(rows)
     client = ctx.people[key]
     for item, day, logged_at, note in pain_logs:
-        hurt = programmes.FeedbackInput(left=Feedback.PAIN, right=Feedback.MILD_TENSION,
+        hurt = client_day.FeedbackInput(left=Feedback.PAIN, right=Feedback.MILD_TENSION,
                                         both=Feedback.PAIN)
-        result = programmes.log_completion(
+        result = client_day.log_completion(
             ctx.session, client, item.id, hurt, note, f"demo-{item.id}-{day.isoformat()}",
             day, logged_at, moment=_moment(item, day, training))
         if key == "alex":
-            programmes.acknowledge_pain(ctx.session, ctx.therapist, result.log.id,
+            client_day.acknowledge_pain(ctx.session, ctx.therapist, result.log.id,
                                         logged_at + timedelta(hours=14))
 
 

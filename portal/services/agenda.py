@@ -4,8 +4,8 @@ red flags) and private session notes; a month at a glance (sessions per local da
 session attended or a no-show.
 
 The summary for every appointment on the page is built from a fixed number of queries (see
-`agenda()`), applying the adherence rules of programmes.adherence() to rows fetched for all
-clients at once, as caseload.programme_overview() does.
+`agenda()`), applying the rule of services/adherence.py to rows it loads for all clients
+at once.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, joinedload
 
 from portal.models import (
@@ -24,14 +24,10 @@ from portal.models import (
     AppointmentStatus,
     CompletionLog,
     IntakeForm,
-    Programme,
-    ProgrammeItem,
-    ProgrammeVersion,
     SessionNote,
     User,
 )
-from portal.services import audit
-from portal.services.caseload import _current_versions
+from portal.services import adherence, audit
 from portal.services.diary import local_instant
 from portal.services.errors import Conflict, PermissionDenied
 from portal.services.validation import clean_text
@@ -60,7 +56,7 @@ class Summary:
     @property
     def percent(self) -> int | None:
         """Adherence 0 to 100; None when nothing was prescribed in the period."""
-        return round(100 * self.done / self.prescribed) if self.prescribed else None
+        return adherence.percent(self.done, self.prescribed)
 
 
 @dataclass(frozen=True)
@@ -123,18 +119,10 @@ def _require_therapist(actor: User) -> None:
         raise PermissionDenied("Only a therapist can use the agenda.")
 
 
-def _prescribed(times_per_day: int, days_per_week: int, days_elapsed: int) -> int:
-    """Sessions prescribed over a number of days: per whole week `days_per_week` days, and
-    in a part week the first days of it (the rule programmes.adherence() uses for one
-    week)."""
-    weeks, rest = divmod(days_elapsed, 7)
-    return times_per_day * (weeks * days_per_week + min(days_per_week, rest))
-
-
 def agenda(session: Session, therapist: User, zone: ZoneInfo, *, day: date, view: str,
            now: datetime) -> Agenda:
     """The therapist's appointments for the day or week holding `day`, each with its
-    summary and notes. Eight queries, whatever the number of appointments, clients and
+    summary and notes. Seven queries, whatever the number of appointments, clients and
     logs (fewer when the page is empty)."""
     _require_therapist(therapist)
     first, last = period(day, view if view in VIEWS else "day")
@@ -179,28 +167,7 @@ def agenda(session: Session, therapist: User, zone: ZoneInfo, *, day: date, view
         candidates = [*earlier, *([before] if before else [])]
         return max(candidates) if candidates else None
 
-    latest = _current_versions()
-    versions = {
-        row.client_id: row for row in session.execute(
-            select(Programme.client_id, Programme.created_at.label("started"),
-                   ProgrammeVersion.number, ProgrammeVersion.created_at)
-            .join(ProgrammeVersion, ProgrammeVersion.programme_id == Programme.id)
-            .join(latest, and_(latest.c.programme_id == ProgrammeVersion.programme_id,
-                               latest.c.number == ProgrammeVersion.number))
-            .where(Programme.client_id.in_(client_ids))
-        )
-    }
-    items: dict[int, list] = defaultdict(list)
-    for row in session.execute(
-        select(Programme.client_id, ProgrammeItem.exercise_id, ProgrammeItem.times_per_day,
-               ProgrammeItem.days_per_week)
-        .join(ProgrammeVersion, ProgrammeItem.version_id == ProgrammeVersion.id)
-        .join(Programme, ProgrammeVersion.programme_id == Programme.id)
-        .join(latest, and_(latest.c.programme_id == ProgrammeVersion.programme_id,
-                           latest.c.number == ProgrammeVersion.number))
-        .where(Programme.client_id.in_(client_ids))
-    ):
-        items[row.client_id].append(row)
+    versions = adherence.current_programmes(session, client_ids)
 
     # The adherence window of each appointment: from the local day of the client's last
     # attended visit (or this week's Monday) to the earlier of today and the session's day.
@@ -211,22 +178,13 @@ def agenda(session: Session, therapist: User, zone: ZoneInfo, *, day: date, view
         since = visit.astimezone(zone).date() if visit else week_start
         version = versions.get(a.client_id)
         if version is not None:
-            since = max(since, version.started.astimezone(zone).date())
+            since = max(since, version.start_day(zone))
         windows[a.id] = (since, min(today, a.starts_at.astimezone(zone).date()),
                          visit is not None)
     earliest = min(w[0] for w in windows.values())
     latest_day = max(w[1] for w in windows.values())
-    logs: dict[int, dict[int, list[tuple[date, int]]]] = defaultdict(lambda: defaultdict(list))
-    if earliest <= latest_day:
-        for client_id, exercise_id, log_day, n in session.execute(
-            select(CompletionLog.client_id, CompletionLog.exercise_id, CompletionLog.local_date,
-                   func.count())
-            .where(CompletionLog.client_id.in_(client_ids),
-                   CompletionLog.local_date >= earliest, CompletionLog.local_date <= latest_day)
-            .group_by(CompletionLog.client_id, CompletionLog.exercise_id,
-                      CompletionLog.local_date)
-        ):
-            logs[client_id][exercise_id].append((log_day, n))
+    logs = (adherence.daily_logs(session, earliest, latest_day, client_ids)
+            if earliest <= latest_day else {})
 
     pain = dict(session.execute(
         select(CompletionLog.client_id, func.count())
@@ -247,22 +205,16 @@ def agenda(session: Session, therapist: User, zone: ZoneInfo, *, day: date, view
     for a in appointments:
         since, until, since_visit = windows[a.id]
         version = versions.get(a.client_id)
-        prescribed = done = 0
-        if version is not None and since <= until:
-            days_elapsed = (until - since).days + 1
-            for item in items.get(a.client_id, []):
-                item_prescribed = _prescribed(item.times_per_day, item.days_per_week,
-                                              days_elapsed)
-                item_done = sum(min(n, item.times_per_day)
-                                for log_day, n in logs[a.client_id].get(item.exercise_id, [])
-                                if since <= log_day <= until)
-                prescribed += item_prescribed
-                done += min(item_done, item_prescribed)
+        totals = adherence.Totals()
+        if version is not None:
+            # The window may span several weeks (since the last visit): the rule counts
+            # days_per_week per whole week.
+            totals = adherence.totals(version.items, logs.get(a.client_id, {}), since, until)
         summary = Summary(
             version_number=version.number if version else None,
-            version_saved_at=version.created_at if version else None,
+            version_saved_at=version.saved_at if version else None,
             since=since if version else None, since_visit=since_visit,
-            prescribed=prescribed, done=done, pain_flags=pain.get(a.client_id, 0),
+            prescribed=totals.prescribed, done=totals.done, pain_flags=pain.get(a.client_id, 0),
             red_flags=red_flags.get(a.client_id, 0),
         )
         days.setdefault(a.starts_at.astimezone(zone).date(), []).append(

@@ -6,13 +6,29 @@ One home for the rule, so the library, programmes, templates, pages and emails a
 from __future__ import annotations
 
 from collections.abc import Sequence
+from types import SimpleNamespace
 from typing import Protocol
 
 from portal.models import MOMENTS, Sides
-from portal.models.library import HOLD_SECONDS_MAX, REPS_MAX, SETS_MAX, SETS_MIN
+from portal.models.dose import (
+    DAYS_PER_WEEK,
+    DOSE_LIMITS,
+    HOLD_SECONDS,
+    LIMITS,
+    REPS,
+    SCHEDULE_LIMITS,
+    SETS,
+    TIMES_PER_DAY,
+    Limit,
+)
 from portal.models.programmes import ANY_TIME_LABEL, MOMENT_LABELS
 from portal.services.errors import InvalidInput
 from portal.services.validation import check_int
+
+# The table of limits is re-exported: forms and templates read it from here.
+__all__ = ["DAYS_PER_WEEK", "DOSE_LIMITS", "HOLD_SECONDS", "LIMITS", "REPS", "SCHEDULE_LIMITS",
+           "SETS", "TIMES_PER_DAY", "Limit", "check_dose", "check_schedule", "describe_dose",
+           "describe_draft", "describe_moments", "describe_schedule"]
 
 
 class DoseLike(Protocol):
@@ -34,11 +50,9 @@ class ScheduleLike(Protocol):
 def check_dose(hold_seconds: object, reps: object, sets: object, sides: object,
                prefix: str = "") -> tuple[int, int, int, Sides]:
     """Range-check a dose; field names in errors are prefixed (e.g. "items-0-")."""
-    hold = check_int(hold_seconds, f"{prefix}hold_seconds", 0, HOLD_SECONDS_MAX,
-                     f"Hold for 0 to {HOLD_SECONDS_MAX} seconds.")
-    reps_ = check_int(reps, f"{prefix}reps", 0, REPS_MAX, f"Use 0 to {REPS_MAX} reps.")
-    sets_ = check_int(sets, f"{prefix}sets", SETS_MIN, SETS_MAX,
-                      f"Use {SETS_MIN} to {SETS_MAX} sets or rounds.")
+    hold = _check(HOLD_SECONDS, hold_seconds, prefix)
+    reps_ = _check(REPS, reps, prefix)
+    sets_ = _check(SETS, sets, prefix)
     if hold == 0 and reps_ == 0:
         raise InvalidInput(f"{prefix}hold_seconds", "Give a hold time or a number of reps.")
     try:
@@ -47,6 +61,18 @@ def check_dose(hold_seconds: object, reps: object, sets: object, sides: object,
         raise InvalidInput(f"{prefix}sides",
                            "Choose each side, both sides together or no sides.") from exc
     return hold, reps_, sets_, side
+
+
+def check_schedule(times_per_day: object, days_per_week: object,
+                   prefix: str = "") -> tuple[int, int]:
+    """Range-check how often an item is done; field names in errors are prefixed."""
+    return _check(TIMES_PER_DAY, times_per_day, prefix), _check(DAYS_PER_WEEK, days_per_week,
+                                                                prefix)
+
+
+def _check(limit: Limit, value: object, prefix: str) -> int:
+    """The value as a whole number within the limit, or InvalidInput naming the field."""
+    return check_int(value, f"{prefix}{limit.field}", limit.low, limit.high, limit.message)
 
 
 # --- plain words ----------------------------------------------------------------------------
@@ -72,6 +98,20 @@ def describe_schedule(item: ScheduleLike) -> str:
     days = item.days_per_week
     return f"{times}, " + ("every day" if days == 7 else f"{days} day{'s' if days > 1 else ''} "
                                                          "a week")
+
+
+def describe_draft(hold_seconds: object, reps: object, sets: object, sides: object,
+                   times_per_day: object, days_per_week: object) -> tuple[str, str]:
+    """The dose and how often in plain words, or two empty strings until the values would
+    pass the checks (a half-typed dose is not worth putting into words)."""
+    try:
+        hold, reps_, sets_, side = check_dose(hold_seconds, reps, sets, sides)
+        times, days = check_schedule(times_per_day, days_per_week)
+    except InvalidInput:
+        return "", ""
+    item = SimpleNamespace(hold_seconds=hold, reps=reps_, sets=sets_, sides=side,
+                           times_per_day=times, days_per_week=days)
+    return describe_dose(item), describe_schedule(item)
 
 
 def describe_moments(moments: Sequence[str]) -> str:

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal.models import MOMENTS, Moment, Practice, ProgrammeItem, Role, User
-from portal.services import dose, programmes
+from portal.services import dose, moment_reminders, programmes
 from portal.services.calendar import PRODID
 
 # How long a reminder event lasts in the calendar: a short block, marked free.
@@ -61,7 +61,7 @@ def moment_plans(session: Session, client: User) -> list[MomentPlan]:
     """Every moment of the day, in order, with the client's reminder time and the current
     programme's items at that moment (three queries)."""
     version = programmes.current_version(session, client, with_ladders=False)
-    times = programmes.moment_times(session, client)
+    times = moment_reminders.moment_times(session, client)
     items = list(version.items) if version else []
     return [MomentPlan(moment=m, local_time=times.get(m),
                        items=[i for i in items if m in i.moment_list]) for m in MOMENTS]

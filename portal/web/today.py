@@ -8,7 +8,7 @@ from datetime import date, timedelta
 
 from portal.extensions import db
 from portal.models import User
-from portal.services import programmes
+from portal.services import adherence, client_day
 from portal.web.deps import now
 from portal.web.formatting import practice_zone
 
@@ -27,14 +27,14 @@ def week_start(day: date) -> date:
 class Summary:
     """Today's progress and this week's adherence, for the client's home page."""
 
-    day: programmes.Today
-    week: programmes.Adherence | None
+    day: client_day.Today
+    week: adherence.Adherence | None
 
 
 def summary(client: User) -> Summary:
     """The home page's programme card (adherence only when there is a programme)."""
     today = local_today()
-    day = programmes.today(db.session, client, today)
-    week = (programmes.adherence(db.session, client, week_start(today), today=today)
+    day = client_day.today(db.session, client, today)
+    week = (adherence.client_week(db.session, client, week_start(today), today=today)
             if day.version is not None else None)
     return Summary(day=day, week=week)

@@ -8,28 +8,18 @@
 
 const ROW_NAME = /items-(?:\d+|__i__)-/g;
 const SEARCH_DELAY_MS = 250;
+const WORDS_DELAY_MS = 120;
 const MAX_ITEMS = 50;
+// The fields a row's plain words are made from (the server's WORDS_FIELDS).
+const WORDS_FIELDS = ["hold_seconds", "reps", "sets", "sides", "times_per_day", "days_per_week"];
+const NUMBER_FIELDS = WORDS_FIELDS.filter((name) => name !== "sides");
 
-function wholeNumber(value) {
-  return /^\s*\d{1,4}\s*$/.test(value) ? Number.parseInt(value, 10) : null;
-}
-
-// The dose and how often in plain words, as the client will read them (the same rules as
-// describe_dose and describe_schedule in portal/services/programmes.py).
-function describeDose(hold, reps, sets, sides) {
-  const each = sides === "each_side";
-  if (hold && !reps) {
-    const text = each ? `${hold} s each side` : `Hold ${hold} s`;
-    return sets > 1 ? `${text}, ${sets} rounds` : text;
-  }
-  let text = `${reps} rep${reps !== 1 ? "s" : ""}${each ? " each side" : ""}`;
-  if (hold) text += `, holding ${hold} s`;
-  return sets > 1 ? `${text}, ${sets} sets` : text;
-}
-
-function describeSchedule(times, days) {
-  const perDay = { 1: "Once a day", 2: "Twice a day" }[times] || `${times} times a day`;
-  return `${perDay}, ${days === 7 ? "every day" : `${days} day${days > 1 ? "s" : ""} a week`}`;
+// A typed number within the input's min and max, which the server renders from the table of
+// dose limits (portal/models/dose.py); the script knows no limits of its own.
+function fits(field) {
+  const value = field.value.trim();
+  return /^\d+$/.test(value) && Number(value) >= Number(field.min) &&
+    Number(value) <= Number(field.max);
 }
 
 function enhance(form) {
@@ -58,24 +48,49 @@ function enhance(form) {
     unsaved.hidden = false;
   }
 
-  // The plain words follow the fields; a blank, odd or out-of-range value (the inputs carry
-  // the form's min and max) leaves them out until it is fixed.
-  function updateSummary(row) {
-    const values = ["hold_seconds", "reps", "sets", "times_per_day", "days_per_week"].map(
-      (name) => {
-        const field = input(row, name);
-        const value = wholeNumber(field.value);
-        const fits = value !== null && value >= Number(field.min) && value <= Number(field.max);
-        return fits ? value : null;
-      });
-    const [hold, reps, sets, times, days] = values;
+  // The plain words follow the fields. They are worded by the server (describe_dose and
+  // describe_schedule in portal/services/dose.py, one wording for every page), asked once
+  // per set of values; a blank, odd or out-of-range value leaves them out at once.
+  const wordsUrl = new URL(form.dataset.wordsUrl, window.location.href);
+  const wordsCache = new Map();
+  const wordsTimers = new WeakMap();
+  const wordsRequests = new WeakMap();
+
+  async function fetchWords(row, query) {
+    if (wordsRequests.has(row)) wordsRequests.get(row).abort();
+    const controller = new AbortController();
+    wordsRequests.set(row, controller);
     const summary = row.querySelector("[data-summary]");
-    if (values.includes(null) || !(hold || reps)) {
+    try {
+      const url = new URL(wordsUrl);
+      url.search = query;
+      const response = await fetch(url, { signal: controller.signal, credentials: "same-origin",
+        headers: { Accept: "application/json" } });
+      if (!response.ok) throw new Error(`words answered ${response.status}`);
+      const { words } = await response.json();
+      wordsCache.set(query, words);
+      summary.textContent = words;
+    } catch (error) {
+      // Offline or signed out: no words rather than words for other values.
+      if (error.name !== "AbortError") summary.textContent = "";
+    }
+  }
+
+  function updateSummary(row) {
+    const summary = row.querySelector("[data-summary]");
+    window.clearTimeout(wordsTimers.get(row));
+    if (wordsRequests.has(row)) wordsRequests.get(row).abort();
+    if (!NUMBER_FIELDS.every((name) => fits(input(row, name)))) {
       summary.textContent = "";
       return;
     }
-    const sides = input(row, "sides").value;
-    summary.textContent = `${describeDose(hold, reps, sets, sides)} · ${describeSchedule(times, days)}`;
+    const query = new URLSearchParams(
+      WORDS_FIELDS.map((name) => [name, input(row, name).value.trim()])).toString();
+    if (wordsCache.has(query)) {
+      summary.textContent = wordsCache.get(query);
+      return;
+    }
+    wordsTimers.set(row, window.setTimeout(() => fetchWords(row, query), WORDS_DELAY_MS));
   }
 
   function updateLibrary() {
@@ -118,7 +133,8 @@ function enhance(form) {
       announce(`A programme can have at most ${MAX_ITEMS} exercises.`);
       return;
     }
-    const { exerciseId, name, hold, reps, sets, sides } = result.dataset;
+    const { exerciseId, name, hold, reps, sets, sides, timesPerDay, daysPerWeek, words } =
+      result.dataset;
     const row = template.content.firstElementChild.cloneNode(true);
     row.dataset.exerciseId = exerciseId;
     for (const element of row.querySelectorAll("[data-name]")) element.textContent = name;
@@ -127,15 +143,15 @@ function enhance(form) {
     input(row, "reps").value = reps;
     input(row, "sets").value = sets;
     input(row, "sides").value = sides;
-    input(row, "times_per_day").value = "1";
-    input(row, "days_per_week").value = "7";
+    input(row, "times_per_day").value = timesPerDay;
+    input(row, "days_per_week").value = daysPerWeek;
+    row.querySelector("[data-summary]").textContent = words;
     const level = input(row, "level");
     const levels = JSON.parse(result.dataset.levels || "[]");
     const labels = levels.length ? levels.map((rung, i) => `${i + 1}. ${rung}`) : ["No other levels"];
     labels.forEach((label, i) => level.add(new Option(label, String(i + 1), i === 0, i === 0)));
     list.append(row);
     renumber();
-    updateSummary(row);
     markUnsaved();
     const title = row.querySelector("h3");
     title.focus();

@@ -20,7 +20,7 @@ from playwright.sync_api import expect
 from portal.extensions import db
 from portal.models import Feedback, User, utcnow
 from portal.seed.library import seed_library
-from portal.services import programmes
+from portal.services import client_day, programmes
 from portal.services.programmes import ItemInput
 from tests.conftest import TEST_PASSWORD
 from tests.e2e.conftest import DESKTOP, nav_link, sign_in
@@ -183,7 +183,7 @@ def test_the_therapist_tailors_and_the_client_follows(app, live_server, new_page
     review(jo, "builder-04-history")
 
     with app.app_context():
-        [entry] = programmes.history(db.session, db.session.get(User, alex.id))
+        [entry] = client_day.history(db.session, db.session.get(User, alex.id))
         assert (entry.feedback_left, entry.feedback_right) == (Feedback.MILD_TENSION,
                                                                Feedback.MILD_TENSION)
         db.session.remove()

@@ -34,8 +34,9 @@ from portal.models import (
     User,
 )
 from portal.seed.library import seed_library
-from portal.services import programmes
-from portal.services.programmes import FeedbackInput, ItemInput
+from portal.services import client_day, programmes
+from portal.services.client_day import FeedbackInput
+from portal.services.programmes import ItemInput
 from tests.conftest import TEST_PASSWORD
 from tests.e2e.conftest import DESKTOP, nav_link, sign_in
 
@@ -100,7 +101,7 @@ def set_up(app, diary, sam_id: int) -> Day:
             day = today - timedelta(days=days_ago)
             for item in (cat, hip) if days_ago % 3 else (cat,):
                 feel = Feedback.PAIN if (item is hip and days_ago == 2) else Feedback.NOTHING
-                programmes.log_completion(
+                client_day.log_completion(
                     session, alex, item.id, FeedbackInput(both=feel, left=feel, right=feel),
                     "Sharp at the front of the hip" if feel is Feedback.PAIN else "",
                     uuid.uuid4().hex, day, at(day, 19))

@@ -19,7 +19,7 @@ from playwright.sync_api import expect
 from portal.extensions import db
 from portal.models import Feedback, User, utcnow
 from portal.seed.library import seed_library
-from portal.services import programmes
+from portal.services import client_day, programmes
 from portal.services.programmes import ItemInput
 from tests.conftest import TEST_PASSWORD
 from tests.e2e.conftest import DESKTOP, PHONE, axe_check, nav_link, sign_in
@@ -191,7 +191,7 @@ def test_following_the_programme(app, live_server, page, make_therapist, make_cl
     review(page, "programme-06-today-logged")
 
     with app.app_context():
-        [entry] = programmes.history(db.session, db.session.get(User, alex.id))
+        [entry] = client_day.history(db.session, db.session.get(User, alex.id))
         assert entry.exercise.slug == HIP
         assert (entry.feedback_left, entry.feedback_right) == (Feedback.MILD_TENSION,
                                                                Feedback.MILD_TENSION)

@@ -21,9 +21,10 @@ from portal.models import (
     User,
 )
 from portal.seed.library import seed_library
-from portal.services import agenda, programmes
+from portal.services import agenda, client_day, programmes
+from portal.services.client_day import FeedbackInput
 from portal.services.errors import Conflict, InvalidInput, PermissionDenied
-from portal.services.programmes import FeedbackInput, ItemInput
+from portal.services.programmes import ItemInput
 from tests.clients_support import counting_statements
 
 LONDON = ZoneInfo("Europe/London")
@@ -79,7 +80,7 @@ def test_summary_counts_adherence_since_the_last_attended_visit(session, people)
     add_appointment(session, therapist, client, datetime(2026, 3, 2, 10, tzinfo=UTC),
                     AppointmentStatus.ATTENDED)
     for day, feeling in ((date(2026, 3, 2), "nothing"), (date(2026, 3, 3), "pain")):
-        programmes.log_completion(session, client, item, FeedbackInput(both=feeling), "",
+        client_day.log_completion(session, client, item, FeedbackInput(both=feeling), "",
                                   uuid.uuid4().hex, day, NOW)
     # Replace the fixture's questionnaire: an older one with three flags, a newer with one.
     session.execute(delete(IntakeForm).where(IntakeForm.client_id == client.id))
@@ -328,7 +329,7 @@ def fill_week(session, therapist, exercises, first: int, last: int) -> None:
         session.flush()
         item = give_programme(session, therapist, client, exercises,
                               started=NOW - timedelta(days=20))
-        programmes.log_completion(session, client, item, FeedbackInput(both="pain"), "",
+        client_day.log_completion(session, client, item, FeedbackInput(both="pain"), "",
                                   uuid.uuid4().hex, MONDAY, NOW)
         session.add(IntakeForm(client_id=client.id, submitted_at=NOW, answers={},
                                red_flags=["x"], consent_version="0", consent_given_at=NOW))

@@ -25,9 +25,9 @@ from portal.models import (
     Role,
     User,
 )
+from portal.services import adherence, programmes
 from portal.services import clients as svc
 from portal.services import practice as practice_service
-from portal.services import programmes
 from portal.services.programmes import ItemInput
 from tests.clients_support import NOW, book, counting_statements, give_programme, set_up_practice
 
@@ -74,7 +74,7 @@ def old_list_clients(session, query: svc.ClientQuery, now: datetime,
         .where(CompletionLog.client_id.in_(ids), CompletionLog.pain,
                CompletionLog.pain_acknowledged_at.is_(None))
         .group_by(CompletionLog.client_id)).all())
-    fortnight = svc.weekly_adherence(session, zone, today, 2, ids)
+    fortnight = adherence.weekly(session, zone, today, 2, ids)
     rows = []
     for client in clients:
         weeks = fortnight.get(client.id, [])

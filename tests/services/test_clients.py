@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from portal.models import Appointment, AppointmentStatus, AuditEvent, User
 from portal.services import audit
+from portal.services import client_record as records
 from portal.services import clients as svc
 from portal.services.errors import NotFound, PermissionDenied
 from tests.clients_support import (
@@ -127,20 +128,20 @@ def test_only_therapists_may_list_or_read(session, world):
     with pytest.raises(PermissionDenied):
         run(session, world["alex"])
     with pytest.raises(PermissionDenied):
-        svc.get_client(session, world["alex"], world["bea"].id)
+        records.get_client(session, world["alex"], world["bea"].id)
     with pytest.raises(NotFound):
-        svc.get_client(session, world["jo"], 999_999)
+        records.get_client(session, world["jo"], 999_999)
     with pytest.raises(NotFound):
-        svc.get_client(session, world["jo"], world["jo"].id)  # a therapist is not a client
+        records.get_client(session, world["jo"], world["jo"].id)  # a therapist is not a client
 
 
 def test_record_has_weekly_adherence_history_and_writes_an_audit_row(session, world):
     alex, jo = world["alex"], world["jo"]
     intake(session, alex, STARTED - timedelta(days=30), [], version="2025-01")
     intake(session, alex, STARTED - timedelta(days=2), ["night_pain"])
-    record = svc.client_record(session, jo, alex, NOW, ip="203.0.113.9")
+    record = records.client_record(session, jo, alex, NOW, ip="203.0.113.9")
     session.commit()
-    assert len(record.weeks) == svc.CHART_WEEKS
+    assert len(record.weeks) == records.CHART_WEEKS
     assert [(w.start.isoformat(), w.done, w.prescribed, w.percent) for w in record.weeks[-2:]] \
         == [("2026-02-23", 2, 5, 40), ("2026-03-02", 3, 3, 100)]
     assert all(w.percent is None for w in record.weeks[:-2])
@@ -154,8 +155,8 @@ def test_record_has_weekly_adherence_history_and_writes_an_audit_row(session, wo
 
 
 def test_record_of_a_client_without_a_programme_has_an_empty_chart(session, world):
-    record = svc.client_record(session, world["jo"], world["cai"], NOW)
-    assert len(record.weeks) == svc.CHART_WEEKS and all(w.prescribed == 0 for w in record.weeks)
+    record = records.client_record(session, world["jo"], world["cai"], NOW)
+    assert len(record.weeks) == records.CHART_WEEKS and all(w.prescribed == 0 for w in record.weeks)
     assert record.current_version is None and record.current_intake is None
 
 
@@ -167,13 +168,13 @@ def test_audit_trail_newest_first_and_paginated(session, world):
     audit.record(session, actor=None, subject=alex, action="test.system",
                  now=NOW + timedelta(hours=1))
     session.commit()
-    first = svc.audit_trail(session, jo, alex, 1, per_page=4)
+    first = records.audit_trail(session, jo, alex, 1, per_page=4)
     assert [r.event.action for r in first.rows][:2] == ["test.system", "test.4"]
     assert first.rows[0].actor_name is None and first.rows[1].actor_name == "Jo Fletcher"
-    last = svc.audit_trail(session, jo, alex, 999, per_page=4)
+    last = records.audit_trail(session, jo, alex, 999, per_page=4)
     assert last.page == last.pages and last.total == first.total
     with pytest.raises(PermissionDenied):
-        svc.audit_trail(session, alex, alex, 1)
+        records.audit_trail(session, alex, alex, 1)
 
 
 def grow(session, world, clients: int, logs_each: int, appointments_each: int) -> None:
@@ -224,9 +225,9 @@ def test_query_counts_stay_fixed_at_n_and_10n(session, world):
         return (
             statements(session, lambda: run(session, jo, filters=["low_adherence"])),
             statements(session, lambda: run(session, jo, search="grown")),
-            statements(session, lambda: svc.client_record(session, jo, alex, NOW)),
-            statements(session, lambda: svc.audit_trail(session, jo, alex, 1)),
-            statements(session, lambda: svc.export_record(session, jo, alex, NOW)),
+            statements(session, lambda: records.client_record(session, jo, alex, NOW)),
+            statements(session, lambda: records.audit_trail(session, jo, alex, 1)),
+            statements(session, lambda: records.export_record(session, jo, alex, NOW)),
         )
 
     grow(session, world, clients=2, logs_each=2, appointments_each=1)
@@ -248,7 +249,7 @@ def test_record_has_each_appointments_session_notes_oldest_first(session, world)
     other = session.scalars(select(Appointment).where(Appointment.client_id == cai.id)).one()
     add_note(session, jo.id, other, "About Cai, not Alex", NOW - timedelta(days=3))
     session.commit()
-    record = svc.client_record(session, jo, alex, NOW)
+    record = records.client_record(session, jo, alex, NOW)
     assert [n.body for n in record.notes[first.id]] == ["Earlier note", "Later note"]
     assert second.id not in record.notes and other.id not in record.notes
     assert record.notes[first.id][0].author.name == "Jo Fletcher"
@@ -292,7 +293,7 @@ def full_history(session, world):
 
 def test_export_holds_the_whole_record(session, full_history):
     jo, alex = full_history["jo"], full_history["alex"]
-    data = svc.export_record(session, jo, alex, NOW, ip="203.0.113.5")
+    data = records.export_record(session, jo, alex, NOW, ip="203.0.113.5")
     session.commit()
     assert json.loads(json.dumps(data)) == data  # plain JSON values only
     assert (data["account"]["name"], data["account"]["email"], data["account"]["phone"],
@@ -341,7 +342,7 @@ def test_export_holds_the_whole_record(session, full_history):
 
 def test_export_leaves_out_secrets_and_other_clients(session, full_history):
     jo, alex = full_history["jo"], full_history["alex"]
-    text = json.dumps(svc.export_record(session, jo, alex, NOW))
+    text = json.dumps(records.export_record(session, jo, alex, NOW))
     for secret in ["$argon2id$secret-hash", "calendar-secret-token", "f" * 64,
                    "Bea", "bea_l@example.com", "192.0.2.99", "client_key"]:
         assert secret not in text, secret
@@ -349,6 +350,6 @@ def test_export_leaves_out_secrets_and_other_clients(session, full_history):
 
 def test_only_therapists_may_export(session, full_history):
     with pytest.raises(PermissionDenied):
-        svc.export_record(session, full_history["alex"], full_history["alex"], NOW)
+        records.export_record(session, full_history["alex"], full_history["alex"], NOW)
     assert not session.scalars(select(AuditEvent).where(
         AuditEvent.action == "client.exported")).all()

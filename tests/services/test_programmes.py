@@ -29,9 +29,18 @@ from portal.models import (
     User,
 )
 from portal.seed.library import seed_library
-from portal.services import dose, library, programmes
+from portal.services import (
+    adherence,
+    client_day,
+    dose,
+    library,
+    moment_reminders,
+    programme_shares,
+    programmes,
+)
+from portal.services.client_day import FeedbackInput
 from portal.services.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from portal.services.programmes import FeedbackInput, ItemInput
+from portal.services.programmes import ItemInput
 
 # Wednesday 4 March 2026, noon in London (GMT until the clocks change on 29 March).
 NOW = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)
@@ -80,10 +89,10 @@ def save(session, world: World, items, note: str = "", *, now: datetime = NOW,
 
 def log(session, client: User, item_id: int, day: date = TODAY, *,
         feedback: FeedbackInput | None = None, moment=None, key: str | None = None,
-        now: datetime = NOW, note: str = "") -> programmes.LogResult:
+        now: datetime = NOW, note: str = "") -> client_day.LogResult:
     """Log an item with "nothing" on every side unless told otherwise."""
     feedback = feedback or FeedbackInput(both=Feedback.NOTHING)
-    return programmes.log_completion(session, client, item_id, feedback, note,
+    return client_day.log_completion(session, client, item_id, feedback, note,
                                      key or uuid.uuid4().hex, day, now, moment=moment)
 
 
@@ -283,8 +292,8 @@ def test_the_database_refuses_absurd_doses_too(session, world):
     (5, 10, 2, Sides.NONE, "10 reps, holding 5 s, 2 sets"),
 ])
 def test_describe_dose(hold, reps, sets, sides, expected):
-    dose = ItemInput(exercise_id=1, hold_seconds=hold, reps=reps, sets=sets, sides=sides)
-    assert dose.describe_dose(dose) == expected
+    item = ItemInput(exercise_id=1, hold_seconds=hold, reps=reps, sets=sets, sides=sides)
+    assert dose.describe_dose(item) == expected
 
 
 @pytest.mark.parametrize("times, days, expected", [
@@ -358,7 +367,7 @@ def test_today_groups_items_by_moment_in_the_order_of_the_day(session, world):
         item(world, CAT),
         item(world, CHILD, moments=["before_bed"]),
     ])
-    day = programmes.today(session, world.client, TODAY)
+    day = client_day.today(session, world.client, TODAY)
     assert [g.label for g in day.groups] == ["Morning", "Work break", "After training",
                                              "Before bed", "Any time"]
     assert [[e.item.exercise.slug for e in g.entries] for g in day.groups] == [
@@ -370,7 +379,7 @@ def test_today_groups_items_by_moment_in_the_order_of_the_day(session, world):
     hip = item_id(version, world, HIP)
     log(session, world.client, hip, moment=Moment.MORNING)
     log(session, world.client, item_id(version, world, CHIN), TODAY - timedelta(days=1))
-    day = programmes.today(session, world.client, TODAY)
+    day = client_day.today(session, world.client, TODAY)
     assert [[e.done for e in g.entries] for g in day.groups] == [
         [True], [False], [False], [False], [False]]
 
@@ -378,7 +387,7 @@ def test_today_groups_items_by_moment_in_the_order_of_the_day(session, world):
     log(session, world.client, item_id(version, world, CHIN))
     log(session, world.client, item_id(version, world, CHIN))  # beyond times per day
     log(session, world.client, item_id(version, world, CAT))
-    day = programmes.today(session, world.client, TODAY)
+    day = client_day.today(session, world.client, TODAY)
     assert [[e.done for e in g.entries] for g in day.groups] == [
         [True], [True], [True], [False], [True]]
     assert day.groups[0].entries[0].done_today == 2
@@ -386,14 +395,14 @@ def test_today_groups_items_by_moment_in_the_order_of_the_day(session, world):
 
 
 def test_today_without_a_programme_is_empty(session, world):
-    day = programmes.today(session, world.client, TODAY)
+    day = client_day.today(session, world.client, TODAY)
     assert (day.version, day.groups, day.total) == (None, [], 0)
 
 
 def test_a_single_daily_item_in_two_moments_is_done_at_both_once_logged(session, world):
     version = save(session, world, [item(world, CHIN, moments=["morning", "before_bed"])])
     log(session, world.client, version.items[0].id, moment="morning")
-    day = programmes.today(session, world.client, TODAY)
+    day = client_day.today(session, world.client, TODAY)
     assert [g.entries[0].done for g in day.groups] == [True, True]
 
 
@@ -417,7 +426,7 @@ def test_logging_twice_with_one_key_stores_one_log(session, world):
 def test_a_racing_duplicate_is_caught_by_the_unique_constraint(session, world, monkeypatch):
     version = save(session, world, [item(world, CHIN)])
     first = log(session, world.client, version.items[0].id, key="offline-replay-1")
-    real_find = programmes._find_log
+    real_find = client_day._find_log
     calls = []
 
     def find_nothing_first(*args):
@@ -425,7 +434,7 @@ def test_a_racing_duplicate_is_caught_by_the_unique_constraint(session, world, m
         calls.append(args)
         return None if len(calls) == 1 else real_find(*args)
 
-    monkeypatch.setattr(programmes, "_find_log", find_nothing_first)
+    monkeypatch.setattr(client_day, "_find_log", find_nothing_first)
     replay = log(session, world.client, version.items[0].id, key="offline-replay-1")
 
     assert not replay.created and replay.log.id == first.log.id
@@ -483,32 +492,32 @@ def test_pain_points_to_the_regression_and_flags_the_therapist(session, world):
     assert result.pain and result.log.pain
     assert result.regression == world.exercises[HIP].regression
     assert result.regression.startswith("Do it standing")
-    assert result.advice == programmes.PAIN_ADVICE
-    assert programmes.pain_flags(session, world.client) == [result.log]
-    assert programmes.pain_flags(session) == [result.log]
-    assert programmes.pain_flags(session, world.other) == []
-    assert programmes.pain_flags(session, since=NOW + timedelta(seconds=1)) == []
+    assert result.advice == client_day.PAIN_ADVICE
+    assert client_day.pain_flags(session, world.client) == [result.log]
+    assert client_day.pain_flags(session) == [result.log]
+    assert client_day.pain_flags(session, world.other) == []
+    assert client_day.pain_flags(session, since=NOW + timedelta(seconds=1)) == []
     assert count(session, AuditEvent, AuditEvent.action == "programme.pain_reported") == 1
     # A replay of the same log gives the same advice again.
     again = log(session, world.client, version.items[0].id, key=result.log.client_key)
     assert not again.created and again.regression == result.regression
 
-    programmes.acknowledge_pain(session, world.therapist, result.log.id, NOW)
+    client_day.acknowledge_pain(session, world.therapist, result.log.id, NOW)
 
-    assert programmes.pain_flags(session) == []
-    assert programmes.pain_flags(session, include_acknowledged=True) == [result.log]
+    assert client_day.pain_flags(session) == []
+    assert client_day.pain_flags(session, include_acknowledged=True) == [result.log]
     with pytest.raises(PermissionDenied):
-        programmes.acknowledge_pain(session, world.client, result.log.id, NOW)
+        client_day.acknowledge_pain(session, world.client, result.log.id, NOW)
 
 
 def test_history_is_newest_first(session, world):
     version = save(session, world, [item(world, CHIN)], now=STARTED)
     for days_ago in (3, 0, 1):
         log(session, world.client, version.items[0].id, TODAY - timedelta(days=days_ago))
-    assert [h.local_date for h in programmes.history(session, world.client)] == [
+    assert [h.local_date for h in client_day.history(session, world.client)] == [
         TODAY, TODAY - timedelta(days=1), TODAY - timedelta(days=3)]
-    assert len(programmes.history(session, world.client, limit=2)) == 2
-    assert len(programmes.history(session, world.client, since=TODAY - timedelta(days=1))) == 2
+    assert len(client_day.history(session, world.client, limit=2)) == 2
+    assert len(client_day.history(session, world.client, since=TODAY - timedelta(days=1))) == 2
 
 
 # --- adherence ------------------------------------------------------------------------------
@@ -538,7 +547,7 @@ def week(session, world) -> dict[str, int]:
 
 
 def test_adherence_this_week_so_far_by_hand(session, world, week):
-    result = programmes.adherence(session, world.client, MONDAY, today=TODAY)
+    result = adherence.client_week(session, world.client, MONDAY, today=TODAY)
     # Three days elapsed (Mon, Tue, Wed).
     # Prescribed: hip 2 x min(7, 3) = 6; chin 1 x min(3, 3) = 3; total 9.
     # Done: hip Mon min(3, 2) = 2 + Tue 1 = 3; chin Mon 1 + Tue min(2, 1) = 1 = 2; total 5.
@@ -551,7 +560,7 @@ def test_adherence_this_week_so_far_by_hand(session, world, week):
 
     log(session, world.client, week["hip"], TODAY)
 
-    result = programmes.adherence(session, world.client, MONDAY, today=TODAY)
+    result = adherence.client_week(session, world.client, MONDAY, today=TODAY)
     assert (result.done, result.percent, result.streak) == (6, 67, 5)
 
 
@@ -561,8 +570,8 @@ def test_adherence_caps_days_per_week_and_extra_sessions(session, world, week):
     log(session, world.client, week["chin"], TODAY + timedelta(days=1), now=thursday)
     log(session, world.client, week["hip"], TODAY + timedelta(days=1), now=thursday)
 
-    result = programmes.adherence(session, world.client, MONDAY,
-                                  today=TODAY + timedelta(days=1))
+    result = adherence.client_week(session, world.client, MONDAY,
+                                   today=TODAY + timedelta(days=1))
     # Four days elapsed. Hip: 2 x 4 = 8 prescribed, done 2 + 1 + 0 + 1 = 4.
     # Chin: 1 x min(3, 4) = 3 prescribed; done on four days but capped at 3.
     assert [(i.prescribed, i.done) for i in result.items] == [(8, 4), (3, 3)]
@@ -572,7 +581,7 @@ def test_adherence_caps_days_per_week_and_extra_sessions(session, world, week):
 
 def test_adherence_of_last_week_counts_from_the_day_the_programme_started(
         session, world, week):
-    result = programmes.adherence(session, world.client, date(2026, 2, 23), today=TODAY)
+    result = adherence.client_week(session, world.client, date(2026, 2, 23), today=TODAY)
     # Wed 25 Feb to Sun 1 Mar: five days. Prescribed 2 x 5 + 1 x 3 = 13.
     # Done: hip Sat 1 + Sun 2 = 3; chin 0.
     assert result.days_elapsed == 5
@@ -580,53 +589,53 @@ def test_adherence_of_last_week_counts_from_the_day_the_programme_started(
 
 
 def test_adherence_without_a_programme_and_a_broken_streak(session, world):
-    result = programmes.adherence(session, world.client, MONDAY, today=TODAY)
+    result = adherence.client_week(session, world.client, MONDAY, today=TODAY)
     assert (result.prescribed, result.done, result.percent, result.streak) == (0, 0, None, 0)
     version = save(session, world, [item(world, CHIN)], now=STARTED)
     log(session, world.client, version.items[0].id, TODAY - timedelta(days=3))
     log(session, world.client, version.items[0].id, TODAY)
-    assert programmes.streak(session, world.client, TODAY) == 1
-    assert programmes.streak(session, world.client, TODAY - timedelta(days=1)) == 0
+    assert adherence.streak(session, world.client, TODAY) == 1
+    assert adherence.streak(session, world.client, TODAY - timedelta(days=1)) == 0
 
 
 # --- share links and reminder times ---------------------------------------------------------
 
 
 def test_share_links_resolve_until_revoked_and_only_the_hash_is_kept(session, world):
-    token = programmes.create_share(session, world.client, world.client, NOW)
-    second = programmes.create_share(session, world.therapist, world.client, NOW)
+    token = programme_shares.create_share(session, world.client, world.client, NOW)
+    second = programme_shares.create_share(session, world.therapist, world.client, NOW)
     assert len(token) >= 40 and token != second
     assert token not in session.scalars(select(ProgrammeShare.token_hash)).all()
-    assert programmes.resolve_share(session, token).id == world.client.id
+    assert programme_shares.resolve_share(session, token).id == world.client.id
 
-    assert programmes.revoke_share(session, world.client, world.client, NOW) == 2
+    assert programme_shares.revoke_share(session, world.client, world.client, NOW) == 2
 
     for dead in (token, second, "", "x" * 500, "not-a-token"):
         with pytest.raises(NotFound):
-            programmes.resolve_share(session, dead)
-    assert programmes.live_shares(session, world.client) == []
+            programme_shares.resolve_share(session, dead)
+    assert programme_shares.live_shares(session, world.client) == []
     with pytest.raises(PermissionDenied):
-        programmes.create_share(session, world.other, world.client, NOW)
+        programme_shares.create_share(session, world.other, world.client, NOW)
 
 
 def test_a_closed_account_turns_its_links_off(session, world):
-    token = programmes.create_share(session, world.client, world.client, NOW)
+    token = programme_shares.create_share(session, world.client, world.client, NOW)
     world.client.active = False
     session.flush()
     with pytest.raises(NotFound):
-        programmes.resolve_share(session, token)
+        programme_shares.resolve_share(session, token)
 
 
 def test_moment_times(session, world):
-    programmes.set_moment_time(session, world.client, "morning", time(7, 30, 45), NOW)
-    programmes.set_moment_time(session, world.client, Moment.BEFORE_BED, time(22, 15), NOW)
-    programmes.set_moment_time(session, world.client, Moment.BEFORE_BED, time(22, 0), NOW)
-    assert programmes.moment_times(session, world.client) == {
+    moment_reminders.set_moment_time(session, world.client, "morning", time(7, 30, 45), NOW)
+    moment_reminders.set_moment_time(session, world.client, Moment.BEFORE_BED, time(22, 15), NOW)
+    moment_reminders.set_moment_time(session, world.client, Moment.BEFORE_BED, time(22, 0), NOW)
+    assert moment_reminders.moment_times(session, world.client) == {
         Moment.MORNING: time(7, 30), Moment.BEFORE_BED: time(22, 0)}
-    programmes.set_moment_time(session, world.client, "morning", None, NOW)
-    assert programmes.moment_times(session, world.client) == {Moment.BEFORE_BED: time(22, 0)}
+    moment_reminders.set_moment_time(session, world.client, "morning", None, NOW)
+    assert moment_reminders.moment_times(session, world.client) == {Moment.BEFORE_BED: time(22, 0)}
     with pytest.raises(InvalidInput):
-        programmes.set_moment_time(session, world.client, "lunch", time(12), NOW)
+        moment_reminders.set_moment_time(session, world.client, "lunch", time(12), NOW)
 
 
 # --- query counts ---------------------------------------------------------------------------
@@ -669,13 +678,13 @@ def _reading_queries(session, client_id: int) -> dict[str, int]:
     session.expunge_all()
     client = session.get(User, client_id)
     with statements() as seen:
-        day = programmes.today(session, client, TODAY)
+        day = client_day.today(session, client, TODAY)
         for group in day.groups:
             for entry in group.entries:
                 assert entry.item.exercise.name and entry.item.exercise.picture_path
     counts["today"] = len(seen)
     with statements() as seen:
-        programmes.adherence(session, client, MONDAY, today=TODAY)
+        adherence.client_week(session, client, MONDAY, today=TODAY)
     counts["adherence"] = len(seen)
     session.expunge_all()
     client = session.get(User, client_id)
@@ -686,11 +695,11 @@ def _reading_queries(session, client_id: int) -> dict[str, int]:
             assert entry.exercise.picture is None
     counts["current_version"] = len(seen)
     with statements() as seen:
-        assert all(h.exercise.name for h in programmes.history(session, client))
+        assert all(h.exercise.name for h in client_day.history(session, client))
     counts["history"] = len(seen)
     with statements() as seen:
         assert all(p.exercise.regression and p.client.name
-                   for p in programmes.pain_flags(session, client))
+                   for p in client_day.pain_flags(session, client))
     counts["pain_flags"] = len(seen)
     return counts
 

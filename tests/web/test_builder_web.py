@@ -26,9 +26,10 @@ from portal.models import (
     User,
 )
 from portal.seed.library import seed_library
-from portal.services import caseload, library, programmes
+from portal.services import adherence, client_day, clients, library, programmes
+from portal.services.client_day import FeedbackInput
 from portal.services.library import ExerciseInput
-from portal.services.programmes import FeedbackInput, ItemInput
+from portal.services.programmes import ItemInput
 from portal.web.formatting import practice_zone
 from tests.conftest import csrf_from, login
 
@@ -243,7 +244,7 @@ def log(app, client_id: int, slug_item: int, day: date, *, pain: bool = False,
     with app.app_context():
         who = db.session.get(User, client_id)
         feeling = Feedback.PAIN if pain else Feedback.MILD_TENSION
-        result = programmes.log_completion(
+        result = client_day.log_completion(
             db.session, who, slug_item, FeedbackInput(left=feeling, right=Feedback.NOTHING,
                                                       both=feeling),
             "Tight on the left" if pain else "", key or uuid.uuid4().hex, day, NOW)
@@ -279,11 +280,11 @@ def test_caseload_adherence_agrees_with_the_programme_service(app, setup):
     for day in range(10):
         log(app, setup.alex.id, items[setup.exercises[CHILD]], TODAY - timedelta(days=day % 9))
     with app.app_context(), app.test_request_context():
-        rows = {r.client.id: r for r in caseload.programme_overview(
+        rows = {r.client.id: r for r in clients.programme_overview(
             db.session, practice_zone(), TODAY)}
         for who in (setup.alex, setup.sam):
-            expected = programmes.adherence(db.session, db.session.get(User, who.id),
-                                            date(2026, 3, 2), today=TODAY)
+            expected = adherence.client_week(db.session, db.session.get(User, who.id),
+                                             date(2026, 3, 2), today=TODAY)
             row = rows[who.id]
             assert (row.prescribed, row.done, row.percent) == (
                 expected.prescribed, expected.done, expected.percent)
@@ -728,7 +729,7 @@ def add_clients(app, setup: Setup, n: int) -> None:
             db.session.flush()
             version = programmes.save_version(db.session, jo_user, who,
                                               [ItemInput.from_exercise(calf)], "", STARTED)
-            programmes.log_completion(
+            client_day.log_completion(
                 db.session, who, version.items[0].id, FeedbackInput(
                     left=Feedback.PAIN, right=Feedback.NOTHING), "", uuid.uuid4().hex, TODAY,
                 NOW)

@@ -15,8 +15,9 @@ import sqlalchemy as sa
 from portal.extensions import db
 from portal.models import CompletionLog, Exercise, Feedback, Moment, User
 from portal.seed.library import seed_library
-from portal.services import programmes
-from portal.services.programmes import FeedbackInput, ItemInput
+from portal.services import client_day, programmes
+from portal.services.client_day import FeedbackInput
+from portal.services.programmes import ItemInput
 from tests.conftest import csrf_from, login
 
 # Wednesday 4 March 2026, noon in London (GMT); the programme was set the week before.
@@ -110,7 +111,7 @@ def log_in_service(app, setup: Setup, slug: str, day: date, moment=None) -> None
     """A log made through the service, with "nothing" on every side."""
     with app.app_context():
         client = db.session.get(User, setup.client.id)
-        programmes.log_completion(db.session, client, setup.items[slug],
+        client_day.log_completion(db.session, client, setup.items[slug],
                                   FeedbackInput(both=Feedback.NOTHING), "", uuid.uuid4().hex,
                                   day, NOW, moment=moment)
         db.session.commit()
@@ -327,7 +328,7 @@ def test_pain_shows_the_regression_and_flags_the_therapist(app, setup, as_alex):
     assert "Do it standing instead" in text(again)
     assert len(logs(app)) == 1
     with app.app_context():
-        flags = programmes.pain_flags(db.session, db.session.get(User, setup.client.id))
+        flags = client_day.pain_flags(db.session, db.session.get(User, setup.client.id))
         assert [(f.client_id, f.exercise.slug, f.feedback_left) for f in flags] == [
             (setup.client.id, HIP, Feedback.PAIN)]
     assert "Pain reported" in text(as_alex.get("/programme/history"))
@@ -432,7 +433,7 @@ def add_logs(app, setup: Setup, count: int) -> None:
     with app.app_context():
         alex = db.session.get(User, setup.client.id)
         for n in range(count):
-            programmes.log_completion(
+            client_day.log_completion(
                 db.session, alex, setup.items[slugs[n % 3]], FeedbackInput(
                     left=Feedback.NOTHING, right=Feedback.MILD_TENSION, both=Feedback.NOTHING),
                 f"note {n}", uuid.uuid4().hex, TODAY - timedelta(days=n % 21), NOW)

@@ -22,7 +22,7 @@ from icalendar import Calendar
 from portal.extensions import db
 from portal.models import CompletionLog, Moment, ProgrammeShare, User
 from portal.seed.library import seed_library
-from portal.services import calendar, programmes
+from portal.services import calendar, moment_reminders, programme_shares, programmes
 from portal.services.programmes import ItemInput
 from tests.conftest import csrf_from, login
 
@@ -203,7 +203,7 @@ def test_creating_a_link_shows_a_qr_code_that_encodes_it(app, setup, as_alex):
 
     # The link opens Alex's programme.
     with app.app_context():
-        assert programmes.resolve_share(db.session, token_of(url)).id == setup.client.id
+        assert programme_shares.resolve_share(db.session, token_of(url)).id == setup.client.id
 
 
 def test_only_a_fingerprint_of_the_token_is_stored(app, setup, as_alex):
@@ -364,7 +364,7 @@ def test_sheet_for_a_client_without_a_programme(app, make_client, client, practi
 
 def times_of(app, user_id: int) -> dict[Moment, time]:
     with app.app_context():
-        return programmes.moment_times(db.session, db.session.get(User, user_id))
+        return moment_reminders.moment_times(db.session, db.session.get(User, user_id))
 
 
 def test_the_moments_page_lists_each_moment_with_its_stretches(setup, as_alex):

@@ -21,12 +21,12 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
+from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
 from portal.models import MOMENTS, Sides
-from portal.models.library import HOLD_SECONDS_MAX, REPS_MAX, SETS_MAX, SETS_MIN
-from portal.models.programmes import DAYS_PER_WEEK_MAX, TIMES_PER_DAY_MAX
+from portal.services.dose import DAYS_PER_WEEK, HOLD_SECONDS, REPS, SETS, TIMES_PER_DAY, Limit
 from portal.web.forms import WholeNumberField, choice, drop_nul
+from portal.web.limits import limit_attrs, within_limit
 
 MAX_ITEMS = 50
 NOTE_MAX = 2000
@@ -37,10 +37,10 @@ SIDES_CHOICES = [choice(s.value, SIDES_LABELS[s]) for s in Sides]
 MOMENT_CHOICES = [choice(m.value, m.label) for m in MOMENTS]
 
 
-def _number(label: str, low: int, high: int, message: str, invalid: str) -> WholeNumberField:
+def _number(label: str, limit: Limit, invalid: str) -> WholeNumberField:
     return WholeNumberField(
-        label, [InputRequired(invalid), NumberRange(low, high, message)], invalid=invalid,
-        render_kw={"inputmode": "numeric", "min": low, "max": high})
+        label, [InputRequired(invalid), within_limit(limit)], invalid=invalid,
+        render_kw=limit_attrs(limit))
 
 
 def _level(value):
@@ -55,20 +55,15 @@ class ItemForm(Form):
     """One exercise of the programme as tailored for the client (a sub-form)."""
 
     exercise_id = HiddenField()
-    hold_seconds = _number("Hold (s)", 0, HOLD_SECONDS_MAX,
-                           f"Hold for 0 to {HOLD_SECONDS_MAX} seconds.",
+    hold_seconds = _number("Hold (s)", HOLD_SECONDS,
                            "Enter the hold as a whole number of seconds (0 for none).")
-    reps = _number("Reps", 0, REPS_MAX, f"Use 0 to {REPS_MAX} reps.",
-                   "Enter the reps as a whole number (0 for a hold only).")
-    sets = _number("Sets or rounds", SETS_MIN, SETS_MAX,
-                   f"Use {SETS_MIN} to {SETS_MAX} sets or rounds.",
+    reps = _number("Reps", REPS, "Enter the reps as a whole number (0 for a hold only).")
+    sets = _number("Sets or rounds", SETS,
                    "Enter the sets or rounds as a whole number, for example 2.")
     sides = SelectField("Sides", choices=SIDES_CHOICES, validate_choice=False)
-    times_per_day = _number("Times a day", 1, TIMES_PER_DAY_MAX,
-                            f"Use 1 to {TIMES_PER_DAY_MAX} times a day.",
+    times_per_day = _number("Times a day", TIMES_PER_DAY,
                             "Enter how many times a day as a whole number.")
-    days_per_week = _number("Days a week", 1, DAYS_PER_WEEK_MAX,
-                            f"Use 1 to {DAYS_PER_WEEK_MAX} days a week.",
+    days_per_week = _number("Days a week", DAYS_PER_WEEK,
                             "Enter how many days a week as a whole number.")
     moments = SelectMultipleField("When in the day", choices=MOMENT_CHOICES,
                                   validate_choice=False)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from types import SimpleNamespace
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
@@ -23,9 +23,8 @@ from werkzeug.datastructures import MultiDict
 
 from portal.extensions import db
 from portal.models import MOMENTS, CompletionLog, Exercise, Role, Sides, User
-from portal.models.library import BODY_AREA_LABELS, HOLD_SECONDS_MAX, REPS_MAX, SETS_MAX, SETS_MIN
-from portal.models.programmes import DAYS_PER_WEEK_MAX, TIMES_PER_DAY_MAX
-from portal.services import caseload, dose, library, programmes
+from portal.models.library import BODY_AREA_LABELS
+from portal.services import adherence, client_day, clients, dose, library, programmes
 from portal.services.errors import Conflict, InvalidInput
 from portal.services.programmes import ItemInput
 from portal.web.access import restrict
@@ -45,10 +44,8 @@ ITEM_FIELD = re.compile(r"^items-(\d{1,6})-(\w+)$")
 ACTION = re.compile(r"^(add|remove|up|down):(\d{1,9})$")
 CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 NO_LADDER = "No other levels"
-# The ranges within which the dose is worth putting into words (the forms say the rest).
-LIMITS = {"hold_seconds": (0, HOLD_SECONDS_MAX), "reps": (0, REPS_MAX),
-          "sets": (SETS_MIN, SETS_MAX), "times_per_day": (1, TIMES_PER_DAY_MAX),
-          "days_per_week": (1, DAYS_PER_WEEK_MAX)}
+# The fields the plain words of a row are made from, in describe_draft's order.
+WORDS_FIELDS = ("hold_seconds", "reps", "sets", "sides", "times_per_day", "days_per_week")
 UNSAVED = "Not saved yet: press \u201cSave new version\u201d to keep these changes."
 
 
@@ -92,6 +89,8 @@ def builder_helpers():
     return {"describe_dose": dose.describe_dose,
             "describe_schedule": dose.describe_schedule,
             "describe_moments": dose.describe_moments,
+            "starting_item": ItemInput.from_exercise,
+            "draft_words": _draft_words,
             "area_labels": BODY_AREA_LABELS,
             "moment_choices": [(m.value, m.label) for m in MOMENTS]}
 
@@ -102,7 +101,7 @@ def builder_helpers():
 @bp.route("/")
 def index():
     """Every client with their programme's version, this week's adherence and pain reports."""
-    rows = caseload.programme_overview(db.session, practice_zone(), _today())
+    rows = clients.programme_overview(db.session, practice_zone(), _today())
     return render_template("builder/index.html", rows=rows)
 
 
@@ -201,18 +200,22 @@ class RowView:
 
 def _summaries(form: ItemForm) -> tuple[str, str]:
     """The dose and how often in plain words, when the typed values make sense."""
-    values = {name: _int(form[name].data)
-              for name in ("hold_seconds", "reps", "sets", "times_per_day", "days_per_week")}
-    try:
-        sides = Sides(form.sides.data)
-    except ValueError:
-        return "", ""
-    if None in values.values() or not (values["hold_seconds"] or values["reps"]):
-        return "", ""
-    if any(not low <= values[name] <= high for name, (low, high) in LIMITS.items()):
-        return "", ""
-    item = SimpleNamespace(**values, sides=sides)
-    return dose.describe_dose(item), dose.describe_schedule(item)
+    return dose.describe_draft(*(form[name].data if name == "sides" else _int(form[name].data)
+                                 for name in WORDS_FIELDS))
+
+
+def _draft_words(item) -> str:
+    """A row's plain words as the page shows them: "30 s each side · Once a day, every day"."""
+    summary, schedule = dose.describe_draft(*(getattr(item, name) for name in WORDS_FIELDS))
+    return " \u00b7 ".join(words for words in (summary, schedule) if words)
+
+
+@bp.route("/words")
+def words():
+    """The plain words for a row as typed, so builder.js shows the server's wording live."""
+    typed = {name: request.args.get(name, "") for name in WORDS_FIELDS}
+    values = {name: raw if name == "sides" else _int(raw) for name, raw in typed.items()}
+    return jsonify(words=_draft_words(SimpleNamespace(**values)))
 
 
 def _level_choices(exercise: Exercise | None) -> list:
@@ -252,9 +255,9 @@ def _builder_page(client: User, form: BuilderForm, exercises: dict[int, Exercise
     form.q.data = words  # shown back as searched: trimmed, capped, no control characters
     results = library.search_exercises(db.session, words, published_only=True,
                                        limit=LIBRARY_LIMIT)
-    ladders = caseload.ladders(db.session, [e.id for e in results])
-    week = programmes.adherence(db.session, client, _week_start(today), today=today)
-    pain = programmes.pain_flags(db.session, client)
+    ladders = programmes.ladders(db.session, [e.id for e in results])
+    week = adherence.client_week(db.session, client, _week_start(today), today=today)
+    pain = client_day.pain_flags(db.session, client)
     rows = _row_views(form, exercises)
     in_draft = {row.exercise.id for row in rows}
     return render_template(
@@ -463,9 +466,9 @@ def versions(client_id: int):
     return render_template(
         "builder/versions.html", client=client,
         history=programmes.version_history(db.session, client),
-        logs=programmes.history(db.session, client, limit=HISTORY_LIMIT),
-        pain=programmes.pain_flags(db.session, client),
-        week=programmes.adherence(db.session, client, _week_start(today), today=today),
+        logs=client_day.history(db.session, client, limit=HISTORY_LIMIT),
+        pain=client_day.pain_flags(db.session, client),
+        week=adherence.client_week(db.session, client, _week_start(today), today=today),
         limit=HISTORY_LIMIT,
     )
 
@@ -477,7 +480,7 @@ def acknowledge(client_id: int, log_id: int):
     log = db.session.get(CompletionLog, log_id)
     if log is None or log.client_id != client.id:
         abort(404)
-    programmes.acknowledge_pain(db.session, _me(), log_id, now(), ip=client_ip())
+    client_day.acknowledge_pain(db.session, _me(), log_id, now(), ip=client_ip())
     db.session.commit()
     flash(f"Pain report on {log.exercise.name} marked as seen.", "success")
     return redirect(url_for("builder.versions", client_id=client.id) + "#pain")

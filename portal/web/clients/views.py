@@ -10,7 +10,8 @@ from flask_login import current_user
 
 from portal.extensions import db, limiter
 from portal.models import Role
-from portal.services import accounts
+from portal.services import accounts, adherence
+from portal.services import client_record as record_service
 from portal.services import clients as client_service
 from portal.services.errors import InvalidInput
 from portal.web.access import restrict
@@ -39,8 +40,8 @@ def index():
 def record(client_id: int):
     """One client's record; reading it is audited."""
     actor = current_user._get_current_object()
-    client = client_service.get_client(db.session, actor, client_id)
-    record = client_service.client_record(db.session, actor, client, now(), ip=client_ip())
+    client = record_service.get_client(db.session, actor, client_id)
+    record = record_service.client_record(db.session, actor, client, now(), ip=client_ip())
     # Render before committing: a commit expires every loaded row, and the template would
     # then reload each appointment and log one by one. Nothing is sent unless the audit row
     # is stored.
@@ -54,8 +55,8 @@ def record(client_id: int):
 def audit(client_id: int):
     """Who did what to and about one client, newest first."""
     actor = current_user._get_current_object()
-    client = client_service.get_client(db.session, actor, client_id)
-    trail = client_service.audit_trail(db.session, actor, client,
+    client = record_service.get_client(db.session, actor, client_id)
+    trail = record_service.audit_trail(db.session, actor, client,
                                        client_service.parse_page(request.args.get("page")))
     return render_template("clients/audit.html", client=client, trail=trail)
 
@@ -65,8 +66,8 @@ def export(client_id: int):
     """Everything held about one client as a JSON file (a subject access request answer);
     the export is audited, and the audit row is stored before the file is sent."""
     actor = current_user._get_current_object()
-    client = client_service.get_client(db.session, actor, client_id)
-    record = client_service.export_record(db.session, actor, client, now(), ip=client_ip())
+    client = record_service.get_client(db.session, actor, client_id)
+    record = record_service.export_record(db.session, actor, client, now(), ip=client_ip())
     body = json.dumps(record, ensure_ascii=False, indent=2)
     filename = f"client-{client.id}-record-{record['exported_at_local'][:10]}.json"
     db.session.commit()
@@ -81,7 +82,7 @@ CHART_BAR = 28
 CHART_GAP = 16
 
 
-def _chart(weeks: list[client_service.Week]) -> dict:
+def _chart(weeks: list[adherence.Week]) -> dict:
     """Bar geometry for the adherence chart, worked out here so the template only draws."""
     bars = []
     for n, week in enumerate(weeks):
@@ -121,7 +122,7 @@ def invite():
 def access(client_id: int):
     """Deactivate or reactivate a client's access."""
     actor = current_user._get_current_object()
-    client = client_service.get_client(db.session, actor, client_id)
+    client = record_service.get_client(db.session, actor, client_id)
     active = request.form.get("active") == "1"
     accounts.set_active(db.session, actor, client,
                         active=active, now=now(), ip=client_ip())

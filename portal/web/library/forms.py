@@ -17,19 +17,15 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
+from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
 from portal.models import BODY_AREAS, Sides
-from portal.models.library import (
-    BODY_AREA_LABELS,
-    HOLD_SECONDS_MAX,
-    REPS_MAX,
-    SETS_MAX,
-    SETS_MIN,
-)
+from portal.models.library import BODY_AREA_LABELS
+from portal.services.dose import HOLD_SECONDS, REPS, SETS
 from portal.services.library import MAX_LEVELS, MAX_LIST_ENTRIES, MAX_LIST_ENTRY
 from portal.services.pictures import MAX_BYTES, MAX_SIDE
 from portal.web.forms import WholeNumberField, choice
+from portal.web.limits import limit_attrs, within_limit
 
 # Rungs offered on the form: blank ones are ignored, so a ladder can have fewer.
 LADDER_SLOTS = 5
@@ -89,21 +85,19 @@ class ExerciseForm(FlaskForm):
                              render_kw={"rows": 3})
     hold_seconds = WholeNumberField(
         "Hold, in seconds", [InputRequired("Enter the hold in seconds (0 for none)."),
-                             NumberRange(0, HOLD_SECONDS_MAX,
-                                         f"Hold for 0 to {HOLD_SECONDS_MAX} seconds.")],
+                             within_limit(HOLD_SECONDS)],
         invalid="Enter the hold as a whole number of seconds, for example 30.", default=30,
-        render_kw={"inputmode": "numeric", "min": 0, "max": HOLD_SECONDS_MAX})
+        render_kw=limit_attrs(HOLD_SECONDS))
     reps = WholeNumberField(
         "Reps", [InputRequired("Enter the reps (0 for a hold only)."),
-                 NumberRange(0, REPS_MAX, f"Use 0 to {REPS_MAX} reps.")],
+                 within_limit(REPS)],
         invalid="Enter the reps as a whole number, for example 10.", default=0,
-        render_kw={"inputmode": "numeric", "min": 0, "max": REPS_MAX})
+        render_kw=limit_attrs(REPS))
     sets = WholeNumberField(
         "Sets or rounds", [InputRequired("Enter the number of sets or rounds."),
-                           NumberRange(SETS_MIN, SETS_MAX,
-                                       f"Use {SETS_MIN} to {SETS_MAX} sets or rounds.")],
+                           within_limit(SETS)],
         invalid="Enter the sets as a whole number, for example 2.", default=2,
-        render_kw={"inputmode": "numeric", "min": SETS_MIN, "max": SETS_MAX})
+        render_kw=limit_attrs(SETS))
     sides = RadioField("Sides", choices=[choice(s.value, s.label) for s in Sides],
                        default=Sides.EACH_SIDE.value,
                        validators=[InputRequired("Choose each side, both sides together or "

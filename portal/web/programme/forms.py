@@ -8,7 +8,7 @@ from wtforms import HiddenField, RadioField, TextAreaField
 from wtforms.validators import AnyOf, InputRequired, Length, Optional, Regexp
 
 from portal.models import MOMENTS, Feedback, Sides
-from portal.services.programmes import CLIENT_KEY_RE
+from portal.services.client_day import CLIENT_KEY_RE
 
 try:  # WTForms 3.3 names choices; tuples are deprecated there (and warnings fail the tests).
     from wtforms.fields.choices import SelectChoice

@@ -24,9 +24,9 @@ from flask_login import current_user
 from portal.extensions import db
 from portal.models import Moment, ProgrammeItem, ProgrammeVersion, Role, Sides, User
 from portal.models.programmes import ANY_TIME_LABEL
-from portal.services import dose, library, programmes
+from portal.services import adherence, client_day, dose, library
+from portal.services.client_day import FeedbackInput
 from portal.services.errors import InvalidInput, NotFound
-from portal.services.programmes import FeedbackInput
 from portal.web.access import restrict
 from portal.web.deps import client_ip, now
 from portal.web.errors import render_error
@@ -79,7 +79,7 @@ def _moment_arg(raw: str | None) -> str:
 
 def _item_page(item: ProgrammeItem, form: LogForm, status: int = 200):
     """The exercise page: picture, steps, cues, cautions, note, dose, ladder, timer, log."""
-    day = programmes.today(db.session, _client(), local_today())
+    day = client_day.today(db.session, _client(), local_today())
     entries = [e for g in day.groups for e in g.entries if e.item.id == item.id]
     done_today = entries[0].done_today if entries else 0
     return render_template(
@@ -117,11 +117,11 @@ def index():
     """Today: the items grouped by moment, progress for the day, this week's adherence."""
     client = _client()
     today = local_today()
-    day = programmes.today(db.session, client, today)
+    day = client_day.today(db.session, client, today)
     version: ProgrammeVersion | None = day.version
     if version is None:
         return render_template("programme/index.html", day=day, version=None)
-    week = programmes.adherence(db.session, client, week_start(today), today=today)
+    week = adherence.client_week(db.session, client, week_start(today), today=today)
     # "What changed" opens by itself the first time a client sees a new version.
     seen = session.get(SEEN_KEY)
     is_new = not isinstance(seen, int) or seen < version.number
@@ -136,7 +136,7 @@ def index():
 def item(item_id: int):
     """One exercise of the programme, with the guided timer and the log form."""
     try:
-        found = programmes.get_item(db.session, _client(), item_id)
+        found = client_day.get_item(db.session, _client(), item_id)
     except NotFound as error:
         return render_error(404, error.message or None)
     form = LogForm.for_item(found.sides, formdata=None,
@@ -150,7 +150,7 @@ def log(item_id: int):
     """Record that the item was done and how it felt; pain shows the easier version."""
     client = _client()
     try:
-        found = programmes.get_item(db.session, client, item_id)
+        found = client_day.get_item(db.session, client, item_id)
     except NotFound as error:
         return render_error(404, error.message or None)
     form = LogForm.for_item(found.sides)
@@ -168,7 +168,7 @@ def log(item_id: int):
     else:
         feedback = FeedbackInput(both=form.feedback.data)
     try:
-        result = programmes.log_completion(
+        result = client_day.log_completion(
             db.session, client, found.id, feedback, form.note.data or "",
             form.client_key.data, local_date, now(), moment=form.moment.data or None,
             ip=client_ip())
@@ -195,7 +195,7 @@ def log(item_id: int):
 @bp.route("/history")
 def history():
     """The client's logs, newest first, grouped by day."""
-    logs = programmes.history(db.session, _client(), limit=HISTORY_LIMIT)
+    logs = client_day.history(db.session, _client(), limit=HISTORY_LIMIT)
     days: list[tuple[date, list]] = []
     for entry in logs:
         if not days or days[-1][0] != entry.local_date:

@@ -33,7 +33,16 @@ from markupsafe import Markup
 from portal.extensions import db
 from portal.models import MOMENTS, Exercise, ProgrammeItem, Role, User
 from portal.models.programmes import ANY_TIME_LABEL
-from portal.services import accounts, calendar, dose, library, moment_feed, programmes
+from portal.services import (
+    accounts,
+    calendar,
+    dose,
+    library,
+    moment_feed,
+    moment_reminders,
+    programme_shares,
+    programmes,
+)
 from portal.services.errors import InvalidInput, NotFound
 from portal.web.access import public, restrict, roles
 from portal.web.deps import client_ip, now
@@ -135,11 +144,11 @@ def _me() -> User:
 def _sheet(client: User, *, for_therapist: bool):
     """The printable sheet for a client, with the QR code when this browser made the link."""
     version = programmes.current_version(db.session, client)
-    live = programmes.live_shares(db.session, client)
+    live = programme_shares.live_shares(db.session, client)
     token = _remembered(client)
     if token is not None:
         try:
-            if programmes.resolve_share(db.session, token).id != client.id:
+            if programme_shares.resolve_share(db.session, token).id != client.id:
                 token = None
         except NotFound:
             token = None
@@ -165,7 +174,7 @@ def _create(client: User, back: str):
     if not client.active:
         flash(f"{client.name}'s account is deactivated, so a link would not open.", "error")
         return redirect(back)
-    token = programmes.create_share(db.session, _me(), client, now(), ip=client_ip())
+    token = programme_shares.create_share(db.session, _me(), client, now(), ip=client_ip())
     db.session.commit()
     _remember(client, token)
     flash("The read-only link is ready. Print this page, or let someone scan the code: it "
@@ -174,7 +183,7 @@ def _create(client: User, back: str):
 
 
 def _revoke(client: User, back: str):
-    count = programmes.revoke_share(db.session, _me(), client, now(), ip=client_ip())
+    count = programme_shares.revoke_share(db.session, _me(), client, now(), ip=client_ip())
     db.session.commit()
     _remember(client, None)
     if count:
@@ -249,7 +258,7 @@ def shared(token: str):
     client = None
     if SHARE_TOKEN.fullmatch(token):
         try:
-            client = programmes.resolve_share(db.session, token)
+            client = programme_shares.resolve_share(db.session, token)
         except NotFound:
             client = None
     if client is None:
@@ -277,8 +286,8 @@ def moments():
     if form.validate_on_submit():
         try:
             for moment, local_time in form.times().items():
-                programmes.set_moment_time(db.session, client, moment, local_time, now(),
-                                           ip=client_ip())
+                moment_reminders.set_moment_time(db.session, client, moment, local_time, now(),
+                                                 ip=client_ip())
         except InvalidInput as error:
             db.session.rollback()
             apply_error(form, error)

@@ -35,9 +35,10 @@ test: $(VENV)/.installed-test
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check portal tests
+	$(BIN)/lint-imports
 
 bench: $(VENV)/.installed-test
 	PORTAL_ENV=development $(BIN)/python tests/bench/bench_pages.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache test-results
+	rm -rf $(VENV) .pytest_cache .ruff_cache .import_linter_cache test-results

@@ -16,12 +16,14 @@ def init_app(app: Flask) -> None:
     from portal.web.booking.views import bp as booking_bp
     from portal.web.builder.views import bp as builder_bp
     from portal.web.calendar.views import bp as calendar_bp
+    from portal.web.clients.views import bp as clients_bp
     from portal.web.dashboard.views import bp as dashboard_bp
     from portal.web.diary.views import bp as diary_bp
     from portal.web.home.views import bp as home_bp
     from portal.web.intake.views import bp as intake_bp
     from portal.web.library.views import bp as library_bp
     from portal.web.programme.views import bp as programme_bp
+    from portal.web.settings.views import bp as settings_bp
     from portal.web.sheet.views import bp as sheet_bp
 
     login_manager.login_view = "auth.login"
@@ -37,9 +39,9 @@ def init_app(app: Flask) -> None:
     csrf.init_app(app)
     app.after_request(headers.apply)
 
-    for bp in (home_bp, auth_bp, account_bp, dashboard_bp, booking_bp, appointments_bp,
+    for bp in (home_bp, auth_bp, account_bp, dashboard_bp, clients_bp, booking_bp, appointments_bp,
                intake_bp, diary_bp, calendar_bp, programme_bp, library_bp, sheet_bp,
-               builder_bp):
+               builder_bp, settings_bp):
         app.register_blueprint(bp)
     errors.init_app(app)
     formatting.init_app(app)

@@ -5,8 +5,13 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from flask_wtf import FlaskForm
-from wtforms import PasswordField
-from wtforms.validators import DataRequired, EqualTo, Length
+from wtforms import IntegerField, PasswordField
+from wtforms.validators import DataRequired, EqualTo, Length, NumberRange
+
+try:
+    from wtforms.fields.choices import SelectChoice
+except ImportError:  # pragma: no cover - WTForms before 3.3
+    SelectChoice = None
 
 from portal.services.errors import InvalidInput
 from portal.services.passwords import MAX_LENGTH
@@ -64,3 +69,52 @@ def safe_next(target: str | None) -> str | None:
     if parts.scheme or parts.netloc:
         return None
     return target
+
+
+class WholeNumberField(IntegerField):
+    """An integer input whose bad-format message says what to type; blank is None."""
+
+    def __init__(self, label=None, validators=None, *, invalid="Enter a whole number.", **kw):
+        kw.setdefault("render_kw", {"inputmode": "numeric"})
+        super().__init__(label, validators, **kw)
+        self.invalid = invalid
+
+    def process_formdata(self, valuelist):
+        raw = valuelist[0].strip() if valuelist else ""
+        if not raw:
+            self.data = None
+            return
+        try:
+            self.data = int(raw)
+        except ValueError as exc:
+            self.data = None
+            raise ValueError(self.invalid) from exc
+
+
+def choice(value, label: str):
+    """One option of a select. WTForms 3.3 wants SelectChoice (tuples are deprecated there,
+    and warnings fail the tests); older versions take tuples."""
+    if SelectChoice is None:  # pragma: no cover - WTForms before 3.3
+        return (value, label)
+    return SelectChoice(value, label)
+
+
+def within(limits: dict, key: str) -> NumberRange:
+    """The service's range for a number, checked in the form too so every mistake in a
+    form shows at once (the service checks again)."""
+    limit = limits[key]
+    if isinstance(limit, tuple):
+        low, high, message = limit
+    else:
+        low, high, message = limit.low, limit.high, limit.message
+    return NumberRange(low, high, message)
+
+
+def int_or_none(value):
+    """Coerce a posted choice to int without failing, so the service can name the problem."""
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None

@@ -111,11 +111,11 @@ def therapist_pages(app, client_id: int) -> None:
                                  "password": demo.THERAPIST[2]})
     for label, url in [
         ("GET /dashboard/ (therapist home)", "/dashboard/"),
-        ("GET /diary/agenda?view=week", "/diary/agenda?view=week"),
-        ("GET /diary/agenda?view=month", "/diary/agenda?view=month"),
-        ("GET /dashboard/clients?filter=low_adherence", "/dashboard/clients?filter=low_adherence"),
-        ("GET /dashboard/clients/<id> (record)", f"/dashboard/clients/{client_id}"),
-        ("GET /dashboard/clients/<id>/export", f"/dashboard/clients/{client_id}/export"),
+        ("GET /diary/days?view=week", "/diary/days?view=week"),
+        ("GET /diary/days?view=month", "/diary/days?view=month"),
+        ("GET /clients/?filter=low_adherence", "/clients/?filter=low_adherence"),
+        ("GET /clients/<id> (record)", f"/clients/{client_id}"),
+        ("GET /clients/<id>/export", f"/clients/{client_id}/export"),
     ]:
         status = jo.get(url).status_code
         if status != 200:

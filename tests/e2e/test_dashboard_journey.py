@@ -134,8 +134,8 @@ def test_a_session_day_from_agenda_to_the_clients_phone(app, live_server, new_pa
 
     # The agenda for today: Alex's session with how the week went.
     nav_link(jo, "Diary").click()
-    jo.get_by_role("navigation", name="Diary").get_by_role("link", name="Agenda").click()
-    expect(jo).to_have_url(re.compile(r"/diary/agenda"))
+    jo.get_by_role("navigation", name="Diary").get_by_role("link", name="Day, week, month").click()
+    expect(jo).to_have_url(re.compile(r"/diary/days"))
     entry = jo.locator(f"#appointment-{day.today_id}")
     expect(entry).to_contain_text("Alex Morgan")
     expect(entry).to_contain_text(CLIENT_NOTE)
@@ -149,7 +149,7 @@ def test_a_session_day_from_agenda_to_the_clients_phone(app, live_server, new_pa
 
     # Open the client: the record has the same story in more depth.
     entry.get_by_role("link", name="Alex Morgan", exact=True).click()
-    expect(jo).to_have_url(live_server.url(f"/dashboard/clients/{day.alex_id}"))
+    expect(jo).to_have_url(live_server.url(f"/clients/{day.alex_id}"))
     expect(jo.get_by_role("heading", name="Alex Morgan", level=1)).to_be_visible()
     expect(jo.get_by_text("Pain reported: 1")).to_be_visible()
     expect(jo.locator("#adherence-table tbody tr")).to_have_count(8)
@@ -186,7 +186,7 @@ def test_a_session_day_from_agenda_to_the_clients_phone(app, live_server, new_pa
 
     # The month: today's square counts both sessions and opens the day.
     nav_link(jo, "Diary").click()
-    jo.get_by_role("navigation", name="Diary").get_by_role("link", name="Agenda").click()
+    jo.get_by_role("navigation", name="Diary").get_by_role("link", name="Day, week, month").click()
     jo.get_by_role("link", name="Month", exact=True).click()
     today_square = jo.get_by_role("link", name=re.compile(r"^Today, .*: 2 sessions"))
     expect(today_square).to_be_visible()
@@ -206,7 +206,7 @@ def test_a_session_day_from_agenda_to_the_clients_phone(app, live_server, new_pa
     listed.click()
 
     # The record now tells the whole session: note, attendance, new version.
-    expect(jo).to_have_url(live_server.url(f"/dashboard/clients/{day.alex_id}"))
+    expect(jo).to_have_url(live_server.url(f"/clients/{day.alex_id}"))
     history = jo.locator("#appointments")
     expect(history).to_contain_text(SESSION_NOTE)
     expect(history).to_contain_text("Attended")

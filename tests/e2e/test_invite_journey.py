@@ -43,7 +43,7 @@ def test_invite_journey(live_server, page, new_page, make_therapist, smtp_server
     invite.get_by_label("Client's name").fill("Sam Rivera")
     invite.get_by_label("Client's email").fill("Sam.Rivera@example.com")
     invite.get_by_role("button", name="Send invitation").click()
-    expect(page).to_have_url(live_server.url("/dashboard/clients"))
+    expect(page).to_have_url(live_server.url("/clients/"))
     expect(page.get_by_role("status")).to_contain_text(
         "Invitation sent to Sam Rivera at sam.rivera@example.com")
     sam_row = page.locator(".client-list__item", has_text="Sam Rivera")

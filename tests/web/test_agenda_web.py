@@ -63,7 +63,7 @@ def jo(app, client, diary):
     return client
 
 
-def post_from_agenda(client, action, data=None, page="/diary/agenda"):
+def post_from_agenda(client, action, data=None, page="/diary/days"):
     """POST an agenda form with the page's CSRF token."""
     token = csrf_from(client.get(page).get_data(as_text=True))
     return client.post(action, data={"csrf_token": token, **(data or {})})
@@ -72,22 +72,22 @@ def post_from_agenda(client, action, data=None, page="/diary/agenda"):
 def test_clients_are_refused(app, client, diary):
     appointment_id = add_appointment(app, diary, NOW - timedelta(hours=1))
     assert login(client, diary.client.email).status_code == 302
-    assert client.get("/diary/agenda").status_code == 403
-    assert client.post(f"/diary/agenda/appointments/{appointment_id}/attended").status_code == 403
-    assert client.post(f"/diary/agenda/appointments/{appointment_id}/notes",
+    assert client.get("/diary/days").status_code == 403
+    assert client.post(f"/diary/appointments/{appointment_id}/attended").status_code == 403
+    assert client.post(f"/diary/appointments/{appointment_id}/notes",
                        data={"body": "x"}).status_code == 403
     assert status_of(app, appointment_id) is AppointmentStatus.BOOKED
     assert count(app, SessionNote) == 0
 
 
 def test_strangers_are_sent_to_log_in(client, diary):
-    response = client.get("/diary/agenda")
+    response = client.get("/diary/days")
     assert response.status_code == 302 and "/auth/login" in response.headers["Location"]
 
 
 def test_today_shows_each_session_with_its_summary(app, jo, diary):
     add_appointment(app, diary, NOW + timedelta(hours=3))
-    page = text(jo.get("/diary/agenda"))
+    page = text(jo.get("/diary/days"))
     assert "Alex Morgan" in page and "60 minute massage" in page and "15:00" in page
     assert "Sore left shoulder" in page and "No programme yet" in page
     assert "Pain reports to review" in page and "Questionnaire red flags" in page
@@ -102,25 +102,25 @@ def test_today_shows_each_session_with_its_summary(app, jo, diary):
                                    "?day=0001-01-01&view=week", "?day=2026-13-01&view=month",
                                    "?view=year", "?view=" + "m" * 300])
 def test_odd_query_strings_fall_back_to_today(jo, query):
-    response = jo.get("/diary/agenda" + query)
+    response = jo.get("/diary/days" + query)
     assert response.status_code == 200
     assert 'name="day" value="2026-03-04"' in text(response)
 
 
 @pytest.mark.parametrize("view", ["year", "", "MONTH"])
 def test_an_odd_view_falls_back_to_the_day(jo, view):
-    page = text(jo.get(f"/diary/agenda?day=2026-03-10&view={view}"))
+    page = text(jo.get(f"/diary/days?day=2026-03-10&view={view}"))
     assert 'name="view" value="day"' in page and "Tuesday 10 March" in page
     assert 'class="month"' not in page
 
 
 def test_week_view_and_navigation_links(app, jo, diary):
     add_appointment(app, diary, datetime(2026, 3, 6, 10, tzinfo=UTC))
-    page = text(jo.get("/diary/agenda?day=2026-03-04&view=week"))
+    page = text(jo.get("/diary/days?day=2026-03-04&view=week"))
     assert "Alex Morgan" in page
     assert "day=2026-02-25&view=week" in page and "day=2026-03-11&view=week" in page
     assert 'type="date"' in page and 'value="2026-03-04"' in page
-    day = text(jo.get("/diary/agenda?day=2026-03-04"))
+    day = text(jo.get("/diary/days?day=2026-03-04"))
     assert "Alex Morgan" not in day
     assert "day=2026-03-03&view=day" in day and "day=2026-03-05&view=day" in day
 
@@ -129,7 +129,7 @@ def test_week_view_and_navigation_links(app, jo, diary):
 def test_a_clock_change_day_renders(app, jo, diary, view):
     # Sunday 29 March 2026: 09:30 UTC is 10:30 BST.
     add_appointment(app, diary, datetime(2026, 3, 29, 9, 30, tzinfo=UTC))
-    response = jo.get(f"/diary/agenda?day=2026-03-29&view={view}")
+    response = jo.get(f"/diary/days?day=2026-03-29&view={view}")
     assert response.status_code == 200
     page = text(response)
     assert "Sunday 29 March" in page and "10:30" in page and "Alex Morgan" in page
@@ -137,16 +137,16 @@ def test_a_clock_change_day_renders(app, jo, diary, view):
 
 def test_mark_attended_then_refused_again(app, jo, diary):
     appointment_id = add_appointment(app, diary, NOW - timedelta(hours=1))
-    assert ">Attended<" in text(jo.get("/diary/agenda"))
-    response = post_from_agenda(jo, f"/diary/agenda/appointments/{appointment_id}/attended"
+    assert ">Attended<" in text(jo.get("/diary/days"))
+    response = post_from_agenda(jo, f"/diary/appointments/{appointment_id}/attended"
                                     "?day=2026-03-04&view=day")
     assert response.status_code == 302
-    assert "/diary/agenda?day=2026-03-04&view=day" in response.headers["Location"]
+    assert "/diary/days?day=2026-03-04&view=day" in response.headers["Location"]
     assert status_of(app, appointment_id) is AppointmentStatus.ATTENDED
     assert count(app, AuditEvent, AuditEvent.action == "appointment.attended") == 1
     page = text(jo.get(response.headers["Location"]))
     assert "as attended" in page
-    again = post_from_agenda(jo, f"/diary/agenda/appointments/{appointment_id}/no-show")
+    again = post_from_agenda(jo, f"/diary/appointments/{appointment_id}/no-show")
     assert again.status_code == 302
     assert "already marked attended" in text(jo.get(again.headers["Location"]))
     assert status_of(app, appointment_id) is AppointmentStatus.ATTENDED
@@ -155,7 +155,7 @@ def test_mark_attended_then_refused_again(app, jo, diary):
 
 def test_no_show_before_the_start_is_refused_with_a_message(app, jo, diary):
     appointment_id = add_appointment(app, diary, NOW + timedelta(hours=2))
-    response = post_from_agenda(jo, f"/diary/agenda/appointments/{appointment_id}/no-show")
+    response = post_from_agenda(jo, f"/diary/appointments/{appointment_id}/no-show")
     assert "hasn't started yet" in text(jo.get(response.headers["Location"]))
     assert status_of(app, appointment_id) is AppointmentStatus.BOOKED
     assert count(app, AuditEvent, AuditEvent.action.like("appointment.%")) == 0
@@ -163,19 +163,19 @@ def test_no_show_before_the_start_is_refused_with_a_message(app, jo, diary):
 
 def test_actions_need_a_csrf_token(app, jo, diary):
     appointment_id = add_appointment(app, diary, NOW - timedelta(hours=1))
-    jo.post(f"/diary/agenda/appointments/{appointment_id}/no-show")
-    jo.post(f"/diary/agenda/appointments/{appointment_id}/notes", data={"body": "x"})
+    jo.post(f"/diary/appointments/{appointment_id}/no-show")
+    jo.post(f"/diary/appointments/{appointment_id}/notes", data={"body": "x"})
     assert status_of(app, appointment_id) is AppointmentStatus.BOOKED
     assert count(app, SessionNote) == 0
 
 
 def test_unknown_appointment_is_404(jo):
-    assert post_from_agenda(jo, "/diary/agenda/appointments/999999/attended").status_code == 404
+    assert post_from_agenda(jo, "/diary/appointments/999999/attended").status_code == 404
 
 
 def test_a_note_is_saved_shown_and_audited(app, jo, diary):
     appointment_id = add_appointment(app, diary, NOW - timedelta(hours=1))
-    response = post_from_agenda(jo, f"/diary/agenda/appointments/{appointment_id}/notes",
+    response = post_from_agenda(jo, f"/diary/appointments/{appointment_id}/notes",
                                 {"body": "Shoulder <b>much</b> better."})
     assert response.status_code == 302
     raw = jo.get(response.headers["Location"]).get_data(as_text=True)
@@ -191,7 +191,7 @@ def test_a_note_is_saved_shown_and_audited(app, jo, diary):
 ])
 def test_bad_notes_show_a_message_and_write_nothing(app, jo, diary, body, message):
     appointment_id = add_appointment(app, diary, NOW - timedelta(hours=1))
-    response = post_from_agenda(jo, f"/diary/agenda/appointments/{appointment_id}/notes",
+    response = post_from_agenda(jo, f"/diary/appointments/{appointment_id}/notes",
                                 {"body": body})
     assert response.status_code == 200
     page = text(response)
@@ -201,8 +201,8 @@ def test_bad_notes_show_a_message_and_write_nothing(app, jo, diary, body, messag
 
 
 def test_the_diary_and_dashboard_link_to_the_agenda(jo):
-    assert 'href="/diary/agenda"' in jo.get("/diary/").get_data(as_text=True)
-    assert 'href="/diary/agenda"' in jo.get("/dashboard/").get_data(as_text=True)
+    assert 'href="/diary/days"' in jo.get("/diary/").get_data(as_text=True)
+    assert 'href="/diary/days"' in jo.get("/dashboard/").get_data(as_text=True)
 
 
 def queries_for(app, client, url) -> int:
@@ -235,7 +235,7 @@ def test_the_page_runs_a_fixed_number_of_queries_at_n_and_10n(app, jo, diary, ma
                                            created_at=NOW))
                 db.session.commit()
 
-    url = "/diary/agenda?day=2026-03-04&view=week"
+    url = "/diary/days?day=2026-03-04&view=week"
     fill(0, n)
     small = queries_for(app, jo, url)
     fill(n, 10 * n)
@@ -263,7 +263,7 @@ def test_the_month_is_a_table_of_days_linking_to_the_day_view(app, jo, diary, ma
                     status=AppointmentStatus.CANCELLED)
     add_appointment(app, diary, datetime(2026, 3, 4, 16, tzinfo=UTC),
                     status=AppointmentStatus.ATTENDED)
-    response = jo.get("/diary/agenda?day=2026-03-17&view=month")
+    response = jo.get("/diary/days?day=2026-03-17&view=month")
     assert response.status_code == 200
     page = text(response)
     assert '<table class="month">' in page and "<caption" in page
@@ -272,8 +272,8 @@ def test_the_month_is_a_table_of_days_linking_to_the_day_view(app, jo, diary, ma
     # 23 February to 5 April: six weeks, the 31 days of March linked to their day view.
     assert page.count("<tr>") == 7 and page.count('class="month__link"') == 31
     assert page.count("month__day--outside") == 11
-    assert 'href="/diary/agenda?day=2026-03-01&view=day"' in page
-    assert 'href="/diary/agenda?day=2026-03-31&view=day"' in page
+    assert 'href="/diary/days?day=2026-03-01&view=day"' in page
+    assert 'href="/diary/days?day=2026-03-31&view=day"' in page
     assert "day=2026-02-28&view=day" not in page and "day=2026-04-01&view=day" not in page
     tenth = month_cell(page, "2026-03-10")
     assert 'aria-label="Tuesday 10 March: 2 sessions"' in tenth
@@ -295,42 +295,42 @@ def test_a_busy_day_shows_the_first_three_and_how_many_more(app, jo, diary, make
         client_id = make_client(name=f"Client {i:03}", password=None).id
         start = datetime(2026, 3, 12, 8, tzinfo=UTC) + timedelta(minutes=75 * i)
         add_appointment(app, diary, start, client_id=client_id)
-    cell = month_cell(text(jo.get("/diary/agenda?day=2026-03-01&view=month")), "2026-03-12")
+    cell = month_cell(text(jo.get("/diary/days?day=2026-03-01&view=month")), "2026-03-12")
     assert 'aria-label="Thursday 12 March: 5 sessions"' in cell
     assert "Client 002" in cell and "Client 003" not in cell and "+2 more" in cell
 
 
 def test_month_links_step_across_year_ends_and_keep_the_view(jo):
-    page = text(jo.get("/diary/agenda?day=2026-12-31&view=month"))
+    page = text(jo.get("/diary/days?day=2026-12-31&view=month"))
     assert "December 2026" in page
-    assert 'href="/diary/agenda?day=2026-11-30&view=month"' in page
-    assert 'href="/diary/agenda?day=2027-01-31&view=month"' in page
+    assert 'href="/diary/days?day=2026-11-30&view=month"' in page
+    assert 'href="/diary/days?day=2027-01-31&view=month"' in page
     assert '>Previous<span class="agenda-step__unit">\xa0month</span>' in page
     assert '>Next<span class="agenda-step__unit">\xa0month</span>' in page
     # Not the current month: a way back; the date picker keeps the month view.
-    assert 'href="/diary/agenda?view=month">This month<' in page
+    assert 'href="/diary/days?view=month">This month<' in page
     assert 'name="view" value="month"' in page and 'name="day" value="2026-12-31"' in page
-    january = text(jo.get("/diary/agenda?day=2027-01-31&view=month"))
+    january = text(jo.get("/diary/days?day=2027-01-31&view=month"))
     assert "January 2027" in january
-    assert 'href="/diary/agenda?day=2026-12-31&view=month"' in january
-    assert 'href="/diary/agenda?day=2027-02-28&view=month"' in january
-    this_month = text(jo.get("/diary/agenda?view=month"))
+    assert 'href="/diary/days?day=2026-12-31&view=month"' in january
+    assert 'href="/diary/days?day=2027-02-28&view=month"' in january
+    this_month = text(jo.get("/diary/days?view=month"))
     assert "March 2026" in this_month and ">This month<" not in this_month
-    assert 'href="/diary/agenda?day=2026-02-04&view=month"' in this_month
+    assert 'href="/diary/days?day=2026-02-04&view=month"' in this_month
 
 
 def test_day_and_week_views_switch_to_the_month(jo):
     for view in ("day", "week"):
-        page = text(jo.get(f"/diary/agenda?day=2026-03-10&view={view}"))
-        assert 'href="/diary/agenda?day=2026-03-10&view=month">Month<' in page
-    month = text(jo.get("/diary/agenda?day=2026-03-10&view=month"))
-    assert 'href="/diary/agenda?day=2026-03-10&view=month" aria-current="page">Month<' in month
-    assert 'href="/diary/agenda?day=2026-03-10&view=day">Day<' in month
-    assert 'href="/diary/agenda?day=2026-03-10&view=week">Week<' in month
+        page = text(jo.get(f"/diary/days?day=2026-03-10&view={view}"))
+        assert 'href="/diary/days?day=2026-03-10&view=month">Month<' in page
+    month = text(jo.get("/diary/days?day=2026-03-10&view=month"))
+    assert 'href="/diary/days?day=2026-03-10&view=month" aria-current="page">Month<' in month
+    assert 'href="/diary/days?day=2026-03-10&view=day">Day<' in month
+    assert 'href="/diary/days?day=2026-03-10&view=week">Week<' in month
 
 
 def test_an_empty_month_says_so(jo):
-    page = text(jo.get("/diary/agenda?day=2026-06-01&view=month"))
+    page = text(jo.get("/diary/days?day=2026-06-01&view=month"))
     assert "June 2026" in page and "No sessions" in page and "month__count" not in page
     assert page.count('class="month__link"') == 30
 
@@ -346,17 +346,17 @@ def test_an_empty_month_says_so(jo):
 def test_a_clock_change_month_puts_sessions_on_their_local_day(app, jo, diary, starts_at,
                                                                 label, clock):
     add_appointment(app, diary, starts_at)
-    page = text(jo.get("/diary/agenda?day=2026-10-15&view=month"))
+    page = text(jo.get("/diary/days?day=2026-10-15&view=month"))
     assert page.count(": 1 session") == 1
     day = starts_at.astimezone(ZoneInfo("Europe/London")).date().isoformat()
     cell = month_cell(page, day)
     assert f'aria-label="{label}"' in cell and f">{clock}<" in cell
-    assert ": 1 session" not in text(jo.get("/diary/agenda?day=2026-09-15&view=month"))
+    assert ": 1 session" not in text(jo.get("/diary/days?day=2026-09-15&view=month"))
 
 
 def test_clients_are_refused_the_month(app, client, diary):
     assert login(client, diary.client.email).status_code == 302
-    assert client.get("/diary/agenda?view=month").status_code == 403
+    assert client.get("/diary/days?view=month").status_code == 403
 
 
 @pytest.mark.parametrize("n", [3])
@@ -368,7 +368,7 @@ def test_the_month_runs_a_fixed_number_of_queries_at_n_and_10n(app, jo, diary, m
             start = datetime(2026, 3, 2, 8, tzinfo=UTC) + timedelta(hours=5 * i)
             add_appointment(app, diary, start, client_id=client_id)
 
-    url = "/diary/agenda?day=2026-03-04&view=month"
+    url = "/diary/days?day=2026-03-04&view=month"
     fill(0, n)
     small = queries_for(app, jo, url)
     fill(n, 10 * n)

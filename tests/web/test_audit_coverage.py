@@ -110,7 +110,7 @@ def current_item(app, client_id: int, slug: str) -> int:
 
 def test_opening_a_client_record_is_audited(world):
     app, jo = world["app"], world["jo"]
-    assert jo.get(f"/dashboard/clients/{world['alex_id']}").status_code == 200
+    assert jo.get(f"/clients/{world['alex_id']}").status_code == 200
     assert_audited(app, "client.record_viewed", actor=world["jo_id"],
                    subject=world["alex_id"], ip=THERAPIST_IP, at=NOW)
 
@@ -155,17 +155,17 @@ def test_marking_sessions_and_adding_notes_are_audited(world):
     later = datetime(2026, 3, 2, 12, 30, tzinfo=UTC)
     set_clock(app, later)
     login(jo, diary.therapist.email)  # hours later: the idle session has ended
-    token = csrf(jo, "/dashboard/settings")
+    token = csrf(jo, "/settings/")
 
-    assert jo.post(f"/diary/agenda/appointments/{first}/attended",
+    assert jo.post(f"/diary/appointments/{first}/attended",
                    data={"csrf_token": token}).status_code == 302
     assert_audited(app, "appointment.attended", actor=world["jo_id"], subject=alex,
                    ip=THERAPIST_IP, at=later)
-    assert jo.post(f"/diary/agenda/appointments/{second}/no-show",
+    assert jo.post(f"/diary/appointments/{second}/no-show",
                    data={"csrf_token": token}).status_code == 302
     assert_audited(app, "appointment.no_show", actor=world["jo_id"], subject=alex,
                    ip=THERAPIST_IP, at=later)
-    jo.post(f"/diary/agenda/appointments/{first}/notes",
+    jo.post(f"/diary/appointments/{first}/notes",
             data={"csrf_token": token, "body": "Left hip flexor much freer."})
     row = assert_audited(app, "session_note.added", actor=world["jo_id"], subject=alex,
                          ip=THERAPIST_IP, at=later)
@@ -293,17 +293,17 @@ def test_client_share_links_and_moment_times_are_audited(world):
 
 def test_the_trail_is_append_only_and_reads_in_plain_words(world):
     app, jo, alex = world["app"], world["jo"], world["alex_id"]
-    jo.get(f"/dashboard/clients/{alex}")
+    jo.get(f"/clients/{alex}")
     form_post(world["alex"], "/sheet/moments", {
         "morning": "07:30", "work_break": "", "after_training": "", "before_bed": ""})
-    page = html.unescape(jo.get(f"/dashboard/clients/{alex}/audit").get_data(as_text=True))
+    page = html.unescape(jo.get(f"/clients/{alex}/audit").get_data(as_text=True))
     assert "Viewed the client record" in page
     assert "Reminder time for a moment changed" in page
     assert THERAPIST_IP in page and CLIENT_IP in page
     # Nothing in the site edits or deletes a row: the count only grows.
     with app.app_context():
         before = db.session.scalar(sa.select(sa.func.count()).select_from(AuditEvent))
-    jo.get(f"/dashboard/clients/{alex}")
+    jo.get(f"/clients/{alex}")
     with app.app_context():
         after = db.session.scalar(sa.select(sa.func.count()).select_from(AuditEvent))
         assert after == before + 1

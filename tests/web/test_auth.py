@@ -97,7 +97,7 @@ def link_from(row: OutboxMessage, path: str) -> str:
 
 def invite(therapist_client, name="Alex Morgan", email="alex@example.com"):
     """The therapist sends an invitation through the dashboard form."""
-    return form_post(therapist_client, "/dashboard/invite", {"name": name, "email": email})
+    return form_post(therapist_client, "/clients/invite", {"name": name, "email": email})
 
 
 # --- signing in and out -------------------------------------------------------------------
@@ -211,8 +211,8 @@ def test_invitation_end_to_end(app, as_therapist, outbox):
     """Invite, set a password from the link, the link dies, then the client signs in."""
     response = invite(as_therapist)
     assert response.status_code == 302
-    assert response.location == "/dashboard/clients"
-    assert "Invitation sent to Alex Morgan" in text(as_therapist.get("/dashboard/clients"))
+    assert response.location == "/clients/"
+    assert "Invitation sent to Alex Morgan" in text(as_therapist.get("/clients/"))
     rows = outbox("invite")
     assert len(rows) == 1 and rows[0].to_addr == "alex@example.com"
     link = link_from(rows[0], "/auth/invite/")
@@ -281,7 +281,7 @@ def test_reinviting_an_unanswered_invite_sends_a_new_link(as_therapist, outbox):
     invite(as_therapist)
     response = invite(as_therapist, email="ALEX@example.com")
     assert response.status_code == 302
-    assert "A new invitation link was sent" in text(as_therapist.get("/dashboard/clients"))
+    assert "A new invitation link was sent" in text(as_therapist.get("/clients/"))
     assert len(outbox("invite")) == 2
 
 
@@ -297,7 +297,7 @@ def test_inviting_an_existing_account_shows_error_on_email(app, as_therapist, ma
 
 def test_client_cannot_open_the_invite_page(as_client):
     """Inviting is for the therapist only."""
-    assert as_client.get("/dashboard/invite").status_code == 403
+    assert as_client.get("/clients/invite").status_code == 403
 
 
 # --- bad input on every form --------------------------------------------------------------
@@ -546,8 +546,8 @@ def test_deactivated_client_cannot_sign_in(app, as_therapist, make_client):
     login(browser, client_user.email)
     assert signed_in(browser)
 
-    response = form_post(as_therapist, "/dashboard/clients",
-                         {"active": "0"}, action=f"/dashboard/clients/{client_user.id}/access")
+    response = form_post(as_therapist, "/clients/",
+                         {"active": "0"}, action=f"/clients/{client_user.id}/access")
     assert response.status_code == 302
 
     assert not signed_in(browser)

@@ -65,26 +65,26 @@ def text(response) -> str:
 
 def test_clients_see_403_and_unknown_ids_404(client, world, app):
     assert login(client, "alex@example.com").status_code == 302
-    for url in ["/dashboard/clients", f"/dashboard/clients/{world['alex']}",
-                f"/dashboard/clients/{world['alex']}/audit"]:
+    for url in ["/clients/", f"/clients/{world['alex']}",
+                f"/clients/{world['alex']}/audit"]:
         assert client.get(url).status_code == 403, url
 
 
 def test_unknown_or_non_client_ids_are_404(as_jo, world):
-    for url in ["/dashboard/clients/999999", "/dashboard/clients/999999/audit",
-                f"/dashboard/clients/{world['jo']}", f"/dashboard/clients/{world['jo']}/audit"]:
+    for url in ["/clients/999999", "/clients/999999/audit",
+                f"/clients/{world['jo']}", f"/clients/{world['jo']}/audit"]:
         assert as_jo.get(url).status_code == 404, url
 
 
 def test_strangers_are_sent_to_sign_in(client, world):
-    response = client.get(f"/dashboard/clients/{world['alex']}")
+    response = client.get(f"/clients/{world['alex']}")
     assert response.status_code == 302 and "/auth/login" in response.location
 
 
 def test_list_links_each_row_to_the_record_and_shows_status(as_jo, world):
-    response = as_jo.get("/dashboard/clients")
+    response = as_jo.get("/clients/")
     body = response.get_data(as_text=True)
-    assert f'href="/dashboard/clients/{world["alex"]}"' in body
+    assert f'href="/clients/{world["alex"]}"' in body
     page = text(response)
     assert "Alex Morgan" in page and "Sam Rivera" in page and "Invited" in page
     assert "Pain reported: 1" in page and "2 clients." in page
@@ -98,21 +98,21 @@ def test_list_links_each_row_to_the_record_and_shows_status(as_jo, world):
     {"q": "alex", "filter": ["upcoming", "low_adherence", "no_programme", "pain"]},
 ])
 def test_odd_input_never_fails(as_jo, world, query):
-    assert as_jo.get("/dashboard/clients", query_string=query).status_code == 200
-    response = as_jo.get(f"/dashboard/clients/{world['alex']}/audit", query_string=query)
+    assert as_jo.get("/clients/", query_string=query).status_code == 200
+    response = as_jo.get(f"/clients/{world['alex']}/audit", query_string=query)
     assert response.status_code == 200
 
 
 def test_a_nul_byte_is_refused_not_a_500(as_jo, world):
-    assert as_jo.get("/dashboard/clients", query_string={"q": "a\x00b"}).status_code == 400
+    assert as_jo.get("/clients/", query_string={"q": "a\x00b"}).status_code == 400
 
 
 def test_search_and_filters(as_jo, world):
-    assert "Alex Morgan" in text(as_jo.get("/dashboard/clients?q=ALEX"))
-    assert "Sam Rivera" not in text(as_jo.get("/dashboard/clients?q=ALEX"))
-    page = text(as_jo.get("/dashboard/clients?filter=no_programme"))
+    assert "Alex Morgan" in text(as_jo.get("/clients/?q=ALEX"))
+    assert "Sam Rivera" not in text(as_jo.get("/clients/?q=ALEX"))
+    page = text(as_jo.get("/clients/?filter=no_programme"))
     assert "Sam Rivera" in page and "Alex Morgan" not in page
-    page = text(as_jo.get("/dashboard/clients?q=%25"))
+    page = text(as_jo.get("/clients/?q=%25"))
     assert "No clients match" in page
 
 
@@ -122,15 +122,15 @@ def test_pagination(as_jo, world, app):
             db.session.add(User(email=f"p{n:02}@example.com", name=f"Pat {n:02}",
                                 role=Role.CLIENT))
         db.session.commit()
-    first = as_jo.get("/dashboard/clients?q=pat")
+    first = as_jo.get("/clients/?q=pat")
     assert first.get_data(as_text=True).count('class="client-list__item card') == 25
     assert "Page 1 of 2" in text(first) and "page=2" in first.get_data(as_text=True)
-    last = text(as_jo.get("/dashboard/clients?q=pat&page=7"))
+    last = text(as_jo.get("/clients/?q=pat&page=7"))
     assert "Page 2 of 2" in last and "Pat 29" in last and "Pat 00" not in last
 
 
 def test_record_shows_everything_and_writes_an_audit_row(as_jo, world, app):
-    response = as_jo.get(f"/dashboard/clients/{world['alex']}",
+    response = as_jo.get(f"/clients/{world['alex']}",
                          environ_base={"REMOTE_ADDR": "198.51.100.7"})
     assert response.status_code == 200
     body = response.get_data(as_text=True)
@@ -149,7 +149,7 @@ def test_record_shows_everything_and_writes_an_audit_row(as_jo, world, app):
 
 
 def test_adherence_chart_and_table(as_jo, world):
-    body = as_jo.get(f"/dashboard/clients/{world['alex']}").get_data(as_text=True)
+    body = as_jo.get(f"/clients/{world['alex']}").get_data(as_text=True)
     svg = re.search(r"<svg[^>]*>.*?</svg>", body, re.S).group(0)
     assert 'role="img"' in svg and 'aria-labelledby="adherence-title adherence-desc"' in svg
     assert '<title id="adherence-title">' in svg and '<desc id="adherence-desc">' in svg
@@ -167,24 +167,24 @@ def test_adherence_chart_and_table(as_jo, world):
 
 
 def test_invite_again_and_deactivate_from_the_record(as_jo, world, app, outbox):
-    page = as_jo.get(f"/dashboard/clients/{world['sam']}").get_data(as_text=True)
+    page = as_jo.get(f"/clients/{world['sam']}").get_data(as_text=True)
     assert "Send the invitation again" in page
-    response = form_post(as_jo, f"/dashboard/clients/{world['sam']}",
+    response = form_post(as_jo, f"/clients/{world['sam']}",
                          {"name": "Sam Rivera", "email": "sam@example.com"},
-                         action="/dashboard/invite")
+                         action="/clients/invite")
     assert response.status_code == 302
     assert "Send the invitation again" not in as_jo.get(
-        f"/dashboard/clients/{world['alex']}").get_data(as_text=True)
-    response = form_post(as_jo, f"/dashboard/clients/{world['alex']}", {"active": "0"},
-                         action=f"/dashboard/clients/{world['alex']}/access")
+        f"/clients/{world['alex']}").get_data(as_text=True)
+    response = form_post(as_jo, f"/clients/{world['alex']}", {"active": "0"},
+                         action=f"/clients/{world['alex']}/access")
     assert response.status_code == 302
-    assert "Reactivate" in as_jo.get(f"/dashboard/clients/{world['alex']}").get_data(
+    assert "Reactivate" in as_jo.get(f"/clients/{world['alex']}").get_data(
         as_text=True)
 
 
 def test_audit_trail_lists_views_newest_first_in_local_time(as_jo, world):
-    as_jo.get(f"/dashboard/clients/{world['alex']}", environ_base={"REMOTE_ADDR": "192.0.2.5"})
-    page = text(as_jo.get(f"/dashboard/clients/{world['alex']}/audit"))
+    as_jo.get(f"/clients/{world['alex']}", environ_base={"REMOTE_ADDR": "192.0.2.5"})
+    page = text(as_jo.get(f"/clients/{world['alex']}/audit"))
     assert "client.record_viewed" in page and "Jo Fletcher" in page and "192.0.2.5" in page
     assert "4 March 2026, 12:00" in page
 
@@ -222,9 +222,9 @@ def statements_for(app, browser, url: str) -> int:
 
 
 def test_query_counts_stay_fixed_at_n_and_10n(as_jo, world, app):
-    urls = ["/dashboard/clients", "/dashboard/clients?filter=low_adherence&q=grown",
-            f"/dashboard/clients/{world['alex']}", f"/dashboard/clients/{world['alex']}/audit",
-            f"/dashboard/clients/{world['alex']}/export"]
+    urls = ["/clients/", "/clients/?filter=low_adherence&q=grown",
+            f"/clients/{world['alex']}", f"/clients/{world['alex']}/audit",
+            f"/clients/{world['alex']}/export"]
     grow(app, world, clients=3, logs=3, appointments=3)
     for url in urls:
         statements_for(app, as_jo, url)  # warm up: audit rows exist from here on
@@ -232,7 +232,7 @@ def test_query_counts_stay_fixed_at_n_and_10n(as_jo, world, app):
     grow(app, world, clients=27, logs=27, appointments=27)
     large = {url: statements_for(app, as_jo, url) for url in urls}
     assert large == small
-    body = as_jo.get(f"/dashboard/clients/{world['alex']}").get_data(as_text=True)
+    body = as_jo.get(f"/clients/{world['alex']}").get_data(as_text=True)
     assert body.count("Note 26.1<br>second line") == 1  # the notes really were on the page
 
 
@@ -246,7 +246,7 @@ def test_record_shows_session_notes_under_each_appointment(as_jo, world, app):
                  "Review & stretch", NOW - timedelta(days=2))
         db.session.commit()
         past_id = past.id
-    body = as_jo.get(f"/dashboard/clients/{world['alex']}").get_data(as_text=True)
+    body = as_jo.get(f"/clients/{world['alex']}").get_data(as_text=True)
     # From this appointment's entry to the next one.
     entry = body.split(f'id="record-appointment-{past_id}"', 1)[1].split(
         'class="history-entry"', 1)[0]
@@ -255,20 +255,20 @@ def test_record_shows_session_notes_under_each_appointment(as_jo, world, app):
     assert entry.index("Tight psoas") < entry.index("Second, later")
     assert "Session note, Mon 2 March 2026, 12:00, Jo Fletcher" in html.unescape(entry)
     assert "Mon 2 March 2026, 13:00</time>" in entry
-    assert (f'href="/diary/agenda?day=2026-03-02&amp;view=day#appointment-{past_id}"'
+    assert (f'href="/diary/days?day=2026-03-02&amp;view=day#appointment-{past_id}"'
             in entry)
     assert "Attended" in entry
     assert "No session notes." in body  # the booked session has none
 
 
 def test_record_offers_the_download(as_jo, world):
-    body = as_jo.get(f"/dashboard/clients/{world['alex']}").get_data(as_text=True)
-    assert (f'<a class="button button--secondary" href="/dashboard/clients/{world["alex"]}'
+    body = as_jo.get(f"/clients/{world['alex']}").get_data(as_text=True)
+    assert (f'<a class="button button--secondary" href="/clients/{world["alex"]}'
             f'/export" download>Download record</a>') in body
 
 
 def test_export_is_a_json_file_and_is_audited(as_jo, world, app):
-    response = as_jo.get(f"/dashboard/clients/{world['alex']}/export",
+    response = as_jo.get(f"/clients/{world['alex']}/export",
                          environ_base={"REMOTE_ADDR": "198.51.100.8"})
     assert response.status_code == 200
     assert response.mimetype == "application/json"
@@ -287,18 +287,18 @@ def test_export_is_a_json_file_and_is_audited(as_jo, world, app):
             AuditEvent.action == "client.exported")).all()
         assert [(r.actor_id, r.subject_user_id, r.ip, r.at) for r in rows] == [
             (world["jo"], world["alex"], "198.51.100.8", NOW)]
-    trail = text(as_jo.get(f"/dashboard/clients/{world['alex']}/audit"))
+    trail = text(as_jo.get(f"/clients/{world['alex']}/audit"))
     assert "Downloaded the whole client record" in trail and "198.51.100.8" in trail
 
 
 def test_export_is_for_therapists_and_real_clients_only(client, world):
     assert login(client, "alex@example.com").status_code == 302
-    assert client.get(f"/dashboard/clients/{world['alex']}/export").status_code == 403
+    assert client.get(f"/clients/{world['alex']}/export").status_code == 403
 
 
 def test_export_of_unknown_or_non_clients_is_404(as_jo, world, app):
     for client_id in (999_999, world["jo"]):
-        assert as_jo.get(f"/dashboard/clients/{client_id}/export").status_code == 404
+        assert as_jo.get(f"/clients/{client_id}/export").status_code == 404
     with app.app_context():
         assert not db.session.scalars(sa.select(AuditEvent).where(
             AuditEvent.action == "client.exported")).all()
@@ -307,7 +307,7 @@ def test_export_of_unknown_or_non_clients_is_404(as_jo, world, app):
 def test_export_with_odd_characters_is_valid_json(as_jo, world, make_client):
     name = 'Zoë "Z" \\ </script> \u2028 🙂 \x07 O\'Neil'
     odd = make_client(name=name, email="odd@example.com")
-    response = as_jo.get(f"/dashboard/clients/{odd.id}/export")
+    response = as_jo.get(f"/clients/{odd.id}/export")
     assert response.status_code == 200
     assert json.loads(response.get_data())["account"]["name"] == name
 
@@ -318,4 +318,4 @@ def test_no_file_is_sent_unless_the_audit_row_is_stored(as_jo, world, app, monke
 
     monkeypatch.setattr(db.session, "commit", refuse)
     with pytest.raises(RuntimeError):
-        as_jo.get(f"/dashboard/clients/{world['alex']}/export")
+        as_jo.get(f"/clients/{world['alex']}/export")

@@ -55,7 +55,7 @@ def test_the_session_in_progress_comes_first_with_its_summary(app, jo, diary):
     assert "In progress" in block and "Today, 11:45–12:45" in block
     assert "Alex Morgan" in block and "Left calf cramping" in block
     assert "No programme yet" in block and "Pain reports to review" in block
-    assert f'href="/dashboard/clients/{diary.client.id}"' in page
+    assert f'href="/clients/{diary.client.id}"' in page
 
 
 def test_cancelled_and_finished_sessions_are_skipped_for_a_later_day(app, jo, diary):
@@ -91,8 +91,8 @@ def test_what_needs_a_look_counts_and_links_to_the_filters(app, jo, diary, make_
     page = text(jo.get("/dashboard/"))
     assert '1 client with pain reports to review' in page
     assert '1 client under 50% of their programme this fortnight' in page
-    assert 'href="/dashboard/clients?filter=pain"' in page
-    assert 'href="/dashboard/clients?filter=low_adherence"' in page
+    assert 'href="/clients/?filter=pain"' in page
+    assert 'href="/clients/?filter=low_adherence"' in page
 
 
 @pytest.mark.parametrize("n", [3])

@@ -293,15 +293,15 @@ RULES_FORM = {"slot_step_minutes": "30", "min_notice_hours": "6", "horizon_value
 # The rest of the settings form, as the diary fixture's practice has them.
 PRACTICE_FORM = {"name": "Test Practice", "email": "desk@example.com", "phone": "020 7946 0000",
                  "address": "", "timezone": "Europe/London"}
-SETTINGS = "/dashboard/settings"
+SETTINGS = "/settings/"
 
 
 def test_old_rules_address_and_the_diary_nav_lead_to_the_settings_page(jo):
     response = jo.get("/diary/rules")
     assert response.status_code == 302
-    assert response.location == "/dashboard/settings#rules"
+    assert response.location == "/settings/#rules"
     page = text(jo.get("/diary/"))
-    assert re.search(r'<a href="/dashboard/settings#rules">Booking rules</a>', page)
+    assert re.search(r'<a href="/settings/#rules">Booking rules</a>', page)
     settings = text(jo.get(response.location))
     assert 'id="rules"' in settings and ">Booking rules</h2>" in settings
 

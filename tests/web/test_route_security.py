@@ -44,7 +44,7 @@ PUBLIC = {
     "sheet.moments_feed",
 }
 # Blueprints whose every route is for therapists only.
-THERAPIST_BLUEPRINTS = {"dashboard", "diary", "library", "builder"}
+THERAPIST_BLUEPRINTS = {"dashboard", "clients", "diary", "library", "builder", "settings"}
 # The deliberate exceptions inside those blueprints: routes clients may open too. Uploaded
 # exercise pictures belong to the library that stores them, but clients see them on their
 # home page and exercise pages, so the picture route admits both roles (and nothing else of
@@ -212,7 +212,7 @@ def test_every_post_without_csrf_token_is_refused_and_writes_nothing(app, first_
     as_first_client = app.test_client()
     assert login(as_first_client, first_client.email).status_code == 302
     post_routes = [r for r in routes(app) if "POST" in r.methods]
-    assert {"auth.logout", "dashboard.invite", "dashboard.client_access"} <= {
+    assert {"auth.logout", "clients.invite", "clients.access"} <= {
         r.endpoint for r in post_routes}
     before = snapshot(app)
 
@@ -280,3 +280,18 @@ def test_a_route_without_declaration_fails_closed(app_with_forgotten_routes, mak
             assert response.status_code == 403, (user.role, url)
             assert "secret" not in response.get_data(as_text=True)
         assert browser.post("/forgotten/").status_code == 403
+
+
+# --- moved addresses ----------------------------------------------------------------------
+
+
+def test_a_moved_address_lets_in_exactly_who_its_new_page_does(app):
+    moved = {endpoint: view.moved_to for endpoint, view in app.view_functions.items()
+             if hasattr(view, "moved_to")}
+    assert {"dashboard.moved_clients_index", "dashboard.moved_clients_access",
+            "dashboard.moved_settings_index", "diary.moved_diary_days",
+            "diary.moved_diary_record_outcome"} <= set(moved)
+    for old, new in moved.items():
+        assert new in app.view_functions, f"{old} redirects to a missing endpoint {new}"
+        assert access.access_of(app, old) == access.access_of(app, new), old
+        assert access.access_of(app, old) != access.PUBLIC, old

@@ -274,8 +274,8 @@ ANONYMOUS_PAGES = ["/auth/login", "/auth/forgot", "/auth/register", "/auth/invit
                    "/auth/reset/bad-token", "/no-such-page", "/healthz", "/"]
 CLIENT_PAGES = ["/", "/account/", "/account/password", "/auth/login", "/no-such-page",
                 "/dashboard/"]
-THERAPIST_PAGES = ["/", "/account/", "/account/password", "/dashboard/", "/dashboard/clients",
-                   "/dashboard/invite", "/dashboard/settings", "/no-such-page"]
+THERAPIST_PAGES = ["/", "/account/", "/account/password", "/dashboard/", "/clients/",
+                   "/clients/invite", "/settings/", "/no-such-page"]
 
 
 def assert_renders(client, path: str) -> None:

@@ -15,7 +15,7 @@ from portal.models import AuditEvent, Practice
 from tests.conftest import csrf_from, form_post, login
 from tests.web.test_diary_web import field_error, text
 
-SETTINGS = "/dashboard/settings"
+SETTINGS = "/settings/"
 PRACTICE_FORM = {"name": "Test Practice", "email": "desk@example.com", "phone": "020 7946 0000",
                  "address": "", "timezone": "Europe/London"}
 RULES_FORM = {"slot_step_minutes": "15", "min_notice_hours": "12", "horizon_value": "8",

@@ -6,12 +6,13 @@ from flask import Blueprint, Response, flash, redirect, render_template, url_for
 from flask_login import current_user
 
 from portal.extensions import db
-from portal.models import Appointment, AppointmentStatus, Practice, Role
+from portal.models import Appointment, AppointmentStatus, Role
 from portal.services import accounts, booking, calendar, wording
 from portal.services.errors import InvalidInput, NotFound, PermissionDenied
 from portal.web import transactions
 from portal.web.access import restrict
 from portal.web.appointments.forms import CancelForm
+from portal.web.changes_closed import closed_page
 from portal.web.deps import client_ip, now, practice_zone
 from portal.web.errors import render_error
 from portal.web.forms import apply_error
@@ -30,12 +31,6 @@ STATUS_LABELS = {
 @bp.app_context_processor
 def _status_labels():
     return {"appointment_status_labels": STATUS_LABELS}
-
-
-def closed_page(appointment: Appointment, practice: Practice):
-    """403: why this appointment can't be changed online any more, and who to contact."""
-    return render_template("appointments/closed.html", appointment=appointment,
-                           deadline=booking.policy_deadline(practice, appointment)), 403
 
 
 @bp.route("/")

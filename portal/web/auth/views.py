@@ -6,7 +6,7 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_login import current_user
 
 from portal.extensions import db, limiter
-from portal.models import Role, User
+from portal.models import Role
 from portal.services import accounts
 from portal.services.errors import InvalidInput, NotFound, PermissionDenied
 from portal.services.tokens import INVITE, RESET, LinkExpired
@@ -15,28 +15,10 @@ from portal.web.access import public, roles
 from portal.web.auth.forms import EmailForm, LoginForm, RegisterForm, SetPasswordForm
 from portal.web.deps import client_ip, now, passwords, tokens
 from portal.web.forms import apply_error, safe_next
+from portal.web.links import invite_link, reset_link
+from portal.web.rate_limits import email_limit, login_limit
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
-
-
-def login_limit() -> str:
-    """The configured limit for password attempts (per client address)."""
-    return current_app.config["RATELIMIT_LOGIN"]
-
-
-def email_limit() -> str:
-    """The configured limit for requests that send an email."""
-    return current_app.config["RATELIMIT_EMAIL"]
-
-
-def invite_link(user: User) -> str:
-    """Absolute URL of a set-password link for an invited or registering client."""
-    return url_for("auth.accept_invite", token=tokens().make(INVITE, user), _external=True)
-
-
-def reset_link(user: User) -> str:
-    """Absolute URL of a password reset link."""
-    return url_for("auth.reset", token=tokens().make(RESET, user), _external=True)
 
 
 @bp.route("/login", methods=["GET", "POST"])

@@ -21,8 +21,8 @@ from portal.services import practice as practice_service
 from portal.services.errors import InvalidInput, NotFound, PermissionDenied
 from portal.web import transactions
 from portal.web.access import restrict
-from portal.web.appointments.views import closed_page
 from portal.web.booking.forms import ConfirmForm
+from portal.web.changes_closed import closed_page
 from portal.web.deps import client_ip, now, practice_zone
 from portal.web.errors import render_error
 from portal.web.forms import apply_error

@@ -1,29 +1,32 @@
-"""The therapist's dashboard: overview, clients, invitations and practice settings."""
+"""The therapist's dashboard: the day at a glance."""
 
 from __future__ import annotations
 
-import json
-
-from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from flask import Blueprint, render_template
 from flask_login import current_user
 from sqlalchemy import func, select
 
-from portal.extensions import db, limiter
+from portal.extensions import db
 from portal.models import Role, User
-from portal.services import accounts, adherence, diary
 from portal.services import agenda as agenda_service
-from portal.services import client_record as record_service
 from portal.services import clients as client_service
-from portal.services import practice as practice_service
-from portal.services.errors import InvalidInput
 from portal.web.access import restrict
-from portal.web.auth.views import email_limit, invite_link
-from portal.web.dashboard.forms import InviteForm, SettingsForm, zone_choices
-from portal.web.deps import client_ip, now, practice_zone
-from portal.web.forms import apply_error
+from portal.web.deps import now, practice_zone
+from portal.web.invite_form import InviteForm
+from portal.web.moved import moved
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
 restrict(bp, Role.THERAPIST)
+
+# The client pages moved to their own surface, Clients (/clients/).
+moved(bp, "/clients", "clients.index")
+moved(bp, "/clients/<int:client_id>", "clients.record")
+moved(bp, "/clients/<int:client_id>/audit", "clients.audit")
+moved(bp, "/clients/<int:client_id>/export", "clients.export")
+moved(bp, "/clients/<int:client_id>/access", "clients.access", methods=["POST"])
+moved(bp, "/invite", "clients.invite", methods=["GET", "POST"])
+# The practice settings are their own surface, Settings (/settings/).
+moved(bp, "/settings", "settings.index", methods=["GET", "POST"])
 
 
 @bp.route("/")
@@ -46,145 +49,3 @@ def index():
                            inactive_count=counts.get(False, 0), recent=recent,
                            form=InviteForm(), day=day, attention=attention, now=current,
                            low_percent=client_service.LOW_ADHERENCE_PERCENT)
-
-
-@bp.route("/clients")
-def clients():
-    """Every client, searchable and filterable, by name, a page at a time."""
-    query = client_service.clean_query(request.args.get("q"), request.args.getlist("filter"),
-                                       request.args.get("page"))
-    result = client_service.list_clients(db.session, current_user._get_current_object(),
-                                         query, now())
-    return render_template("dashboard/clients.html", result=result, clients=result.rows,
-                           filters=client_service.FILTERS)
-
-
-@bp.route("/clients/<int:client_id>")
-def client_record(client_id: int):
-    """One client's record; reading it is audited."""
-    actor = current_user._get_current_object()
-    client = record_service.get_client(db.session, actor, client_id)
-    record = record_service.client_record(db.session, actor, client, now(), ip=client_ip())
-    # The page is rendered here and the audit row committed after (transactions.finish):
-    # a commit first would expire every loaded row, and the template would then reload each
-    # appointment and log one by one. If the commit fails, an error page goes out instead.
-    return render_template("dashboard/client.html", record=record, client=client,
-                           chart=_chart(record.weeks))
-
-
-@bp.route("/clients/<int:client_id>/audit")
-def client_audit(client_id: int):
-    """Who did what to and about one client, newest first."""
-    actor = current_user._get_current_object()
-    client = record_service.get_client(db.session, actor, client_id)
-    trail = record_service.audit_trail(db.session, actor, client,
-                                       client_service.parse_page(request.args.get("page")))
-    return render_template("dashboard/client_audit.html", client=client, trail=trail)
-
-
-@bp.route("/clients/<int:client_id>/export")
-def client_export(client_id: int):
-    """Everything held about one client as a JSON file (a subject access request answer);
-    the export is audited, and the audit row is stored before the file is sent."""
-    actor = current_user._get_current_object()
-    client = record_service.get_client(db.session, actor, client_id)
-    record = record_service.export_record(db.session, actor, client, now(), ip=client_ip())
-    body = json.dumps(record, ensure_ascii=False, indent=2)
-    filename = f"client-{client.id}-record-{record['exported_at_local'][:10]}.json"
-    response = Response(body, mimetype="application/json")
-    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
-CHART_HEIGHT = 120
-CHART_BAR = 28
-CHART_GAP = 16
-
-
-def _chart(weeks: list[adherence.Week]) -> dict:
-    """Bar geometry for the adherence chart, worked out here so the template only draws."""
-    bars = []
-    for n, week in enumerate(weeks):
-        percent = week.percent or 0
-        height = round(CHART_HEIGHT * percent / 100)
-        x = CHART_GAP + n * (CHART_BAR + CHART_GAP)
-        bars.append({"week": week, "x": x, "y": 20 + CHART_HEIGHT - height, "height": height,
-                     "label_x": x + CHART_BAR // 2})
-    width = CHART_GAP + len(weeks) * (CHART_BAR + CHART_GAP)
-    return {"bars": bars, "width": width, "height": CHART_HEIGHT + 60,
-            "baseline": 20 + CHART_HEIGHT, "bar": CHART_BAR}
-
-
-@bp.route("/invite", methods=["GET", "POST"])
-@limiter.limit(email_limit, methods=["POST"])
-def invite():
-    """Invite a client by email."""
-    form = InviteForm()
-    if form.validate_on_submit():
-        try:
-            user, created = accounts.invite_client(
-                db.session, current_user._get_current_object(), email=form.email.data,
-                name=form.name.data, link_for=invite_link, now=now(), ip=client_ip(),
-            )
-        except InvalidInput as error:
-            apply_error(form, error)
-        else:
-            verb = "Invitation sent" if created else "A new invitation link was sent"
-            flash(f"{verb} to {user.name} at {user.email}.", "success")
-            return redirect(url_for("dashboard.clients"))
-    return render_template("dashboard/invite.html", form=form)
-
-
-@bp.route("/clients/<int:client_id>/access", methods=["POST"])
-def client_access(client_id: int):
-    """Deactivate or reactivate a client's access."""
-    actor = current_user._get_current_object()
-    client = record_service.get_client(db.session, actor, client_id)
-    active = request.form.get("active") == "1"
-    accounts.set_active(db.session, actor, client,
-                        active=active, now=now(), ip=client_ip())
-    if active:
-        flash(f"{client.name} can sign in again.", "success")
-    else:
-        flash(f"{client.name} can no longer sign in. Their records are kept.", "success")
-    return redirect(url_for("dashboard.clients"))
-
-
-@bp.route("/settings", methods=["GET", "POST"])
-def settings():
-    """Every practice setting: name, contact details, time zone, registration and the booking
-    rules. One form saved in one commit, so a mistake anywhere keeps everything typed."""
-    practice = accounts.get_practice(db.session)
-    form = SettingsForm(obj=None if request.method == "POST" else practice)
-    form.timezone.choices = zone_choices(practice.timezone)
-    if not form.is_submitted():
-        form.fill(practice)
-    if form.validate_on_submit():
-        me, errors = current_user._get_current_object(), []
-        try:
-            practice_service.update(
-                db.session, me, practice,
-                name=form.name.data, email=form.email.data, phone=form.phone.data,
-                address=form.address.data, timezone=form.timezone.data,
-                self_registration=form.self_registration.data, now=now(), ip=client_ip(),
-            )
-        except InvalidInput as error:
-            errors.append(error)
-        try:
-            diary.update_rules(
-                db.session, me, practice, slot_step_minutes=form.slot_step_minutes.data,
-                min_notice_hours=form.min_notice_hours.data,
-                horizon_value=form.horizon_value.data, horizon_unit=form.horizon_unit.data,
-                cancel_window_hours=form.cancel_window_hours.data,
-                reminder_lead_hours=form.reminder_lead_hours.data, now=now(), ip=client_ip(),
-            )
-        except InvalidInput as error:
-            errors.append(error)
-        if errors:
-            for error in errors:
-                apply_error(form, error)
-        else:
-            flash("Practice settings saved.", "success")
-            return redirect(url_for("dashboard.settings"))
-    return render_template("dashboard/settings.html", form=form)

@@ -9,42 +9,16 @@ from wtforms import (
     BooleanField,
     DateField,
     Field,
-    IntegerField,
     RadioField,
     SelectField,
     StringField,
     TextAreaField,
     TimeField,
 )
-from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
-
-try:
-    from wtforms.fields.choices import SelectChoice
-except ImportError:  # pragma: no cover - WTForms before 3.3
-    SelectChoice = None
+from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
 from portal.services import diary
-from portal.web.forms import drop_nul
-
-
-class WholeNumberField(IntegerField):
-    """An integer input whose bad-format message says what to type; blank is None."""
-
-    def __init__(self, label=None, validators=None, *, invalid="Enter a whole number.", **kw):
-        kw.setdefault("render_kw", {"inputmode": "numeric"})
-        super().__init__(label, validators, **kw)
-        self.invalid = invalid
-
-    def process_formdata(self, valuelist):
-        raw = valuelist[0].strip() if valuelist else ""
-        if not raw:
-            self.data = None
-            return
-        try:
-            self.data = int(raw)
-        except ValueError as exc:
-            self.data = None
-            raise ValueError(self.invalid) from exc
+from portal.web.forms import WholeNumberField, drop_nul, int_or_none, within
 
 
 class ClockField(TimeField):
@@ -75,35 +49,6 @@ class DayField(DateField):
         except ValueError as exc:
             self.data = None
             raise ValueError("Enter a date like 2026-03-04.") from exc
-
-
-def choice(value, label: str):
-    """One option of a select. WTForms 3.3 wants SelectChoice (tuples are deprecated there,
-    and warnings fail the tests); older versions take tuples."""
-    if SelectChoice is None:  # pragma: no cover - WTForms before 3.3
-        return (value, label)
-    return SelectChoice(value, label)
-
-
-def within(limits: dict, key: str) -> NumberRange:
-    """The service's range for a number, checked in the form too so every mistake in a
-    form shows at once (the service checks again)."""
-    limit = limits[key]
-    if isinstance(limit, tuple):
-        low, high, message = limit
-    else:
-        low, high, message = limit.low, limit.high, limit.message
-    return NumberRange(low, high, message)
-
-
-def _int_or_none(value):
-    """Coerce a posted choice to int without failing, so the service can name the problem."""
-    if value is None or value == "":
-        return None
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
 
 
 class ServiceForm(FlaskForm):
@@ -174,15 +119,12 @@ class TimeOffForm(FlaskForm):
                          description="Only you see this.")
 
 
-STEP_CHOICES = [choice(m, f"{m} minutes") for m in (5, 10, 15, 20, 30, 45, 60, 90, 120)]
-
-
 class _BookingChoices(FlaskForm):
     """Who, what and which day."""
 
-    client = SelectField("Client", coerce=_int_or_none, validate_choice=False,
+    client = SelectField("Client", coerce=int_or_none, validate_choice=False,
                          validators=[InputRequired("Choose a client.")])
-    service = SelectField("Service", coerce=_int_or_none, validate_choice=False,
+    service = SelectField("Service", coerce=int_or_none, validate_choice=False,
                           validators=[InputRequired("Choose a service.")])
     day = DayField("Day", [InputRequired("Choose a day.")])
 
@@ -222,7 +164,7 @@ class CancelForm(FlaskForm):
                     "rebook.", render_kw={"rows": 4})
 
 
-class AgendaActionForm(FlaskForm):
+class OutcomeForm(FlaskForm):
     """Mark attended or no-show: a button with a CSRF token, nothing else."""
 
 

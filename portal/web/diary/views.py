@@ -16,21 +16,27 @@ from portal.web import transactions
 from portal.web.access import restrict
 from portal.web.deps import client_ip, now, practice_zone
 from portal.web.diary.forms import (
-    AgendaActionForm,
     BookChoiceForm,
     BookForm,
     CancelForm,
     HoursForm,
+    OutcomeForm,
     RescheduleForm,
     ServiceForm,
     SessionNoteForm,
     TimeOffForm,
-    choice,
 )
-from portal.web.forms import apply_error
+from portal.web.forms import apply_error, choice
+from portal.web.moved import moved
 
 bp = Blueprint("diary", __name__, url_prefix="/diary")
 restrict(bp, Role.THERAPIST)
+
+# The day, week and month views were the "agenda" (/diary/agenda): one word, the Diary, now.
+moved(bp, "/agenda", "diary.days")
+moved(bp, "/agenda/appointments/<int:appointment_id>/<any(attended, 'no-show'):outcome>",
+      "diary.record_outcome", methods=["POST"])
+moved(bp, "/agenda/appointments/<int:appointment_id>/notes", "diary.note", methods=["POST"])
 
 
 def _me() -> User:
@@ -229,7 +235,7 @@ def rules():
     if request.method == "POST":
         flash("Booking rules are now part of Practice settings. Your change was not saved: "
               "please make it again here.", "info")
-    return redirect(url_for("dashboard.settings", _anchor="rules"))
+    return redirect(url_for("settings.index", _anchor="rules"))
 
 
 # --- booking for a client ------------------------------------------------------------------
@@ -392,11 +398,11 @@ def cancel(appointment_id: int):
                            window=practice.cancel_window_hours)
 
 
-# --- agenda --------------------------------------------------------------------------------
+# --- day, week and month ------------------------------------------------------------------
 
 
-def _agenda_args() -> tuple[date, str]:
-    """The day and view of the agenda from the query string (today and "day" by default)."""
+def _days_args() -> tuple[date, str]:
+    """The day and view of the diary days from the query string (today and "day" by default)."""
     view = request.args.get("view", "day")
     day = _day_arg()
     if day is None or not agenda_service.in_range(day):
@@ -404,9 +410,9 @@ def _agenda_args() -> tuple[date, str]:
     return day, view if view in agenda_service.VIEWS else "day"
 
 
-def _agenda_page(day: date, view: str, *, note_form: SessionNoteForm | None = None,
+def _days_page(day: date, view: str, *, note_form: SessionNoteForm | None = None,
                  note_for: int | None = None):
-    """The agenda page; `note_form` with errors is shown under appointment `note_for`."""
+    """The day, week or month page; `note_form` with errors is shown under `note_for`."""
     me = _me()
     current = now()
     steps = {"previous": agenda_service.step(day, view, -1),
@@ -414,7 +420,7 @@ def _agenda_page(day: date, view: str, *, note_form: SessionNoteForm | None = No
     if view == "month":
         # Counts and names only: the pre-session summaries are for the day and week views.
         found = agenda_service.month(db.session, me, practice_zone(), day=day)
-        return render_template("diary/agenda.html", month=found, day=day, view=view,
+        return render_template("diary/days.html", month=found, day=day, view=view,
                                today=_today(), **steps)
     found = agenda_service.agenda(db.session, me, practice_zone(), day=day, view=view,
                                   now=current)
@@ -424,38 +430,38 @@ def _agenda_page(day: date, view: str, *, note_form: SessionNoteForm | None = No
                   if e.appointment.status is AppointmentStatus.BOOKED
                   and e.appointment.starts_at > current}
     return render_template(
-        "diary/agenda.html", agenda=found, day=day, view=view, today=_today(), **steps,
+        "diary/days.html", agenda=found, day=day, view=view, today=_today(), **steps,
         markable=markable, changeable=changeable,
         note_form=note_form or SessionNoteForm(formdata=None), note_for=note_for,
     )
 
 
-@bp.route("/agenda")
-def agenda():
+@bp.route("/days")
+def days():
     """A day or week of appointments, each with how the client got on since the last visit,
     or a month of sessions per day."""
-    day, view = _agenda_args()
-    return _agenda_page(day, view)
+    day, view = _days_args()
+    return _days_page(day, view)
 
 
-def _back_to_agenda(appointment: Appointment):
-    """Redirect to the agenda page the action came from (the appointment's day otherwise)."""
-    day, view = _agenda_args()
+def _back_to_days(appointment: Appointment):
+    """Back to the page the action came from (the appointment's day otherwise)."""
+    day, view = _days_args()
     if _day_arg() is None:
         day = appointment.starts_at.astimezone(practice_zone()).date()
-    return redirect(url_for("diary.agenda", day=day.isoformat(), view=view,
+    return redirect(url_for("diary.days", day=day.isoformat(), view=view,
                             _anchor=f"appointment-{appointment.id}"))
 
 
-@bp.route("/agenda/appointments/<int:appointment_id>/<any(attended, 'no-show'):outcome>",
+@bp.route("/appointments/<int:appointment_id>/<any(attended, 'no-show'):outcome>",
           methods=["POST"])
-def agenda_mark(appointment_id: int, outcome: str):
+def record_outcome(appointment_id: int, outcome: str):
     """Mark a session that has started as attended or a no-show."""
     appointment = booking.get_appointment(db.session, _me(), appointment_id)
-    form = AgendaActionForm()
+    form = OutcomeForm()
     if not form.validate_on_submit():
         flash("The page had expired; please try again.", "error")
-        return _back_to_agenda(appointment)
+        return _back_to_days(appointment)
     mark = (agenda_service.mark_attended if outcome == "attended"
             else agenda_service.mark_no_show)
     try:
@@ -467,11 +473,11 @@ def agenda_mark(appointment_id: int, outcome: str):
         words = "attended" if outcome == "attended" else "a no-show"
         flash(f"Marked {appointment.client.name}'s session at "
               f"{_when(appointment.starts_at)} as {words}.", "success")
-    return _back_to_agenda(appointment)
+    return _back_to_days(appointment)
 
 
-@bp.route("/agenda/appointments/<int:appointment_id>/notes", methods=["POST"])
-def agenda_note(appointment_id: int):
+@bp.route("/appointments/<int:appointment_id>/notes", methods=["POST"])
+def note(appointment_id: int):
     """Add a private session note to an appointment."""
     appointment = booking.get_appointment(db.session, _me(), appointment_id)
     form = SessionNoteForm()
@@ -483,10 +489,10 @@ def agenda_note(appointment_id: int):
             apply_error(form, error)
         else:
             flash(f"Note saved for {appointment.client.name}'s session.", "success")
-            return _back_to_agenda(appointment)
-    day, view = _agenda_args()
+            return _back_to_days(appointment)
+    day, view = _days_args()
     if _day_arg() is None:
         day = appointment.starts_at.astimezone(practice_zone()).date()
     # Notes are written from the day and week views; the month view has no note forms.
-    return _agenda_page(day, "day" if view == "month" else view, note_form=form,
+    return _days_page(day, "day" if view == "month" else view, note_form=form,
                         note_for=appointment.id)

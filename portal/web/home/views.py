@@ -12,7 +12,7 @@ from portal.models import AppointmentStatus, Role
 from portal.services import booking, intake, library
 from portal.web.access import public, roles
 from portal.web.deps import now
-from portal.web.programme.views import summary as programme_summary
+from portal.web.today import summary as programme_summary
 
 bp = Blueprint("home", __name__, url_prefix="/")
 

@@ -32,13 +32,12 @@ from portal.web.access import restrict, roles
 from portal.web.deps import now
 from portal.web.forms import apply_error
 from portal.web.library.forms import SEARCH_MAX, ExerciseForm, LevelForm, SearchForm
+from portal.web.pictures import DRAWING_SIZE
 
 bp = Blueprint("library", __name__, url_prefix="/library")
 restrict(bp, Role.THERAPIST)
 
 LIST_LIMIT = 200
-# Seeded drawings share one canvas (static/img/exercises/*.svg, viewBox 0 0 320 200).
-DRAWING_SIZE = (320, 200)
 # Uploaded pictures never change under an id (a new upload is a new row), so the browser
 # may keep them a week; "private" keeps them out of shared caches.
 PICTURE_CACHE = "private, max-age=604800"

@@ -8,13 +8,10 @@ London belongs to the London day.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
-from datetime import date, timedelta
-from pathlib import Path
+from datetime import date
 
 from flask import (
     Blueprint,
-    current_app,
     flash,
     redirect,
     render_template,
@@ -23,19 +20,20 @@ from flask import (
     url_for,
 )
 from flask_login import current_user
-from werkzeug.routing import BuildError
 
 from portal.extensions import db
-from portal.models import Exercise, Moment, ProgrammeItem, ProgrammeVersion, Role, Sides, User
+from portal.models import Moment, ProgrammeItem, ProgrammeVersion, Role, Sides, User
 from portal.models.programmes import ANY_TIME_LABEL
 from portal.services import adherence, client_day, dose, library
 from portal.services.client_day import FeedbackInput
 from portal.services.errors import InvalidInput, NotFound
-from portal.web import access, transactions
+from portal.web import transactions
 from portal.web.access import restrict
-from portal.web.deps import client_ip, now, practice_zone
+from portal.web.deps import client_ip, now
 from portal.web.errors import render_error
+from portal.web.pictures import picture_of
 from portal.web.programme.forms import LogForm
+from portal.web.today import local_today, week_start
 
 bp = Blueprint("programme", __name__, url_prefix="/programme")
 restrict(bp, Role.CLIENT)
@@ -44,73 +42,12 @@ restrict(bp, Role.CLIENT)
 GET_READY_SECONDS = 5
 SWITCH_SECONDS = 5
 REST_SECONDS = 15
-# The seeded drawings share one canvas (static/img/exercises/*.svg).
-DRAWING_SIZE = (320, 200)
 HISTORY_LIMIT = 100
 # Where the last programme version the client has seen is remembered (per browser session).
 SEEN_KEY = "programme_seen_version"
 
 
 # --- helpers --------------------------------------------------------------------------------
-
-
-def local_today() -> date:
-    """Today's date in the practice's time zone."""
-    return now().astimezone(practice_zone()).date()
-
-
-def week_start(day: date) -> date:
-    """The Monday of the week holding `day`."""
-    return day - timedelta(days=day.weekday())
-
-
-@dataclass(frozen=True)
-class Picture:
-    """What the <img> of an exercise needs."""
-
-    url: str
-    width: int
-    height: int
-
-
-def picture_of(exercise: Exercise) -> Picture | None:
-    """The exercise's picture, or None when there is none to show.
-
-    Seeded drawings are static files, checked on disk so a drawing not made yet is no broken
-    image. Uploaded pictures are served by the route that takes a `picture_id` and lets
-    clients in (the library's); without one the page simply shows no picture.
-    """
-    if exercise.picture_id is not None:
-        url = _uploaded_picture_url(exercise.picture_id)
-        uploaded = exercise.picture
-        if url is None or uploaded is None:
-            return None
-        return Picture(url, uploaded.width, uploaded.height)
-    path = exercise.picture_path
-    if path and current_app.static_folder:
-        static = Path(current_app.static_folder).resolve()
-        target = (static / path).resolve()
-        if target.is_relative_to(static) and target.is_file():
-            return Picture(url_for("static", filename=path), *DRAWING_SIZE)
-    return None
-
-
-def _uploaded_picture_url(picture_id: int) -> str | None:
-    app = current_app._get_current_object()
-    rules = sorted(
-        (r for r in app.url_map.iter_rules()
-         if r.arguments == {"picture_id"} and "GET" in (r.methods or ())),
-        key=lambda r: (not r.endpoint.endswith("picture"), r.endpoint),
-    )
-    for rule in rules:
-        allowed = access.access_of(app, rule.endpoint)
-        if allowed != access.PUBLIC and Role.CLIENT not in (allowed or ()):
-            continue
-        try:
-            return url_for(rule.endpoint, picture_id=picture_id)
-        except BuildError:
-            continue
-    return None
 
 
 def _client() -> User:
@@ -263,20 +200,3 @@ def history():
         days[-1][1].append(entry)
     return render_template("programme/history.html", days=days, limit=HISTORY_LIMIT,
                            count=len(logs), today=local_today())
-
-
-@dataclass(frozen=True)
-class Summary:
-    """Today's progress and this week's adherence, for the client's home page."""
-
-    day: client_day.Today
-    week: adherence.Adherence | None
-
-
-def summary(client: User) -> Summary:
-    """The home page's programme card (adherence only when there is a programme)."""
-    today = local_today()
-    day = client_day.today(db.session, client, today)
-    week = (adherence.client_week(db.session, client, week_start(today), today=today)
-            if day.version is not None else None)
-    return Summary(day=day, week=week)

@@ -48,7 +48,7 @@ from portal.web.access import public, restrict, roles
 from portal.web.deps import client_ip, now
 from portal.web.errors import render_error
 from portal.web.forms import apply_error
-from portal.web.programme.views import Picture, picture_of
+from portal.web.pictures import Picture, picture_of
 from portal.web.sheet.forms import MomentTimesForm
 
 bp = Blueprint("sheet", __name__, url_prefix="/sheet")

@@ -1,4 +1,4 @@
-"""Forms for the therapist's dashboard."""
+"""Forms for the practice settings."""
 
 from __future__ import annotations
 
@@ -17,19 +17,7 @@ from wtforms.validators import (
 
 from portal.services import diary
 from portal.services import practice as practice_service
-from portal.web.diary.forms import STEP_CHOICES, WholeNumberField, _int_or_none, choice, within
-from portal.web.forms import drop_nul
-
-
-class InviteForm(FlaskForm):
-    """Who to invite."""
-
-    name = StringField("Client's name", validators=[DataRequired("Enter the client's name."),
-                                                    Length(max=120)],
-                       render_kw={"autocomplete": "off"})
-    email = EmailField("Client's email", validators=[DataRequired("Enter the client's email."),
-                                                     Length(max=254)],
-                       render_kw={"autocomplete": "off", "inputmode": "email"})
+from portal.web.forms import WholeNumberField, choice, drop_nul, int_or_none, within
 
 
 def zone_choices(current: str | None = None) -> list:
@@ -60,6 +48,7 @@ def _zone(form, field) -> None:
 
 
 HORIZON_MAX = {"weeks": 52, "days": 366}
+STEP_CHOICES = [choice(m, f"{m} minutes") for m in (5, 10, 15, 20, 30, 45, 60, 90, 120)]
 
 
 class PracticeForm(FlaskForm):
@@ -96,7 +85,7 @@ class BookingRulesForm(FlaskForm):
     notice."""
 
     slot_step_minutes = SelectField(
-        "Slot step", coerce=_int_or_none, choices=STEP_CHOICES, validate_choice=False,
+        "Slot step", coerce=int_or_none, choices=STEP_CHOICES, validate_choice=False,
         validators=[InputRequired("Choose a slot step."),
                     within(diary.RULE_LIMITS, "slot_step_minutes")],
         description="How far apart the start times offered to clients are.")

@@ -1,0 +1,128 @@
+"""The therapist's Clients: the list, each client's record, audit trail and export, their
+access, and invitations."""
+
+from __future__ import annotations
+
+import json
+
+from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from portal.extensions import db, limiter
+from portal.models import Role
+from portal.services import accounts, adherence
+from portal.services import client_record as record_service
+from portal.services import clients as client_service
+from portal.services.errors import InvalidInput
+from portal.web.access import restrict
+from portal.web.deps import client_ip, now
+from portal.web.forms import apply_error
+from portal.web.invite_form import InviteForm
+from portal.web.links import invite_link
+from portal.web.rate_limits import email_limit
+
+bp = Blueprint("clients", __name__, url_prefix="/clients")
+restrict(bp, Role.THERAPIST)
+
+
+@bp.route("/")
+def index():
+    """Every client, searchable and filterable, by name, a page at a time."""
+    query = client_service.clean_query(request.args.get("q"), request.args.getlist("filter"),
+                                       request.args.get("page"))
+    result = client_service.list_clients(db.session, current_user._get_current_object(),
+                                         query, now())
+    return render_template("clients/index.html", result=result, clients=result.rows,
+                           filters=client_service.FILTERS)
+
+
+@bp.route("/<int:client_id>")
+def record(client_id: int):
+    """One client's record; reading it is audited."""
+    actor = current_user._get_current_object()
+    client = record_service.get_client(db.session, actor, client_id)
+    record = record_service.client_record(db.session, actor, client, now(), ip=client_ip())
+    # The page is rendered here and the audit row committed after (transactions.finish):
+    # a commit first would expire every loaded row, and the template would then reload each
+    # appointment and log one by one. If the commit fails, an error page goes out instead.
+    return render_template("clients/record.html", record=record, client=client,
+                           chart=_chart(record.weeks))
+
+
+@bp.route("/<int:client_id>/audit")
+def audit(client_id: int):
+    """Who did what to and about one client, newest first."""
+    actor = current_user._get_current_object()
+    client = record_service.get_client(db.session, actor, client_id)
+    trail = record_service.audit_trail(db.session, actor, client,
+                                       client_service.parse_page(request.args.get("page")))
+    return render_template("clients/audit.html", client=client, trail=trail)
+
+
+@bp.route("/<int:client_id>/export")
+def export(client_id: int):
+    """Everything held about one client as a JSON file (a subject access request answer);
+    the export is audited, and the audit row is stored before the file is sent."""
+    actor = current_user._get_current_object()
+    client = record_service.get_client(db.session, actor, client_id)
+    record = record_service.export_record(db.session, actor, client, now(), ip=client_ip())
+    body = json.dumps(record, ensure_ascii=False, indent=2)
+    filename = f"client-{client.id}-record-{record['exported_at_local'][:10]}.json"
+    response = Response(body, mimetype="application/json")
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+CHART_HEIGHT = 120
+CHART_BAR = 28
+CHART_GAP = 16
+
+
+def _chart(weeks: list[adherence.Week]) -> dict:
+    """Bar geometry for the adherence chart, worked out here so the template only draws."""
+    bars = []
+    for n, week in enumerate(weeks):
+        percent = week.percent or 0
+        height = round(CHART_HEIGHT * percent / 100)
+        x = CHART_GAP + n * (CHART_BAR + CHART_GAP)
+        bars.append({"week": week, "x": x, "y": 20 + CHART_HEIGHT - height, "height": height,
+                     "label_x": x + CHART_BAR // 2})
+    width = CHART_GAP + len(weeks) * (CHART_BAR + CHART_GAP)
+    return {"bars": bars, "width": width, "height": CHART_HEIGHT + 60,
+            "baseline": 20 + CHART_HEIGHT, "bar": CHART_BAR}
+
+
+@bp.route("/invite", methods=["GET", "POST"])
+@limiter.limit(email_limit, methods=["POST"])
+def invite():
+    """Invite a client by email."""
+    form = InviteForm()
+    if form.validate_on_submit():
+        try:
+            user, created = accounts.invite_client(
+                db.session, current_user._get_current_object(), email=form.email.data,
+                name=form.name.data, link_for=invite_link, now=now(), ip=client_ip(),
+            )
+        except InvalidInput as error:
+            apply_error(form, error)
+        else:
+            verb = "Invitation sent" if created else "A new invitation link was sent"
+            flash(f"{verb} to {user.name} at {user.email}.", "success")
+            return redirect(url_for("clients.index"))
+    return render_template("clients/invite.html", form=form)
+
+
+@bp.route("/<int:client_id>/access", methods=["POST"])
+def access(client_id: int):
+    """Deactivate or reactivate a client's access."""
+    actor = current_user._get_current_object()
+    client = record_service.get_client(db.session, actor, client_id)
+    active = request.form.get("active") == "1"
+    accounts.set_active(db.session, actor, client,
+                        active=active, now=now(), ip=client_ip())
+    if active:
+        flash(f"{client.name} can sign in again.", "success")
+    else:
+        flash(f"{client.name} can no longer sign in. Their records are kept.", "success")
+    return redirect(url_for("clients.index"))

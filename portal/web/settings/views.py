@@ -1,0 +1,58 @@
+"""The practice settings: name, contact details, time zone, registration and booking rules."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from portal.extensions import db
+from portal.models import Role
+from portal.services import accounts, diary
+from portal.services import practice as practice_service
+from portal.services.errors import InvalidInput
+from portal.web.access import restrict
+from portal.web.deps import client_ip, now
+from portal.web.forms import apply_error
+from portal.web.settings.forms import SettingsForm, zone_choices
+
+bp = Blueprint("settings", __name__, url_prefix="/settings")
+restrict(bp, Role.THERAPIST)
+
+
+@bp.route("/", methods=["GET", "POST"])
+def index():
+    """Every practice setting: name, contact details, time zone, registration and the booking
+    rules. One form saved in one commit, so a mistake anywhere keeps everything typed."""
+    practice = accounts.get_practice(db.session)
+    form = SettingsForm(obj=None if request.method == "POST" else practice)
+    form.timezone.choices = zone_choices(practice.timezone)
+    if not form.is_submitted():
+        form.fill(practice)
+    if form.validate_on_submit():
+        me, errors = current_user._get_current_object(), []
+        try:
+            practice_service.update(
+                db.session, me, practice,
+                name=form.name.data, email=form.email.data, phone=form.phone.data,
+                address=form.address.data, timezone=form.timezone.data,
+                self_registration=form.self_registration.data, now=now(), ip=client_ip(),
+            )
+        except InvalidInput as error:
+            errors.append(error)
+        try:
+            diary.update_rules(
+                db.session, me, practice, slot_step_minutes=form.slot_step_minutes.data,
+                min_notice_hours=form.min_notice_hours.data,
+                horizon_value=form.horizon_value.data, horizon_unit=form.horizon_unit.data,
+                cancel_window_hours=form.cancel_window_hours.data,
+                reminder_lead_hours=form.reminder_lead_hours.data, now=now(), ip=client_ip(),
+            )
+        except InvalidInput as error:
+            errors.append(error)
+        if errors:
+            for error in errors:
+                apply_error(form, error)
+        else:
+            flash("Practice settings saved.", "success")
+            return redirect(url_for("settings.index"))
+    return render_template("settings/index.html", form=form)

@@ -1,0 +1,39 @@
+"""The client's today: the practice's local date, the week it falls in, and today's programme
+at a glance (the home page's card). The programme pages and the home page share these."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from portal.extensions import db
+from portal.models import User
+from portal.services import adherence, client_day
+from portal.web.deps import now, practice_zone
+
+
+def local_today() -> date:
+    """Today's date in the practice's time zone."""
+    return now().astimezone(practice_zone()).date()
+
+
+def week_start(day: date) -> date:
+    """The Monday of the week holding `day`."""
+    return day - timedelta(days=day.weekday())
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Today's progress and this week's adherence, for the client's home page."""
+
+    day: client_day.Today
+    week: adherence.Adherence | None
+
+
+def summary(client: User) -> Summary:
+    """The home page's programme card (adherence only when there is a programme)."""
+    today = local_today()
+    day = client_day.today(db.session, client, today)
+    week = (adherence.client_week(db.session, client, week_start(today), today=today)
+            if day.version is not None else None)
+    return Summary(day=day, week=week)

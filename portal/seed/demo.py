@@ -498,7 +498,7 @@ def seed(session: Session, passwords: Passwords, *, now: datetime, timezone: str
         raise InvalidInput("email", f"The demo accounts already exist ({', '.join(taken)}).")
     # A practice made earlier by create-therapist keeps its zone; the diary follows it.
     existing = practice_service.current(session)
-    zone = ZoneInfo(existing.timezone if existing else timezone)
+    zone = practice_service.zone_of(existing) if existing else ZoneInfo(timezone)
     monday = anchor_monday(now.astimezone(zone).date())
     opened = slots.resolve(monday - timedelta(weeks=9), time(9), zone)
     practice = accounts.ensure_practice(

@@ -21,7 +21,7 @@ from portal.models import (
     User,
     WorkingHours,
 )
-from portal.services import audit, calendar, emails, intake, outbox, slots
+from portal.services import audit, calendar, emails, intake, outbox, slots, wording
 from portal.services import practice as practice_service
 from portal.services.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 
@@ -51,16 +51,11 @@ class Availability:
 def rules_for(practice: Practice) -> slots.Rules:
     """The slot engine's view of the practice settings."""
     return slots.Rules(
-        zone=ZoneInfo(practice.timezone),
+        zone=practice_service.zone_of(practice),
         step=timedelta(minutes=practice.slot_step_minutes),
         min_notice=timedelta(minutes=practice.min_notice_minutes),
         horizon=timedelta(days=practice.horizon_days),
     )
-
-
-def zone_of(practice: Practice) -> ZoneInfo:
-    """The practice's time zone."""
-    return ZoneInfo(practice.timezone)
 
 
 def active_services(session: Session) -> list[Service]:
@@ -138,7 +133,7 @@ def slots_by_day(
     now: datetime, first: date, days: int = 7, ignore_appointment: int | None = None,
 ) -> dict[date, list[datetime]]:
     """Free starts grouped by local date, for `days` days from `first` (empty days kept)."""
-    zone = zone_of(practice)
+    zone = practice_service.zone_of(practice)
     last = first + timedelta(days=days - 1)
     grouped: dict[date, list[datetime]] = {
         first + timedelta(days=i): [] for i in range(days)
@@ -162,7 +157,7 @@ def nearest_alternatives(
     around: datetime, now: datetime, count: int = 3, ignore_appointment: int | None = None,
 ) -> list[datetime]:
     """The free starts closest to `around` within three days either side."""
-    zone = zone_of(practice)
+    zone = practice_service.zone_of(practice)
     day = around.astimezone(zone).date()
     candidates = free_slots(session, practice, therapist, service, now=now,
                             first=day - timedelta(days=3), last=day + timedelta(days=3),
@@ -217,7 +212,7 @@ def working_hours(session: Session, therapist_id: int) -> list[slots.WeeklyRange
 def _within_hours(session: Session, practice: Practice, therapist: User, service: Service,
                   starts_at: datetime, now: datetime) -> bool:
     """True when the session fits working hours on the step grid, ignoring everything else."""
-    zone = zone_of(practice)
+    zone = practice_service.zone_of(practice)
     day = starts_at.astimezone(zone).date()
     candidates = slots.free_slots(
         rules=slots.Rules(zone=zone, step=timedelta(minutes=practice.slot_step_minutes),
@@ -237,7 +232,7 @@ def _check_start(
         raise InvalidInput("start", "Choose a time from the list.")
     if starts_at <= now:
         raise InvalidInput("start", "That time has already passed. Choose a later one.")
-    day = starts_at.astimezone(zone_of(practice)).date()
+    day = starts_at.astimezone(practice_service.zone_of(practice)).date()
     if by_therapist and override:
         # A deliberate double booking still has to be within working hours.
         if not _within_hours(session, practice, therapist, service, starts_at, now):
@@ -271,21 +266,22 @@ def _check_start(
 def notify(session: Session, practice: Practice, appointment: Appointment, kind: str,
            now: datetime, *, message: str = "") -> None:
     """Queue the email for a change (confirmed, rescheduled, cancelled, reminder) with .ics."""
-    zone = zone_of(practice)
+    zone = practice_service.zone_of(practice)
     method = "CANCEL" if kind == "cancelled" else "REQUEST"
     ics = calendar.appointment_calendar([appointment], practice, method=method)
+    when = wording.day_and_time(appointment.starts_at, zone)
     subjects = {
-        "confirmed": f"Booked: {appointment.service.name} on {_when(appointment, zone)}",
-        "rescheduled": f"Moved: {appointment.service.name} now on {_when(appointment, zone)}",
-        "cancelled": f"Cancelled: {appointment.service.name} on {_when(appointment, zone)}",
-        "reminder": f"Reminder: {appointment.service.name} on {_when(appointment, zone)}",
+        "confirmed": f"Booked: {appointment.service.name} on {when}",
+        "rescheduled": f"Moved: {appointment.service.name} now on {when}",
+        "cancelled": f"Cancelled: {appointment.service.name} on {when}",
+        "reminder": f"Reminder: {appointment.service.name} on {when}",
     }
     mail = emails.compose(
         f"appointment_{kind}", subjects[kind], practice=practice, appointment=appointment,
-        name=appointment.client.first_name, when=_when(appointment, zone),
+        name=appointment.client.first_name, when=when,
         duration=appointment.service.duration_minutes, price=format_price(
             appointment.price_pence), message=message,
-        deadline=_when_at(policy_deadline(practice, appointment), zone),
+        deadline=wording.day_and_time(policy_deadline(practice, appointment), zone),
     )
     outbox.queue(session, to=appointment.client.email, email=mail, kind=f"appointment_{kind}",
                  now=now, attachments=[{
@@ -294,15 +290,6 @@ def notify(session: Session, practice: Practice, appointment: Appointment, kind:
                      "params": {"method": method},
                      "data": ics,
                  }])
-
-
-def _when(appointment: Appointment, zone: ZoneInfo) -> str:
-    return _when_at(appointment.starts_at, zone)
-
-
-def _when_at(instant: datetime, zone: ZoneInfo) -> str:
-    local = instant.astimezone(zone)
-    return f"{local:%A} {local.day} {local:%B} at {local:%H:%M}"
 
 
 def format_price(pence: int) -> str:

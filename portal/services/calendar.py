@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
 from portal.models import Appointment, AppointmentStatus, Practice, User
+from portal.services import practice as practice_service
 
 PRODID = "-//Portal//Sports massage practice//EN"
 
@@ -52,7 +53,7 @@ def appointment_calendar(appointments: Iterable[Appointment], practice: Practice
                          method: str | None = None, for_therapist: bool = False,
                          name: str | None = None) -> str:
     """An .ics text with the appointments, times in the practice's zone with its VTIMEZONE."""
-    zone = ZoneInfo(practice.timezone)
+    zone = practice_service.zone_of(practice)
     cal = Calendar()
     cal.add("prodid", PRODID)
     cal.add("version", "2.0")
@@ -61,7 +62,7 @@ def appointment_calendar(appointments: Iterable[Appointment], practice: Practice
         cal.add("method", method)
     if name:
         cal.add("x-wr-calname", name)
-        cal.add("x-wr-timezone", practice.timezone)
+        cal.add("x-wr-timezone", zone.key)
     stamp = max((a.updated_at for a in appointments), default=None)
     for appointment in appointments:
         cal.add_component(_event(appointment, practice, zone, for_therapist=for_therapist,

@@ -23,7 +23,7 @@ from portal.models import (
     User,
     WorkingHours,
 )
-from portal.services import audit, booking, slots
+from portal.services import audit, booking, slots, wording
 from portal.services import practice as practice_service
 from portal.services.errors import InvalidInput, NotFound, PermissionDenied
 
@@ -163,11 +163,6 @@ def weekly_hours(session: Session, therapist: User) -> dict[int, list[tuple[time
     return days
 
 
-def _fmt(value: time) -> str:
-    """09:30."""
-    return value.strftime("%H:%M")
-
-
 def replace_hours(
     session: Session, actor: User, therapist: User,
     days: Mapping[int, Sequence[tuple[time | None, time | None]]], *, now: datetime,
@@ -193,14 +188,16 @@ def replace_hours(
                                    "Enter an end time too, or clear the start time.")
             if end <= start:
                 raise InvalidInput(hours_field(weekday, index, "end"),
-                                   f"The end must be after the start ({_fmt(start)}).")
+                                   "The end must be after the start "
+                                   f"({wording.clock_time(start)}).")
             kept.append((index, start, end))
         kept.sort(key=lambda row: row[1])
         for (_, prev_start, prev_end), (index, start, end) in zip(kept, kept[1:], strict=False):
             if start < prev_end:
                 raise InvalidInput(hours_field(weekday, index, "start"),
-                                   f"{_fmt(start)}–{_fmt(end)} overlaps "
-                                   f"{_fmt(prev_start)}–{_fmt(prev_end)} on "
+                                   f"{wording.clock_time(start)}–{wording.clock_time(end)} "
+                                   f"overlaps {wording.clock_time(prev_start)}–"
+                                   f"{wording.clock_time(prev_end)} on "
                                    f"{WEEKDAYS[weekday]}. Ranges on one day must not overlap.")
         clean.extend((weekday, start, end) for _, start, end in kept)
     session.execute(delete(WorkingHours).where(WorkingHours.therapist_id == therapist.id))
@@ -224,7 +221,7 @@ def booked_outside_hours(session: Session, practice: Practice, therapist: User, 
     ))
     if not upcoming:
         return []
-    zone = booking.zone_of(practice)
+    zone = practice_service.zone_of(practice)
     first = upcoming[0].starts_at.astimezone(zone).date()
     last = upcoming[-1].starts_at.astimezone(zone).date()
     worked = slots.working_intervals(booking.working_hours(session, therapist.id), zone,
@@ -294,8 +291,9 @@ def add_time_off(
     if len(reason) > 200:
         raise InvalidInput("reason", "Keep the reason under 200 characters.")
     practice = _practice(session)
-    starts_at, ends_at = time_off_interval(booking.zone_of(practice), first_day=first_day,
-                                           last_day=last_day, start=start, end=end)
+    starts_at, ends_at = time_off_interval(practice_service.zone_of(practice),
+                                           first_day=first_day, last_day=last_day, start=start,
+                                           end=end)
     if ends_at <= now:
         raise InvalidInput("first_day", "That time is already over. Choose a time to come.")
     row = TimeOff(therapist_id=therapist.id, starts_at=starts_at, ends_at=ends_at,
@@ -404,7 +402,7 @@ def upcoming(session: Session, practice: Practice, therapist: User, *, now: date
              days: int = UPCOMING_DAYS) -> dict[date, list[Appointment]]:
     """The therapist's appointments from the start of today (local) for `days` days, grouped
     by local date; days without appointments are left out. One query."""
-    zone = booking.zone_of(practice)
+    zone = practice_service.zone_of(practice)
     today = now.astimezone(zone).date()
     start = local_instant(zone, today, time.min)
     end = local_instant(zone, today + timedelta(days=days), time.min)
@@ -461,7 +459,8 @@ def book_for_client(
             raise InvalidInput("override_time",
                                "Enter the time to book at when booking over another "
                                "appointment.")
-        starts_at = local_instant(booking.zone_of(_practice(session)), day, override_time)
+        starts_at = local_instant(practice_service.zone_of(_practice(session)), day,
+                                  override_time)
     else:
         starts_at = parse_slot(slot)
         if starts_at is None:
@@ -479,10 +478,9 @@ def _practice(session: Session) -> Practice:
 
 
 def describe(appointments: Iterable[Appointment], zone: ZoneInfo) -> list[str]:
-    """'Wed 4 March 10:00, Alex Morgan (60 minute massage)' for each appointment."""
+    """'Wednesday 4 March at 10:00, Alex Morgan (60 minute massage)' for each appointment."""
     lines = []
     for appointment in appointments:
-        local = appointment.starts_at.astimezone(zone)
-        lines.append(f"{local:%a} {local.day} {local:%B} {local:%H:%M}, "
+        lines.append(f"{wording.day_and_time(appointment.starts_at, zone)}, "
                      f"{appointment.client.name} ({appointment.service.name})")
     return lines

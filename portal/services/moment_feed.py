@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 from icalendar import Alarm, Calendar, Event, vDuration, vText
 from sqlalchemy import select
@@ -18,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from portal.models import MOMENTS, Moment, Practice, ProgrammeItem, Role, User
 from portal.services import dose, moment_reminders, programmes
+from portal.services import practice as practice_service
 from portal.services.calendar import PRODID
 
 # How long a reminder event lasts in the calendar: a short block, marked free.
@@ -81,7 +81,7 @@ def moments_calendar(session: Session, client: User, practice: Practice, now: da
     """The client's reminder feed as .ics text: for each moment with a time and at least one
     exercise, a DAILY event at that local time in the practice's zone (with its VTIMEZONE),
     a display alarm, and a link back to the programme in the description."""
-    zone = ZoneInfo(practice.timezone)
+    zone = practice_service.zone_of(practice)
     version = programmes.current_version(session, client, with_ladders=False)
     cal = Calendar()
     cal.add("prodid", PRODID)
@@ -89,7 +89,7 @@ def moments_calendar(session: Session, client: User, practice: Practice, now: da
     cal.add("calscale", "GREGORIAN")
     cal.add("method", "PUBLISH")
     cal.add("x-wr-calname", f"Stretch reminders ({practice.name})")
-    cal.add("x-wr-timezone", practice.timezone)
+    cal.add("x-wr-timezone", zone.key)
     cal.add("refresh-interval", REFRESH, parameters={"VALUE": "DURATION"})
     cal.add("x-published-ttl", vDuration(REFRESH))
     if version is None:

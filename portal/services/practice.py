@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from functools import lru_cache
-from zoneinfo import ZoneInfo, available_timezones
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -14,6 +14,8 @@ from portal.models import Practice, User
 from portal.services import audit
 from portal.services.errors import InvalidInput, PermissionDenied
 
+# The product's default zone, and the one used while the practice's own is unknown.
+DEFAULT_ZONE = "Europe/London"
 # The longest value each text setting may have (the column sizes), for the form and here.
 LENGTHS = {"name": 120, "email": 254, "phone": 40, "address": 300}
 NAME_REQUIRED = "Enter the practice name."
@@ -66,10 +68,23 @@ def current(session: Session) -> Practice | None:
     return session.scalar(select(Practice).order_by(Practice.id).limit(1))
 
 
+def zone_of(practice: Practice | None) -> ZoneInfo:
+    """The practice's time zone: the one place every page, email and rule reads it from.
+
+    Europe/London, the product's default, stands in before the practice row exists and for a
+    stored key this system does not know (a zone database without it, or a hand-edited row),
+    so a page still renders rather than failing on ZoneInfoNotFoundError."""
+    if practice is not None:
+        try:
+            return ZoneInfo(practice.timezone)
+        except (ZoneInfoNotFoundError, ValueError):  # ValueError: not even a key's shape
+            pass
+    return ZoneInfo(DEFAULT_ZONE)
+
+
 def zone(session: Session) -> ZoneInfo:
-    """The practice's time zone (Europe/London before the practice row exists)."""
-    practice = current(session)
-    return ZoneInfo(practice.timezone if practice else "Europe/London")
+    """The time zone of the session's practice (see zone_of for the fallback)."""
+    return zone_of(current(session))
 
 
 def _text(value: str | None, field: str) -> str | None:

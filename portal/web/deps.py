@@ -1,8 +1,10 @@
-"""Small accessors the views share: the clock, the password hasher, tokens, client IP."""
+"""Small accessors the views share: the clock, the practice and its time zone, the password
+hasher, tokens, client IP."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from flask import current_app, g, request
 from sqlalchemy.exc import SQLAlchemyError
@@ -31,6 +33,14 @@ def practice() -> Practice | None:
             transactions.mark_failed()
             g.practice = None
     return g.practice
+
+
+def practice_zone() -> ZoneInfo:
+    """The practice's time zone for this request, worked out once (the fallback lives in
+    practice_service.zone_of, so pages, emails and rules agree)."""
+    if "practice_zone" not in g:
+        g.practice_zone = practice_service.zone_of(practice())
+    return g.practice_zone
 
 
 def passwords() -> Passwords:

@@ -9,8 +9,7 @@ from datetime import date, timedelta
 from portal.extensions import db
 from portal.models import User
 from portal.services import adherence, client_day
-from portal.web.deps import now
-from portal.web.formatting import practice_zone
+from portal.web.deps import now, practice_zone
 
 
 def local_today() -> date:

@@ -245,8 +245,8 @@ def test_time_off_over_booked_sessions_lists_them_and_keeps_them(session, diary,
         start=time(10, 30), end=time(12), reason="Dentist", now=NOW)
     assert [a.id for a in clashes] == [appointment.id]
     assert appointment.status is AppointmentStatus.BOOKED
-    assert diary_service.describe(clashes, LONDON) == ["Wed 4 March 10:00, Alex Morgan (60 minute "
-                                               "massage)"]
+    assert diary_service.describe(clashes, LONDON) == [
+        "Wednesday 4 March at 10:00, Alex Morgan (60 minute massage)"]
 
 
 @pytest.mark.parametrize("values, field, message", [

@@ -30,7 +30,7 @@ from portal.services import adherence, client_day, clients, library, programmes
 from portal.services.client_day import FeedbackInput
 from portal.services.library import ExerciseInput
 from portal.services.programmes import ItemInput
-from portal.web.formatting import practice_zone
+from portal.web.deps import practice_zone
 from tests.conftest import csrf_from, login
 
 # Wednesday 4 March 2026, noon in London (GMT); the programme was set the week before.

@@ -227,7 +227,7 @@ def test_new_hours_warn_about_bookings_left_outside(app, jo, diary):
                          follow_redirects=True)
     page = text(response)
     assert "Weekly hours saved." in page
-    assert "now outside your hours" in page and "Wed 4 March 10:00, Alex Morgan" in page
+    assert "now outside your hours" in page and "Wednesday 4 March at 10:00, Alex Morgan" in page
 
 
 # --- time off -------------------------------------------------------------------------------
@@ -251,7 +251,7 @@ def test_time_off_over_a_booking_warns_and_keeps_it(app, jo, diary):
                                                  "end": "12:00"}, follow_redirects=True)
     page = text(response)
     assert "overlaps 1 booked session, which stays booked" in page
-    assert "Wed 4 March 10:00, Alex Morgan (60 minute massage)" in page
+    assert "Wednesday 4 March at 10:00, Alex Morgan (60 minute massage)" in page
     assert "Wed 4 March, 09:30–12:00" in page
     with app.app_context():
         assert db.session.get(Appointment, appointment_id).status is AppointmentStatus.BOOKED

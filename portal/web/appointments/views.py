@@ -7,15 +7,14 @@ from flask_login import current_user
 
 from portal.extensions import db
 from portal.models import Appointment, AppointmentStatus, Role
-from portal.services import accounts, booking, calendar
+from portal.services import accounts, booking, calendar, wording
 from portal.services.errors import InvalidInput, NotFound, PermissionDenied
 from portal.web import transactions
 from portal.web.access import restrict
 from portal.web.appointments.forms import CancelForm
 from portal.web.changes_closed import closed_page
-from portal.web.deps import client_ip, now
+from portal.web.deps import client_ip, now, practice_zone
 from portal.web.errors import render_error
-from portal.web.formatting import local_day, local_time
 from portal.web.forms import apply_error
 
 bp = Blueprint("appointments", __name__, url_prefix="/appointments")
@@ -91,11 +90,12 @@ def ics(appointment_id: int):
         return render_error(404)
     practice = accounts.get_practice(db.session)
     body = calendar.appointment_calendar([appointment], practice, method="PUBLISH")
-    local = appointment.starts_at.astimezone(booking.zone_of(practice))
+    local = appointment.starts_at.astimezone(practice_zone())
     return Response(body, mimetype="text/calendar", headers={
         "Content-Disposition": f'attachment; filename="session-{local:%Y-%m-%d-%H%M}.ics"',
     })
 
 
 def _when(appointment: Appointment) -> str:
-    return f"{local_day(appointment.starts_at)} at {local_time(appointment.starts_at)}"
+    """'Wednesday 4 March at 10:00', as the email about the same change says it."""
+    return wording.day_and_time(appointment.starts_at, practice_zone())

@@ -16,13 +16,14 @@ from flask_login import current_user
 
 from portal.extensions import db
 from portal.models import Appointment, AppointmentStatus, Practice, Role, Service, User
-from portal.services import accounts, booking, intake
+from portal.services import accounts, booking, intake, wording
+from portal.services import practice as practice_service
 from portal.services.errors import InvalidInput, NotFound, PermissionDenied
 from portal.web import transactions
 from portal.web.access import restrict
 from portal.web.booking.forms import ConfirmForm
 from portal.web.changes_closed import closed_page
-from portal.web.deps import client_ip, now
+from portal.web.deps import client_ip, now, practice_zone
 from portal.web.errors import render_error
 from portal.web.forms import apply_error
 
@@ -84,9 +85,9 @@ class Day:
 
 def _slots_for_day(starts: list[datetime], practice: Practice, moving: Appointment | None
                    ) -> list[Slot]:
-    zone = booking.zone_of(practice)
+    zone = practice_service.zone_of(practice)
     local = [s.astimezone(zone) for s in starts]
-    labels = [f"{t:%H:%M}" for t in local]
+    labels = [wording.clock_time(t.time()) for t in local]
     repeated = {label for label in labels if labels.count(label) > 1}
     return [
         Slot(start=s, iso=start_param(s),
@@ -94,19 +95,6 @@ def _slots_for_day(starts: list[datetime], practice: Practice, moving: Appointme
              current=moving is not None and s == moving.starts_at)
         for s, t, label in zip(starts, local, labels, strict=True)
     ]
-
-
-def _day_label(day: date) -> str:
-    return f"{day:%A} {day.day} {day:%B}"
-
-
-def _range_label(first: date, last: date) -> str:
-    """'4 – 8 March 2026', '30 March – 5 April 2026'."""
-    if (first.year, first.month) == (last.year, last.month):
-        return f"{first.day} – {last.day} {last:%B %Y}"
-    if first.year == last.year:
-        return f"{first.day} {first:%B} – {last.day} {last:%B %Y}"
-    return f"{first.day} {first:%B %Y} – {last.day} {last:%B %Y}"
 
 
 # --- what a page is about -------------------------------------------------------------------
@@ -197,7 +185,7 @@ def slots(service_id: int):
         if refusal:
             return refusal
     current = now()
-    zone = booking.zone_of(ctx.practice)
+    zone = practice_zone()
     today = current.astimezone(zone).date()
     _, last_day = booking.booking_window(ctx.practice, current)
     this_monday = today - timedelta(days=today.weekday())
@@ -211,14 +199,14 @@ def slots(service_id: int):
         db.session, ctx.practice, ctx.therapist, ctx.service, now=current, first=first,
         days=count, ignore_appointment=ctx.moving.id if ctx.moving else None,
     )
-    days = [Day(day=day, label=_day_label(day), bookable=day <= last_day,
+    days = [Day(day=day, label=wording.day(day), bookable=day <= last_day,
                 slots=_slots_for_day(starts, ctx.practice, ctx.moving))
             for day, starts in sorted(grouped.items())]
     earlier = monday - timedelta(days=7) if monday > this_monday else None
     later = monday + timedelta(days=7) if monday < last_monday else None
     return render_template(
         "booking/slots.html", ctx=ctx, days=days,
-        week_label=_range_label(first, monday + timedelta(days=6)),
+        week_label=wording.day_range(first, monday + timedelta(days=6)),
         this_week=monday == this_monday, earlier=earlier, later=later,
         any_free=any(slot for d in days for slot in d.slots if not slot.current),
         form=ConfirmForm(),
@@ -259,7 +247,7 @@ def confirm(service_id: int):
 
 
 def _still_free(ctx: Context, start: datetime) -> bool:
-    day = start.astimezone(booking.zone_of(ctx.practice)).date()
+    day = start.astimezone(practice_zone()).date()
     return start in booking.free_slots(
         db.session, ctx.practice, ctx.therapist, ctx.service, now=now(), first=day, last=day,
         ignore_appointment=ctx.moving.id if ctx.moving else None,
@@ -310,8 +298,7 @@ def _book_or_move(ctx: Context, form: ConfirmForm, start: datetime):
         return _cannot_book(ctx, error.message, start)
     except NotFound as error:
         return _not_found(error)
-    local = start.astimezone(booking.zone_of(ctx.practice))
-    when = f"{_day_label(local.date())} at {local:%H:%M}"
+    when = wording.day_and_time(start, practice_zone())
     if ctx.moving is not None:
         flash(f"Done: your {appointment.service.name} is now on {when}. We've emailed you the "
               "new details.", "success")
@@ -339,7 +326,7 @@ def _refuse_change(ctx: Context):
 def _week_of(ctx: Context, start: datetime | None) -> str | None:
     if start is None:
         return None
-    return start.astimezone(booking.zone_of(ctx.practice)).date().isoformat()
+    return start.astimezone(practice_zone()).date().isoformat()
 
 
 def _alternatives(ctx: Context, start: datetime) -> list[Day]:
@@ -352,11 +339,11 @@ def _alternatives(ctx: Context, start: datetime) -> list[Day]:
 
 def _days(ctx: Context, starts: list[datetime]) -> list[Day]:
     """Starts grouped by local date, for pages that list a few slots over several days."""
-    zone = booking.zone_of(ctx.practice)
+    zone = practice_zone()
     grouped: dict[date, list[datetime]] = {}
     for start in sorted(starts):
         grouped.setdefault(start.astimezone(zone).date(), []).append(start)
-    return [Day(day=day, label=_day_label(day), bookable=True,
+    return [Day(day=day, label=wording.day(day), bookable=True,
                 slots=_slots_for_day(group, ctx.practice, ctx.moving))
             for day, group in grouped.items()]
 

@@ -30,8 +30,7 @@ from portal.services.programmes import ItemInput
 from portal.web import transactions
 from portal.web.access import restrict
 from portal.web.builder.forms import MAX_ITEMS, SEARCH_MAX, BuilderForm, ItemForm, TemplateForm
-from portal.web.deps import client_ip, now
-from portal.web.formatting import practice_zone
+from portal.web.deps import client_ip, now, practice_zone
 from portal.web.forms import apply_error, choice
 
 bp = Blueprint("builder", __name__, url_prefix="/builder")

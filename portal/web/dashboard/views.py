@@ -11,8 +11,7 @@ from portal.models import Role, User
 from portal.services import agenda as agenda_service
 from portal.services import clients as client_service
 from portal.web.access import restrict
-from portal.web.deps import now
-from portal.web.formatting import practice_zone
+from portal.web.deps import now, practice_zone
 from portal.web.invite_form import InviteForm
 from portal.web.moved import moved
 

@@ -9,12 +9,12 @@ from flask_login import current_user
 
 from portal.extensions import db
 from portal.models import Appointment, AppointmentStatus, Practice, Role, User
-from portal.services import accounts, booking, diary, intake
+from portal.services import accounts, booking, diary, intake, wording
 from portal.services import agenda as agenda_service
 from portal.services.errors import Conflict, InvalidInput, PermissionDenied
 from portal.web import transactions
 from portal.web.access import restrict
-from portal.web.deps import client_ip, now
+from portal.web.deps import client_ip, now, practice_zone
 from portal.web.diary.forms import (
     BookChoiceForm,
     BookForm,
@@ -26,7 +26,6 @@ from portal.web.diary.forms import (
     SessionNoteForm,
     TimeOffForm,
 )
-from portal.web.formatting import practice_zone
 from portal.web.forms import apply_error, choice
 from portal.web.moved import moved
 
@@ -57,20 +56,14 @@ def _today() -> date:
 
 @bp.context_processor
 def diary_helpers():
-    """Local-time helpers for the diary templates."""
+    """Local-time helpers for the diary templates (worded by services.wording)."""
     zone = practice_zone()
 
     def clock(value: datetime) -> str:
-        return value.astimezone(zone).strftime("%H:%M")
+        return wording.clock(value, zone)
 
     def day_label(day: date) -> str:
-        today = _today()
-        name = f"{day:%A} {day.day} {day:%B}"
-        if day == today:
-            return f"Today, {name}"
-        if day == today + timedelta(days=1):
-            return f"Tomorrow, {name}"
-        return name
+        return wording.relative_day(day, _today())
 
     return {"clock": clock, "day_label": day_label, "price": booking.format_price,
             "one_day": timedelta(days=1)}
@@ -221,19 +214,7 @@ def time_off():
 
 def _span(row) -> str:
     """'Mon 6 April (whole day)', 'Mon 6 – Fri 10 April', 'Mon 6 April, 14:00–17:00'."""
-    zone = practice_zone()
-    start, end = row.starts_at.astimezone(zone), row.ends_at.astimezone(zone)
-    whole = start.time() == end.time() == datetime.min.time()
-    if whole:
-        end = end - timedelta(days=1)
-        first = f"{start:%a} {start.day} {start:%B}"
-        if start.date() == end.date():
-            return f"{first} (whole day)"
-        return f"{first} – {end:%a} {end.day} {end:%B} (whole days)"
-    first = f"{start:%a} {start.day} {start:%B}, {start:%H:%M}"
-    if start.date() == end.date():
-        return f"{first}–{end:%H:%M}"
-    return f"{first} – {end:%a} {end.day} {end:%B}, {end:%H:%M}"
+    return wording.span(row.starts_at, row.ends_at, practice_zone())
 
 
 @bp.route("/time-off/<int:time_off_id>/delete", methods=["POST"])
@@ -331,8 +312,7 @@ def book():
 
 def _when(instant: datetime) -> str:
     """'Wednesday 4 March at 10:00' in the practice's zone."""
-    local = instant.astimezone(practice_zone())
-    return f"{local:%A} {local.day} {local:%B} at {local:%H:%M}"
+    return wording.day_and_time(instant, practice_zone())
 
 
 # --- changing an appointment ---------------------------------------------------------------

@@ -283,8 +283,8 @@ def test_the_database_refuses_absurd_doses_too(session, world):
     (5, 10, 2, Sides.NONE, "10 reps, holding 5 s, 2 sets"),
 ])
 def test_describe_dose(hold, reps, sets, sides, expected):
-    dose = ItemInput(exercise_id=1, hold_seconds=hold, reps=reps, sets=sets, sides=sides)
-    assert dose.describe_dose(dose) == expected
+    item = ItemInput(exercise_id=1, hold_seconds=hold, reps=reps, sets=sets, sides=sides)
+    assert dose.describe_dose(item) == expected
 
 
 @pytest.mark.parametrize("times, days, expected", [

@@ -16,7 +16,6 @@ from portal.extensions import db
 from tests.conftest import ROOT, base_config, form_post
 
 
-
 def _redis_url() -> str:
     """Redis database 15, or 14, 13... for xdist workers gw1, gw2...: each worker empties its
     own database, so parallel workers never clear each other's counters."""

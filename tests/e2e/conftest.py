@@ -25,6 +25,7 @@ import email
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -128,10 +129,18 @@ def live_server(app: Flask) -> Iterator[LiveServer]:
         server.server_close()
         thread.join(timeout=10)
         # Connections the request threads returned to the pool must not block the
-        # PostgreSQL TRUNCATE in the `app` fixture's teardown.
+        # PostgreSQL TRUNCATE in the `app` fixture's teardown. Request threads are daemons
+        # that server_close() does not wait for: wait until a request still finishing has
+        # given its connection back, or dispose() would miss it and it would be garbage
+        # collected open later (a ResourceWarning failing whichever test runs then).
         with app.app_context():
             db.session.remove()
-            db.engine.dispose()
+            engine = db.engine
+            deadline = time.monotonic() + 10
+            while getattr(engine.pool, "checkedout", lambda: 0)() and (
+                    time.monotonic() < deadline):
+                time.sleep(0.05)
+            engine.dispose()
 
 
 # --- browser ------------------------------------------------------------------------------

@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 5000
+# Test processes (pytest-xdist): 2 on the 2-core CI machine; PYTEST_WORKERS=0 for one process.
+PYTEST_WORKERS ?= 2
 export FLASK_APP := portal
 
 .PHONY: run test lint bench clean
@@ -31,7 +33,7 @@ run: $(VENV)/.installed
 	  $(BIN)/flask run --host 127.0.0.1 --port $(PORT)
 
 test: $(VENV)/.installed-test
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check portal tests

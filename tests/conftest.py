@@ -12,6 +12,7 @@ import re
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from flask_migrate import upgrade
 
 from portal import create_app
 from portal.extensions import db as _db
+from portal.extensions import limiter as _limiter
 from portal.models import OutboxMessage, Practice, Role, User, utcnow
 
 TEST_PASSWORD = "a quiet harbour at dawn"
@@ -44,8 +46,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_collection_modifyitems(config, items):
-    """Run the browser tests last: they are the slowest, and the fast suites report first."""
-    items.sort(key=lambda item: "/e2e/" in str(item.path).replace("\\", "/"))
+    """Browser journeys run on PostgreSQL only (the production database); what differs between
+    the backends is covered below them, where every web and service test runs on both.
+
+    Order the browser tests, the slowest: last in one process (the fast suites report
+    first), first under xdist (long tests handed out early keep both workers busy to the end).
+    """
+    on_sqlite = [item for item in items if "/e2e/" in item.path.as_posix()
+                 and getattr(item, "callspec", None)
+                 and item.callspec.params.get("database") == "sqlite"]
+    if on_sqlite:
+        config.hook.pytest_deselected(items=on_sqlite)
+        items[:] = [item for item in items if item not in on_sqlite]
+    parallel = hasattr(config, "workerinput") or bool(getattr(config.option, "numprocesses", 0))
+    items.sort(key=lambda item: ("/e2e/" in item.path.as_posix()) != parallel)
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -158,9 +172,95 @@ def database(request, tmp_path_factory) -> Iterator[Database]:
         drop_postgres_database(server, url)
 
 
+# Tests that need commits other connections can see (a live server's threads, a second
+# engine, another process, racing threads, migrations, the CLI's own transactions) get a
+# freshly built app on a database emptied afterwards. Mark a test `fresh_db`, or list its file
+# here. Every other test shares one app per backend and runs inside a transaction that is
+# rolled back (see `app`).
+FRESH_DB_FILES = (
+    "tests/e2e/",
+    "tests/test_cli.py",
+    "tests/test_migrations.py",
+    "tests/test_gunicorn_race.py",
+    "tests/services/test_outbox.py",
+    "tests/services/test_no_double_booking.py",
+    "tests/web/test_ratelimit_redis.py",
+)
+# Fixtures that open a second app or engine on the test's database.
+FRESH_DB_FIXTURES = ("live_server", "production_app", "app_with_forgotten_routes")
+
+
+def needs_fresh_db(item: pytest.Item) -> bool:
+    """True for a test that must see real commits (see FRESH_DB_FILES)."""
+    if item.get_closest_marker("fresh_db"):
+        return True
+    if any(name in getattr(item, "fixturenames", ()) for name in FRESH_DB_FIXTURES):
+        return True
+    path = Path(str(item.path)).resolve().relative_to(ROOT).as_posix()
+    return any(path.startswith(prefix) for prefix in FRESH_DB_FILES)
+
+
+@pytest.fixture(scope="session")
+def shared_app(database: Database, tmp_path_factory) -> Iterator[Flask]:
+    """One app per backend for the session (per xdist worker): templates are compiled and the
+    URL map is built once. Only the `app` fixture uses it, inside a rolled-back transaction."""
+    tmp = tmp_path_factory.mktemp(f"app-{database.backend}")
+    application = create_app(base_config(database.url_for(tmp), tmp))
+    # A session bound to a connection already in a transaction works in a SAVEPOINT (only
+    # `app`'s rolled-back tests bind one; sessions bound to an engine are unaffected).
+    _db.session.session_factory.configure(join_transaction_mode="create_savepoint")
+    application.extensions["tests.limiter_storage"] = (_limiter._storage, _limiter._limiter)
+    with application.app_context():
+        application.extensions["tests.engine"] = _db.engine
+    yield application
+    with application.app_context():
+        _db.engine.dispose()
+
+
+@contextmanager
+def _rolled_back(application: Flask, tmp_path: Path) -> Iterator[Flask]:
+    """Run the block inside one database transaction that is rolled back afterwards.
+
+    Every session the app opens (one per app context: each request, each factory call) is
+    bound to one connection whose outer transaction never commits; with
+    join_transaction_mode="create_savepoint" a session's commit() releases a SAVEPOINT and
+    its rollback() returns to one, so views and services commit and roll back as in
+    production while nothing reaches the database. The config, the rate-limit counters and
+    the engine are restored afterwards, so nothing leaks into the next test.
+    """
+    saved_config = dict(application.config)
+    application.config["MAIL_FILE_DIR"] = str(tmp_path / "mail")
+    storage, strategy = application.extensions["tests.limiter_storage"]
+    _limiter._storage, _limiter._limiter = storage, strategy
+    storage.reset()
+    engine = application.extensions["tests.engine"]
+    engines = _db._app_engines[application]
+    connection = engine.connect()
+    outer = connection.begin()
+    engines[None] = connection
+    try:
+        yield application
+    finally:
+        engines[None] = engine
+        if outer.is_active:
+            outer.rollback()
+        connection.close()
+        application.config.clear()
+        application.config.update(saved_config)
+
+
 @pytest.fixture
-def app(database: Database, tmp_path: Path) -> Iterator[Flask]:
-    """The application bound to a clean database of the current backend."""
+def app(request, database: Database, tmp_path: Path) -> Iterator[Flask]:
+    """The application bound to a clean database of the current backend.
+
+    Usually the backend's shared app inside a transaction that is rolled back after the test;
+    for tests that need real commits (`needs_fresh_db`) a new app on a database that is
+    emptied after the test.
+    """
+    if not needs_fresh_db(request.node):
+        with _rolled_back(request.getfixturevalue("shared_app"), tmp_path) as application:
+            yield application
+        return
     application = create_app(base_config(database.url_for(tmp_path), tmp_path))
     yield application
     database.reset(application)

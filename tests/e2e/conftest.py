@@ -25,6 +25,7 @@ import email
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -128,10 +129,18 @@ def live_server(app: Flask) -> Iterator[LiveServer]:
         server.server_close()
         thread.join(timeout=10)
         # Connections the request threads returned to the pool must not block the
-        # PostgreSQL TRUNCATE in the `app` fixture's teardown.
+        # PostgreSQL TRUNCATE in the `app` fixture's teardown. Request threads are daemons
+        # that server_close() does not wait for: wait until a request still finishing has
+        # given its connection back, or dispose() would miss it and it would be garbage
+        # collected open later (a ResourceWarning failing whichever test runs then).
         with app.app_context():
             db.session.remove()
-            db.engine.dispose()
+            engine = db.engine
+            deadline = time.monotonic() + 10
+            while getattr(engine.pool, "checkedout", lambda: 0)() and (
+                    time.monotonic() < deadline):
+                time.sleep(0.05)
+            engine.dispose()
 
 
 # --- browser ------------------------------------------------------------------------------
@@ -261,14 +270,16 @@ def _axe_results(page) -> dict:
         context.close()
 
 
-def axe_check(page, name: str) -> None:
-    """Fail listing every serious or critical axe violation on the page as it is now."""
+def axe_findings(page, name: str) -> list[str]:
+    """Console errors and every serious or critical axe violation on the page as it is now,
+    as readable lines; empty when the page passes."""
     problems = page_problems(page)
-    assert not problems, f"{name}: browser console errors on {page.url}: {problems}"
+    if problems:
+        return [f"{name}: browser console errors on {page.url}: {problems}"]
     results = _axe_results(page)
     blocking = [v for v in results["violations"] if v["impact"] in BLOCKING_IMPACTS]
     if not blocking:
-        return
+        return []
     lines = [f"{name} ({page.url}): {len(blocking)} serious/critical accessibility violations"]
     for violation in blocking:
         lines.append(f"- {violation['id']} [{violation['impact']}]: {violation['help']} "
@@ -278,7 +289,14 @@ def axe_check(page, name: str) -> None:
             lines.append(f"    {', '.join(map(str, node['target']))}: {node['html'][:160]}")
             if summary:
                 lines.append(f"      {summary}")
-    pytest.fail("\n".join(lines), pytrace=False)
+    return lines
+
+
+def axe_check(page, name: str) -> None:
+    """Fail listing every serious or critical axe violation on the page as it is now."""
+    lines = axe_findings(page, name)
+    if lines:
+        pytest.fail("\n".join(lines), pytrace=False)
 
 
 def save_screenshots(page, name: str, directory: Path) -> list[Path]:
@@ -308,17 +326,13 @@ def screenshot(database: Database) -> Callable[[object, str], list[Path]]:
 
 @pytest.fixture
 def review(screenshot):
-    """review(page, name): axe at phone and desktop widths, then both screenshots."""
+    """review(page, name): phone and desktop screenshots of a journey's screen.
 
-    def check(page, name: str) -> None:
-        original = page.viewport_size
-        for size in (PHONE, DESKTOP):
-            set_viewport(page, size)
-            axe_check(page, f"{name} at {size['width']}px")
-        set_viewport(page, original)
-        screenshot(page, name)
-
-    return check
+    Accessibility is checked once per page by test_accessibility_sweep.py (axe at both
+    widths), not on every screen of every journey; a journey that reaches a page the sweep
+    does not know should add it there.
+    """
+    return screenshot
 
 
 # --- page helpers -------------------------------------------------------------------------

@@ -2,9 +2,9 @@
 email with its .ics, reschedule, cancel, and a change refused inside the policy window.
 
 The clock is fixed (PORTAL_CLOCK) on a Monday in the past, so the week is known and the
-outbox rows are already due for the SMTP sender. Every page visited passes axe (no serious or
-critical violations) at phone and desktop widths and is saved as phone and desktop
-screenshots under test-results/screenshots/<backend>/.
+outbox rows are already due for the SMTP sender. Each screen is saved as
+phone and desktop screenshots under test-results/screenshots/<backend>/; axe checks every
+page once in test_accessibility_sweep.py.
 """
 
 from __future__ import annotations
@@ -20,27 +20,12 @@ from portal.models import User
 from portal.services import booking
 from portal.services.intake import RED_FLAGS
 from tests.conftest import TEST_PASSWORD
-from tests.e2e.conftest import DESKTOP, PHONE, axe_check, text_part
+from tests.e2e.conftest import text_part
 
 pytestmark = pytest.mark.e2e
 
 # Monday 2 November 2026, 07:00 GMT: Tuesday is the first day with free times.
 NOW = datetime(2026, 11, 2, 7, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def review(screenshot):
-    """review(page, name): axe at phone and desktop width, then both screenshots."""
-
-    def check(page, name: str) -> None:
-        original = page.viewport_size
-        for size in (PHONE, DESKTOP):
-            page.set_viewport_size(size)
-            axe_check(page, f"{name} at {size['width']}px")
-        page.set_viewport_size(original)
-        screenshot(page, name)
-
-    return check
 
 
 def sign_in(page, live_server, email: str) -> None:

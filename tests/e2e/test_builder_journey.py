@@ -5,8 +5,8 @@ without a round trip until "Save"; Alex, in a second browser, opens Today and se
 what changed and the note; Alex logs "mild tension"; the therapist sees that log in the
 programme's history. The same builder also works with JavaScript off.
 
-Every page passes axe at phone and desktop widths and is saved as phone and desktop
-screenshots under test-results/screenshots/<backend>/.
+Each screen is saved as phone and desktop screenshots under test-results/screenshots/<backend>/;
+axe checks every page once in test_accessibility_sweep.py.
 """
 
 from __future__ import annotations

@@ -4,8 +4,9 @@ attended and lengthens a stretch in the programme; the client, on a phone, sees 
 Today. The dashboard home, the month view and the client list are reviewed on the way.
 
 The server's clock is held at 11:00 in London on today's date, so the session that began at
-10:45 has started whatever time the suite runs. Every page passes axe at phone and desktop
-widths and is saved as phone and desktop screenshots under test-results/screenshots/<backend>/.
+10:45 has started whatever time the suite runs. Each screen is saved
+as phone and desktop screenshots under test-results/screenshots/<backend>/; axe checks every
+page once in test_accessibility_sweep.py.
 """
 
 from __future__ import annotations

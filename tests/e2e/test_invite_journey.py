@@ -1,7 +1,7 @@
 """Joining, in a real browser: the therapist invites, the email arrives, the client joins.
 
-Every page visited passes axe (no serious or critical violations) at phone and desktop widths
-and is saved as phone and desktop screenshots under test-results/screenshots/<backend>/.
+Each screen is saved as phone and desktop screenshots under test-results/screenshots/<backend>/;
+axe checks every page once in test_accessibility_sweep.py.
 """
 
 from __future__ import annotations

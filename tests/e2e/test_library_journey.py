@@ -1,8 +1,8 @@
 """The library, in a real browser: the therapist writes an exercise with a progression ladder
 and a picture, previews it, publishes and features it; the client sees it on their home page.
 
-Every page visited passes axe (no serious or critical violations) at phone and desktop widths
-and is saved as phone and desktop screenshots under test-results/screenshots/<backend>/.
+Each screen is saved as phone and desktop screenshots under test-results/screenshots/<backend>/;
+axe checks every page once in test_accessibility_sweep.py.
 """
 
 from __future__ import annotations

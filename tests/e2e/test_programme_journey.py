@@ -4,8 +4,9 @@ the stretch, runs the guided timer to the end with the browser's clock driven by
 (get ready, left side, "Switch sides", right side, rest, round two), logs "Mild tension" on
 both sides, and sees the day's progress and this week's adherence.
 
-Every page passes axe at phone and desktop widths (the exercise page also while the timer
-runs) and is saved as phone and desktop screenshots under test-results/screenshots/<backend>/.
+Each screen is saved as phone and desktop screenshots under test-results/screenshots/<backend>/;
+axe checks every page once in test_accessibility_sweep.py, and here the exercise page while
+the timer runs (a state only this journey reaches).
 """
 
 from __future__ import annotations

@@ -3,8 +3,9 @@ printable sheet from Today, creates a read-only link (a QR code appears), prints
 stylesheet leaves only the sheet, black on white, on A4), a stranger opens the link (read
 only, no links anywhere), and the client picks reminder times and gets the calendar address.
 
-Each page passes axe at phone and desktop widths and is saved as screenshots under
-test-results/screenshots/<backend>/; the printed sheet is saved as a PNG and a PDF there too.
+Each screen is saved as screenshots under test-results/screenshots/<backend>/ (axe checks
+every page once in test_accessibility_sweep.py); the printed sheet is saved as a PNG and a
+PDF there too.
 """
 
 from __future__ import annotations

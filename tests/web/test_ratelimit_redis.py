@@ -15,7 +15,16 @@ from portal import create_app
 from portal.extensions import db
 from tests.conftest import ROOT, base_config, form_post
 
-REDIS_URL = "redis://127.0.0.1:6379/15"
+
+def _redis_url() -> str:
+    """Redis database 15, or 14, 13... for xdist workers gw1, gw2...: each worker empties its
+    own database, so parallel workers never clear each other's counters."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    index = int(worker[2:]) if worker[2:].isdigit() else 0
+    return f"redis://127.0.0.1:6379/{15 - index}"
+
+
+REDIS_URL = _redis_url()
 
 # "Server B": a second process with its own app instance, as a second gunicorn worker or a
 # second machine would be. Flask-Limiter keeps its storage on a module-level object, so two

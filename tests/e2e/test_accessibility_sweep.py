@@ -1,0 +1,277 @@
+"""The accessibility sweep: every page the browser journeys show, as the role that sees it,
+checked by axe at phone (390x844) and desktop (1280x800) width. A serious or critical finding
+fails, as does any console error, CSP violation or failed subresource on the way.
+
+The journeys used to run axe at both widths on each of their screens, on both databases;
+they now only take their screenshots and leave accessibility to this sweep, which visits
+each distinct page once (PostgreSQL, with the demo practice for realistic content). Besides
+the plain pages it keeps the states whose markup differs: forms sent empty (server-side
+errors with aria-invalid), a wrong password, the therapist's folded menu opened on a phone,
+and the pages that must work without JavaScript. The offline journey still checks its two
+offline screens itself (only a journey can take the connection away).
+
+Pages are named by path; a journey that reaches a new page should add it here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pytest
+import sqlalchemy as sa
+from playwright.sync_api import expect
+
+from portal.extensions import db
+from portal.models import Role, Service, User, utcnow
+from portal.seed import demo
+from tests.conftest import link_in
+from tests.e2e.conftest import DESKTOP, PHONE, axe_findings, set_viewport, sign_in
+
+pytestmark = pytest.mark.e2e
+
+THERAPIST_EMAIL, THERAPIST_PASSWORD = demo.THERAPIST[1], demo.THERAPIST[2]
+CLIENT_EMAIL, CLIENT_PASSWORD = demo.CLIENTS[0][1], demo.CLIENTS[0][2]
+NEWCOMER_EMAIL, NEWCOMER_PASSWORD = "newcomer@example.com", "a quiet harbour at dawn"
+
+NO_SCRIPT = "no-script"  # the page's context runs no JavaScript
+
+
+@dataclass(frozen=True)
+class Visit:
+    """One page to check: a path (with {placeholders}), or a step run on the open page."""
+
+    path: str
+    state: str = ""  # name of a step in STATES run after loading the path
+    javascript: bool = True
+    status: int | None = 200  # None: whatever the page answers (but no server error)
+
+
+ANONYMOUS = [
+    Visit("/auth/login"),
+    Visit("/auth/login", state="wrong_password"),
+    Visit("/auth/forgot"),
+    Visit("/auth/forgot", state="send_empty"),
+    Visit("/auth/invite/{invite_token}"),
+    Visit("/auth/invite/not-a-real-token", status=404),
+    Visit("/no/such/page", status=404),
+    Visit("/sheet/s/{share_token}"),
+    Visit("/sheet/s/not-a-real-token", status=None),
+]
+NEWCOMER = [  # a client who has not filled in the health questionnaire yet
+    Visit("/"),
+    Visit("/intake/?next=/booking/"),
+    Visit("/intake/?next=/booking/", state="send_empty"),
+]
+CLIENT = [
+    Visit("/"),
+    Visit("/booking/"),
+    Visit("/booking/{service}"),
+    Visit("{week}"),
+    Visit("{reschedule}"),
+    Visit("{confirm}"),
+    Visit("/booking/{service}/confirm?start=tomorrow", status=None),
+    Visit("/appointments/"),
+    Visit("/appointments/{appointment}/cancel"),
+    Visit("/account/"),
+    Visit("/account/password"),
+    Visit("/programme/"),
+    Visit("{item}"),
+    Visit("{item}", javascript=False),
+    Visit("/programme/history"),
+    Visit("/sheet/"),
+    Visit("/sheet/moments"),
+]
+THERAPIST = [
+    Visit("/dashboard/"),
+    Visit("/dashboard/", state="open_menu"),
+    Visit("/dashboard/", state="invite_empty"),
+    Visit("/dashboard/clients"),
+    Visit("/dashboard/clients?q=&filter=pain"),
+    Visit("/dashboard/clients/{client}"),
+    Visit("/dashboard/clients/{client}/audit"),
+    Visit("/dashboard/settings"),
+    Visit("/diary/agenda"),
+    Visit("/diary/agenda?view=day"),
+    Visit("/diary/agenda?view=month"),
+    Visit("/builder/"),
+    Visit("/builder/{client}"),
+    Visit("/builder/{client}", javascript=False),
+    Visit("/builder/{client}/versions"),
+    Visit("/builder/templates"),
+    Visit("/library/"),
+    Visit("/library/?q=stretch&body_area=calves"),
+    Visit("/library/new"),
+    Visit("/library/new", state="send_empty"),
+    Visit("/library/{exercise}"),
+    Visit("/library/{exercise}/edit"),
+    Visit("/library/{exercise}/delete"),
+    Visit("/account/"),
+    Visit("/account/password"),
+    Visit("/account/password", state="send_empty"),
+]
+
+
+# --- states ---------------------------------------------------------------------------------
+
+
+def _send_empty(page) -> None:
+    """Send the page's main form empty, past the browser's own checks, to see the server's
+    error messages."""
+    page.evaluate("() => document.querySelectorAll('form').forEach(f => f.noValidate = true)")
+    form = page.locator("main form", has=page.locator("input:not([type=hidden]), textarea"))
+    form.first.locator("button[type=submit], button:not([type])").last.click()
+    expect(page.locator("[aria-invalid=true]").first).to_be_attached()
+
+
+def _wrong_password(page) -> None:
+    page.get_by_label("Email").fill(THERAPIST_EMAIL)
+    page.get_by_label("Password", exact=True).fill("not the password at all")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("[aria-invalid=true], .flash, [role=alert]").first).to_be_attached()
+
+
+def _open_menu(page) -> None:
+    menu = page.get_by_role("button", name="Menu")
+    expect(menu).to_have_attribute("aria-expanded", "false")
+    menu.click()
+    expect(menu).to_have_attribute("aria-expanded", "true")
+
+
+def _invite_empty(page) -> None:
+    invite = page.locator("form", has=page.get_by_role("button", name="Send invitation"))
+    page.evaluate("() => document.querySelectorAll('form').forEach(f => f.noValidate = true)")
+    invite.get_by_role("button", name="Send invitation").click()
+    expect(page.locator("[aria-invalid=true]").first).to_be_attached()
+
+
+STATES: dict[str, Callable] = {
+    "send_empty": _send_empty,
+    "wrong_password": _wrong_password,
+    "open_menu": _open_menu,
+    "invite_empty": _invite_empty,
+}
+
+
+# --- the world ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def practice_world(app, live_server) -> dict[str, object]:
+    """The demo practice (a busy diary, programmes, logs and notes) plus a client who has not
+    filled in the questionnaire; returns ids for the paths."""
+    with app.app_context():
+        passwords = app.extensions["portal.passwords"]
+        demo.seed(db.session, passwords, now=utcnow(), timezone="Europe/London")
+        db.session.add(User(email=NEWCOMER_EMAIL, name="Nia Newcomer", role=Role.CLIENT,
+                            password_hash=passwords.hash(NEWCOMER_PASSWORD),
+                            password_changed_at=utcnow()))
+        db.session.commit()
+        alex = db.session.scalar(sa.select(User.id).where(User.email == CLIENT_EMAIL))
+        service = db.session.scalar(sa.select(Service.id).order_by(Service.sort_order,
+                                                                   Service.id))
+        db.session.remove()
+    return {"client": alex, "service": service}
+
+
+def _href(page, selector: str, pattern: str) -> str:
+    """The first link on the page matching selector whose path matches pattern."""
+    for href in page.locator(selector).evaluate_all("links => links.map(a => a.href)"):
+        path = re.sub(r"^https?://[^/]+", "", href)
+        if re.search(pattern, path):
+            return path
+    raise AssertionError(f"no link like {pattern!r} on {page.url}")
+
+
+def _client_ids(page, live_server, ids: dict) -> dict:
+    """Ids only the client's own pages reveal: a programme item, a booked appointment and a
+    free time."""
+    page.goto(live_server.url("/programme/"))
+    found = {"item": _href(page, "a", r"^/programme/items/\d+")}
+    page.goto(live_server.url("/appointments/"))
+    found["appointment"] = re.search(
+        r"\d+", _href(page, "a", r"^/appointments/\d+/cancel$")).group(0)
+    found["reschedule"] = _href(page, "a", r"^/booking/\d+\?(.*&)?reschedule=\d+")
+    page.goto(live_server.url(f"/booking/{ids['service']}"))
+    for _ in range(6):  # the first week with a free time
+        if page.locator("a.slot").count():
+            break
+        page.locator("a[rel=next]").first.click()
+    found["week"] = re.sub(r"^https?://[^/]+", "", page.url)
+    found["confirm"] = _href(page, "a.slot", r"/confirm\?start=")
+    return found
+
+
+def _therapist_ids(page, live_server) -> dict:
+    """An exercise in the library (its page, edit and delete pages)."""
+    page.goto(live_server.url("/library/"))
+    return {"exercise": re.search(r"\d+", _href(page, "a", r"^/library/\d+$")).group(0)}
+
+
+def _anonymous_ids(new_page, live_server, outbox) -> dict:
+    """An unused invitation link (sent by the therapist) and a shared programme sheet (made
+    by the client), each got the way their users get them."""
+    therapist = new_page()
+    sign_in(therapist, live_server, THERAPIST_EMAIL, THERAPIST_PASSWORD)
+    invite = therapist.locator("form", has=therapist.get_by_role("button",
+                                                                  name="Send invitation"))
+    invite.get_by_label("Client's name").fill("Rhea Sweep")
+    invite.get_by_label("Client's email").fill("rhea.sweep@example.com")
+    invite.get_by_role("button", name="Send invitation").click()
+    expect(therapist.get_by_role("status")).to_contain_text("Invitation sent to Rhea Sweep")
+    [message] = [m for m in outbox() if m.to_addr == "rhea.sweep@example.com"]
+    token = link_in(message.text_body, "/auth/invite/").rsplit("/", 1)[1]
+
+    client = new_page()
+    sign_in(client, live_server, CLIENT_EMAIL, CLIENT_PASSWORD)
+    client.goto(live_server.url("/sheet/"))
+    client.get_by_role("button", name="Create link").click()
+    share = client.get_by_label("The read-only address").input_value()
+    return {"invite_token": token, "share_token": share.rsplit("/", 1)[1]}
+
+
+# --- the sweep ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("role", ["anonymous", "newcomer", "client", "therapist"])
+def test_every_page_passes_axe_at_phone_and_desktop_width(role, practice_world, live_server,
+                                                          new_page, outbox):
+    ids = dict(practice_world)
+    visits = {"anonymous": ANONYMOUS, "newcomer": NEWCOMER, "client": CLIENT,
+              "therapist": THERAPIST}[role]
+    login = {"newcomer": (NEWCOMER_EMAIL, NEWCOMER_PASSWORD),
+             "client": (CLIENT_EMAIL, CLIENT_PASSWORD),
+             "therapist": (THERAPIST_EMAIL, THERAPIST_PASSWORD)}.get(role)
+    pages = {True: new_page(), False: new_page(java_script_enabled=False)}
+    if login:
+        for page in pages.values():
+            sign_in(page, live_server, *login)
+            expect(page).not_to_have_url(re.compile("/auth/login"))
+    if role == "client":
+        ids.update(_client_ids(pages[True], live_server, ids))
+    if role == "therapist":
+        ids.update(_therapist_ids(pages[True], live_server))
+    if role == "anonymous":
+        ids.update(_anonymous_ids(new_page, live_server, outbox))
+
+    findings = []
+    for visit in visits:
+        page = pages[visit.javascript]
+        path = visit.path.format(**ids)
+        name = f"{role} {path}" + (f" ({visit.state})" if visit.state else "") + (
+            "" if visit.javascript else " (no JavaScript)")
+        set_viewport(page, PHONE)
+        response = page.goto(live_server.url(path))
+        assert response is not None, name
+        expected = visit.status or response.status
+        assert response.status == expected and response.status < 500, (
+            f"{name}: HTTP {response.status}")
+        if login:
+            assert "/auth/login" not in page.url, f"{name}: sent to the login page"
+        if visit.state:
+            STATES[visit.state](page)
+        for size in (PHONE, DESKTOP):
+            set_viewport(page, size)
+            findings += axe_findings(page, f"{name} at {size['width']}px")
+    assert not findings, "\n".join(findings)

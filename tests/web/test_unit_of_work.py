@@ -29,6 +29,10 @@ from portal.web.access import public
 from portal.web.forms import apply_error
 from tests.conftest import ROOT, TEST_PASSWORD, form_post, login
 
+# A new app per test, on a database that really commits: these tests register routes before
+# the app's first request, and what they prove is a real COMMIT or ROLLBACK, not a savepoint.
+pytestmark = pytest.mark.fresh_db
+
 WRITTEN = "written@example.com"
 
 

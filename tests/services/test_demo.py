@@ -52,7 +52,7 @@ def appointments(session) -> list[Appointment]:
     return list(session.scalars(select(Appointment).order_by(Appointment.starts_at)))
 
 
-def test_the_diary_never_double_books_and_keeps_to_the_hours(session, seeded):
+def check_the_diary_never_double_books_and_keeps_to_the_hours(app, session, seeded):
     now, therapist = seeded
     practice = session.scalar(select(Practice))
     zone = ZoneInfo(practice.timezone)
@@ -81,7 +81,7 @@ def test_the_diary_never_double_books_and_keeps_to_the_hours(session, seeded):
     assert len({a.service.duration_minutes for a in rows}) >= 3  # 30, 60 and 90 minutes
 
 
-def test_the_week_is_full_with_past_and_upcoming_sessions(session, seeded):
+def check_the_week_is_full_with_past_and_upcoming_sessions(app, session, seeded):
     now, therapist = seeded
     today = now.astimezone(LONDON).date()
     monday = demo.anchor_monday(today)
@@ -117,7 +117,7 @@ def test_the_week_is_full_with_past_and_upcoming_sessions(session, seeded):
         assert later_today
 
 
-def test_recent_sessions_include_a_no_show_and_both_kinds_of_cancellation(session, seeded):
+def check_recent_sessions_include_a_no_show_and_both_kinds_of_cancellation(app, session, seeded):
     now, therapist = seeded
     today = now.astimezone(LONDON).date()
     since = datetime.combine(demo.anchor_monday(today) - timedelta(weeks=1), datetime.min.time(),
@@ -146,7 +146,7 @@ def test_recent_sessions_include_a_no_show_and_both_kinds_of_cancellation(sessio
         assert note.author_id == therapist.id
 
 
-def test_every_client_list_filter_finds_someone(session, seeded):
+def check_every_client_list_filter_finds_someone(app, session, seeded):
     now, therapist = seeded
     everyone = clients.list_clients(session, therapist, clients.ClientQuery(), now)
     assert 10 <= everyone.total <= 14
@@ -162,7 +162,7 @@ def test_every_client_list_filter_finds_someone(session, seeded):
     assert sum(row.pain_flags for row in rows.values()) == 1
 
 
-def test_clients_joined_were_invited_or_left_and_the_demo_logins_work(app, session, seeded):
+def check_clients_joined_were_invited_or_left_and_the_demo_logins_work(app, session, seeded):
     now, therapist = seeded
     people = list(session.scalars(select(User).where(User.role == Role.CLIENT)))
     assert all(p.email.endswith("@example.com") for p in people)
@@ -192,6 +192,23 @@ def test_clients_joined_were_invited_or_left_and_the_demo_logins_work(app, sessi
         user = accounts.authenticate(session, passwords, email=email, password=password,
                                      now=now)
         assert user.email == email
+
+
+# Seeding the demo is the slow part of these tests, so each moment is seeded once and every
+# check above runs on it (they were five tests each seeding its own copy). The login check
+# goes last: signing in writes to the users it reads.
+CHECKS = [
+    check_the_diary_never_double_books_and_keeps_to_the_hours,
+    check_the_week_is_full_with_past_and_upcoming_sessions,
+    check_recent_sessions_include_a_no_show_and_both_kinds_of_cancellation,
+    check_every_client_list_filter_finds_someone,
+    check_clients_joined_were_invited_or_left_and_the_demo_logins_work,
+]
+
+
+def test_the_demo_practice_at_each_moment(app, session, seeded):
+    for check in CHECKS:
+        check(app, session, seeded)
 
 
 def test_seeding_twice_is_refused(app, session):

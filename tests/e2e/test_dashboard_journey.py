@@ -177,8 +177,8 @@ def test_a_session_day_from_agenda_to_the_clients_phone(app, live_server, new_pa
 
     # Adjust the programme: a longer hold on the hip flexor stretch.
     entry.get_by_role("link", name=re.compile("Adjust the programme")).click()
-    expect(jo).to_have_url(live_server.url(f"/builder/{day.alex_id}"))
-    hip = jo.locator("#builder-items > li", has=jo.get_by_role("heading", name=HIP))
+    expect(jo).to_have_url(live_server.url(f"/programmes/{day.alex_id}"))
+    hip = jo.locator("#programmes-items > li", has=jo.get_by_role("heading", name=HIP))
     hip.get_by_label("Hold (s)").fill("45")
     jo.get_by_label("Message to the client about this version").fill(MESSAGE)
     jo.get_by_role("button", name="Save new version").click()

@@ -44,7 +44,7 @@ PUBLIC = {
     "sheet.moments_feed",
 }
 # Blueprints whose every route is for therapists only.
-THERAPIST_BLUEPRINTS = {"dashboard", "clients", "diary", "library", "builder", "settings"}
+THERAPIST_BLUEPRINTS = {"dashboard", "clients", "diary", "library", "programmes", "settings"}
 # The deliberate exceptions inside those blueprints: routes clients may open too. Uploaded
 # exercise pictures belong to the library that stores them, but clients see them on their
 # home page and exercise pages, so the picture route admits both roles (and nothing else of

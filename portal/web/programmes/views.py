@@ -1,10 +1,10 @@
-"""The therapist's programme builder: the caseload, a client's programme as one editable
-form, its version history with the client's logs, and templates.
+"""The therapist's Programmes: every client's programme at a glance, a client's programme
+as one editable form, its version history with the client's logs, and templates.
 
-The builder is one big form that works without JavaScript: adding, removing and moving an
+The programme form is one big form that works without JavaScript: adding, removing and moving an
 exercise are submit buttons (name "action") that post the whole draft back, and the page is
 rendered again from what was posted, so nothing is kept in the server session and nothing is
-written until "Save". static/js/builder.js does the same moves in the page without a round
+written until "Save". static/js/programmes.js does the same moves in the page without a round
 trip and leaves saving to the same form.
 """
 
@@ -29,11 +29,11 @@ from portal.services.errors import Conflict, InvalidInput
 from portal.services.programmes import ItemInput
 from portal.web import transactions
 from portal.web.access import restrict
-from portal.web.builder.forms import MAX_ITEMS, SEARCH_MAX, BuilderForm, ItemForm, TemplateForm
 from portal.web.deps import client_ip, now, practice_zone
 from portal.web.forms import apply_error, choice
+from portal.web.programmes.forms import MAX_ITEMS, SEARCH_MAX, ItemForm, ProgrammeForm, TemplateForm
 
-bp = Blueprint("builder", __name__, url_prefix="/builder")
+bp = Blueprint("programmes", __name__, url_prefix="/programmes")
 restrict(bp, Role.THERAPIST)
 
 LIBRARY_LIMIT = 100
@@ -84,8 +84,8 @@ def _int(value, default: int | None = None) -> int | None:
 
 
 @bp.context_processor
-def builder_helpers():
-    """Plain words for doses and schedules in the builder templates."""
+def programmes_helpers():
+    """Plain words for doses and schedules in the programmes templates."""
     return {"describe_dose": dose.describe_dose,
             "describe_schedule": dose.describe_schedule,
             "describe_moments": dose.describe_moments,
@@ -95,14 +95,14 @@ def builder_helpers():
             "moment_choices": [(m.value, m.label) for m in MOMENTS]}
 
 
-# --- the caseload -----------------------------------------------------------------------------
+# --- the programmes list------------------------------------------------------------------------
 
 
 @bp.route("/")
 def index():
     """Every client with their programme's version, this week's adherence and pain reports."""
     rows = clients.programme_overview(db.session, practice_zone(), _today())
-    return render_template("builder/index.html", rows=rows)
+    return render_template("programmes/index.html", rows=rows)
 
 
 # --- the draft: rows of raw strings, exactly as posted ----------------------------------------
@@ -131,7 +131,7 @@ def _row_from(source: ItemInput) -> dict:
 
 
 def _formdata(rows: list[dict], *, base_version, note: str, q: str) -> MultiDict:
-    """The builder's form data for these rows, numbered from 0 in their order."""
+    """The programme form's data for these rows, numbered from 0 in their order."""
     data = MultiDict({"base_version": str(base_version), "note": note, "q": q})
     for index, row in enumerate(rows):
         for name in ROW_FIELDS:
@@ -212,7 +212,7 @@ def _draft_words(item) -> str:
 
 @bp.route("/words")
 def words():
-    """The plain words for a row as typed, so builder.js shows the server's wording live."""
+    """The plain words for a row as typed, so programmes.js shows the server's wording live."""
     typed = {name: request.args.get(name, "") for name in WORDS_FIELDS}
     values = {name: raw if name == "sides" else _int(raw) for name, raw in typed.items()}
     return jsonify(words=_draft_words(SimpleNamespace(**values)))
@@ -225,7 +225,7 @@ def _level_choices(exercise: Exercise | None) -> list:
     return [choice(level.position, f"{level.position}. {level.name}") for level in levels]
 
 
-def _row_views(form: BuilderForm, exercises: dict[int, Exercise]) -> list[RowView]:
+def _row_views(form: ProgrammeForm, exercises: dict[int, Exercise]) -> list[RowView]:
     views = []
     for index, entry in enumerate(form.items.entries):
         sub: ItemForm = entry.form
@@ -238,17 +238,17 @@ def _row_views(form: BuilderForm, exercises: dict[int, Exercise]) -> list[RowVie
 
 
 def _row_template() -> ItemForm:
-    """A blank row for builder.js to copy when an exercise is added in the page; `__i__`
+    """A blank row for programmes.js to copy when an exercise is added in the page; `__i__`
     stands for its position."""
     blank = ItemForm(prefix="items-__i__-")
     blank.level.choices = []
     return blank
 
 
-def _builder_page(client: User, form: BuilderForm, exercises: dict[int, Exercise], *,
+def _programme_page(client: User, form: ProgrammeForm, exercises: dict[int, Exercise], *,
                   status: int = 200, draft: bool = False, conflict=None,
                   template_form: TemplateForm | None = None, fragment: str = ""):
-    """Render the builder for a client from a filled form (saved or draft)."""
+    """Render the programme form for a client from a filled form (saved or draft)."""
     today = _today()
     version = programmes.current_version(db.session, client, with_ladders=False)
     words = _search_words(form.q.data)
@@ -261,27 +261,27 @@ def _builder_page(client: User, form: BuilderForm, exercises: dict[int, Exercise
     rows = _row_views(form, exercises)
     in_draft = {row.exercise.id for row in rows}
     return render_template(
-        "builder/edit.html", client=client, form=form, rows=rows, version=version,
+        "programmes/edit.html", client=client, form=form, rows=rows, version=version,
         results=results, ladders=ladders, words=words, limited=len(results) >= LIBRARY_LIMIT,
         in_draft=in_draft, week=week, pain=pain, draft=draft, conflict=conflict,
         templates=programmes.list_templates(db.session),
         template_form=template_form or TemplateForm(prefix="template", formdata=None),
         blank=_row_template(), fragment=fragment, unsaved=UNSAVED,
-        action_url=url_for("builder.edit", client_id=client.id),
+        action_url=url_for("programmes.edit", client_id=client.id),
     ), status
 
 
-def _saved_form(client: User, q: str = "") -> tuple[BuilderForm, dict[int, Exercise]]:
-    """The builder form filled from the client's current version."""
+def _saved_form(client: User, q: str = "") -> tuple[ProgrammeForm, dict[int, Exercise]]:
+    """The programme form filled from the client's current version."""
     version = programmes.current_version(db.session, client)
     items = version.items if version else []
     rows = [_row_from(ItemInput.from_item(item)) for item in items]
     data = _formdata(rows, base_version=version.number if version else 0,
                      note=version.note if version else "", q=q)
-    return BuilderForm(formdata=data), {item.exercise_id: item.exercise for item in items}
+    return ProgrammeForm(formdata=data), {item.exercise_id: item.exercise for item in items}
 
 
-# --- the builder ------------------------------------------------------------------------------
+# --- the programme form---------------------------------------------------------------------------
 
 
 @bp.route("/<int:client_id>", methods=["GET", "POST"])
@@ -290,7 +290,7 @@ def edit(client_id: int):
     client = _client_or_404(client_id)
     if request.method == "GET":
         form, exercises = _saved_form(client, q=request.args.get("q", ""))
-        return _builder_page(client, form, exercises, fragment="")
+        return _programme_page(client, form, exercises, fragment="")
 
     form_errors: list[str] = []
     rows = _rows_from_form(request.form)
@@ -301,20 +301,20 @@ def edit(client_id: int):
     if len(kept) != len(rows):
         form_errors.append("An exercise in your changes is no longer in the library, so it "
                            "was left out.")
-    form = BuilderForm(formdata=_formdata(
+    form = ProgrammeForm(formdata=_formdata(
         kept, base_version=request.form.get("base_version", ""),
         note=request.form.get("note", ""), q=request.form.get("q", "")))
     form.form_errors.extend(form_errors)
     if action != "save" or form_errors:
-        return _builder_page(client, form, exercises, draft=True, fragment=fragment)
+        return _programme_page(client, form, exercises, draft=True, fragment=fragment)
     return _save(client, form, exercises)
 
 
-def _save(client: User, form: BuilderForm, exercises: dict[int, Exercise]):
+def _save(client: User, form: ProgrammeForm, exercises: dict[int, Exercise]):
     """Save the draft as a new version; one commit, or a rollback and the draft shown again
     with the reason next to the field it concerns."""
     if not form.validate():
-        return _builder_page(client, form, exercises, status=422, draft=True)
+        return _programme_page(client, form, exercises, status=422, draft=True)
     base = _int(form.base_version.data, 0)
     items = [ItemInput(
         exercise_id=_int(sub.exercise_id.data), hold_seconds=sub.hold_seconds.data,
@@ -330,14 +330,14 @@ def _save(client: User, form: BuilderForm, exercises: dict[int, Exercise]):
     except InvalidInput as error:
         transactions.mark_failed()
         _item_error(form, error)
-        return _builder_page(client, form, exercises, status=422, draft=True)
+        return _programme_page(client, form, exercises, status=422, draft=True)
     except Conflict:
         transactions.mark_failed()
         history = programmes.version_history(db.session, client)
         newer = [v for v in history if v.number > base]
         # The draft is kept; saving it again now replaces the newer version on purpose.
         form.base_version.data = str(history[0].number if history else 0)
-        return _builder_page(client, form, exercises, status=409, draft=True,
+        return _programme_page(client, form, exercises, status=409, draft=True,
                              conflict=newer or history[:1])
     if version.number == base:
         flash("Nothing had changed, so no new version was saved.", "info")
@@ -346,10 +346,10 @@ def _save(client: User, form: BuilderForm, exercises: dict[int, Exercise]):
         listed = "; ".join(changes[:3]) + ("; and more" if len(changes) > 3 else "")
         flash(f"Saved version {version.number} of {client.name}\u2019s programme"
               + (f": {listed}." if listed else "."), "success")
-    return redirect(url_for("builder.edit", client_id=client.id))
+    return redirect(url_for("programmes.edit", client_id=client.id))
 
 
-def _item_error(form: BuilderForm, error: InvalidInput) -> None:
+def _item_error(form: ProgrammeForm, error: InvalidInput) -> None:
     """Show a service error next to its item's field ("items-2-hold_seconds"), or above the
     form when it is about the whole programme."""
     match = ITEM_FIELD.match(error.field or "")
@@ -366,7 +366,7 @@ def _item_error(form: BuilderForm, error: InvalidInput) -> None:
     apply_error(form, error)
 
 
-def error_links(form: BuilderForm, rows: list[RowView]) -> list[tuple[str, str]]:
+def error_links(form: ProgrammeForm, rows: list[RowView]) -> list[tuple[str, str]]:
     """(field id, message) for the error summary; an item's errors name the exercise."""
     links = []
     for row in rows:
@@ -379,7 +379,7 @@ def error_links(form: BuilderForm, rows: list[RowView]) -> list[tuple[str, str]]
     return links
 
 
-bp.add_app_template_global(error_links, "builder_error_links")
+bp.add_app_template_global(error_links, "programme_error_links")
 
 
 # --- templates --------------------------------------------------------------------------------
@@ -404,9 +404,9 @@ def save_template(client_id: int):
             flash(f"Saved \u201c{template.name}\u201d as a template with "
                   f"{len(template.items)} exercise{'s' if len(template.items) != 1 else ''}.",
                   "success")
-            return redirect(url_for("builder.edit", client_id=client.id))
+            return redirect(url_for("programmes.edit", client_id=client.id))
     form, exercises = _saved_form(client)
-    return _builder_page(client, form, exercises, status=422, template_form=template_form,
+    return _programme_page(client, form, exercises, status=422, template_form=template_form,
                          fragment="templates")
 
 
@@ -417,7 +417,7 @@ def apply_template(client_id: int):
     template_id = _int(request.form.get("template_id"))
     if template_id is None:
         flash("Choose a template to apply.", "error")
-        return redirect(url_for("builder.edit", client_id=client.id) + "#templates")
+        return redirect(url_for("programmes.edit", client_id=client.id) + "#templates")
     try:
         version = programmes.apply_template(
             db.session, _me(), client, template_id, now(),
@@ -425,16 +425,16 @@ def apply_template(client_id: int):
     except (Conflict, InvalidInput) as error:
         transactions.mark_failed()
         flash(error.message, "error")
-        return redirect(url_for("builder.edit", client_id=client.id) + "#templates")
+        return redirect(url_for("programmes.edit", client_id=client.id) + "#templates")
     flash(f"Applied the template as version {version.number}. Tailor it for "
           f"{client.name} below, then save.", "success")
-    return redirect(url_for("builder.edit", client_id=client.id))
+    return redirect(url_for("programmes.edit", client_id=client.id))
 
 
 @bp.route("/templates")
 def templates():
     """Every template with its exercises."""
-    return render_template("builder/templates.html",
+    return render_template("programmes/templates.html",
                            templates=programmes.list_templates(db.session))
 
 
@@ -446,7 +446,7 @@ def delete_template(template_id: int):
     programmes.delete_template(db.session, _me(), template_id, now(), ip=client_ip())
     flash(f"Deleted the template \u201c{name}\u201d. Programmes made from it are unchanged.",
           "success")
-    return redirect(url_for("builder.templates"))
+    return redirect(url_for("programmes.templates"))
 
 
 # --- history and feedback ---------------------------------------------------------------------
@@ -459,7 +459,7 @@ def versions(client_id: int):
     client = _client_or_404(client_id)
     today = _today()
     return render_template(
-        "builder/versions.html", client=client,
+        "programmes/versions.html", client=client,
         history=programmes.version_history(db.session, client),
         logs=client_day.history(db.session, client, limit=HISTORY_LIMIT),
         pain=client_day.pain_flags(db.session, client),
@@ -477,4 +477,4 @@ def acknowledge(client_id: int, log_id: int):
         abort(404)
     client_day.acknowledge_pain(db.session, _me(), log_id, now(), ip=client_ip())
     flash(f"Pain report on {log.exercise.name} marked as seen.", "success")
-    return redirect(url_for("builder.versions", client_id=client.id) + "#pain")
+    return redirect(url_for("programmes.versions", client_id=client.id) + "#pain")

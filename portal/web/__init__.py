@@ -14,6 +14,7 @@ def init_app(app: Flask) -> None:
     from portal.web.appointments.views import bp as appointments_bp
     from portal.web.auth.views import bp as auth_bp
     from portal.web.booking.views import bp as booking_bp
+    from portal.web.builder.views import bp as builder_bp
     from portal.web.calendar.views import bp as calendar_bp
     from portal.web.clients.views import bp as clients_bp
     from portal.web.dashboard.views import bp as dashboard_bp
@@ -41,7 +42,7 @@ def init_app(app: Flask) -> None:
 
     for bp in (home_bp, auth_bp, account_bp, dashboard_bp, clients_bp, booking_bp, appointments_bp,
                intake_bp, diary_bp, calendar_bp, programme_bp, library_bp, sheet_bp,
-               programmes_bp, settings_bp):
+               programmes_bp, builder_bp, settings_bp):
         app.register_blueprint(bp)
     errors.init_app(app)
     formatting.init_app(app)

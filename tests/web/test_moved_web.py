@@ -11,7 +11,7 @@ import pytest
 
 from portal.models import AppointmentStatus
 from tests.conftest import csrf_from, login
-from tests.web.test_agenda_web import NOW, add_appointment, status_of
+from tests.web.test_diary_days_web import NOW, add_appointment, status_of
 
 
 @pytest.fixture

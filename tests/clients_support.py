@@ -87,7 +87,7 @@ def book(session: Session, practice: Practice, client: User, starts_at: datetime
 
 def add_note(session: Session, author_id: int, appointment: Appointment, body: str,
              when: datetime) -> SessionNote:
-    """A private session note written directly (adding notes is tested with the agenda)."""
+    """A private session note written directly (adding notes is tested with the diary days)."""
     note = SessionNote(appointment_id=appointment.id, author_id=author_id, body=body,
                        created_at=when)
     session.add(note)

@@ -1,5 +1,5 @@
 """The limits of a dose and its schedule: the one table the database constraints, the
-services' checks, the forms and (through the inputs' min and max) the builder script read.
+services' checks, the forms and (through the inputs' min and max) the programmes script read.
 
 It lives among the models because the CHECK constraints are generated from it and models
 import nothing above them; portal.services.dose is its public face for everyone else.
@@ -42,7 +42,7 @@ SETS = Limit("sets", 1, 10, "Use {low} to {high} sets or rounds.")
 TIMES_PER_DAY = Limit("times_per_day", 1, 6, "Use {low} to {high} times a day.")
 DAYS_PER_WEEK = Limit("days_per_week", 1, 7, "Use {low} to {high} days a week.")
 
-# Field name -> limit, in the order the builder shows the fields.
+# Field name -> limit, in the order the programme form shows the fields.
 DOSE_LIMITS: dict[str, Limit] = {limit.field: limit for limit in (HOLD_SECONDS, REPS, SETS)}
 SCHEDULE_LIMITS: dict[str, Limit] = {limit.field: limit for limit in (TIMES_PER_DAY,
                                                                      DAYS_PER_WEEK)}

@@ -35,9 +35,9 @@ from portal.models import (
 from portal.seed import library as library_seed
 from portal.services import (
     accounts,
-    agenda,
     audit,
     client_day,
+    diary_days,
     intake,
     library,
     programmes,
@@ -681,9 +681,9 @@ def seed_diary(ctx: _Context, services: list[Service]) -> None:
     for a in over:
         outcome = outcomes.get(a.id)
         if outcome == "no_show":
-            agenda.mark_no_show(ctx.session, ctx.therapist, a,
+            diary_days.mark_no_show(ctx.session, ctx.therapist, a,
                                 now=a.starts_at + timedelta(minutes=20))
-            agenda.add_note(ctx.session, ctx.therapist, a, NO_SHOW_NOTE,
+            diary_days.add_note(ctx.session, ctx.therapist, a, NO_SHOW_NOTE,
                             now=a.starts_at + timedelta(minutes=25))
         elif outcome == "cancelled":
             _cancel(ctx, a, a.client, a.starts_at - timedelta(days=2, hours=3), CANCEL_REASON)
@@ -691,7 +691,7 @@ def seed_diary(ctx: _Context, services: list[Service]) -> None:
             _cancel(ctx, a, ctx.therapist, a.starts_at - timedelta(hours=3),
                     LATE_CANCEL_REASON)
         else:
-            agenda.mark_attended(ctx.session, ctx.therapist, a,
+            diary_days.mark_attended(ctx.session, ctx.therapist, a,
                                  now=a.ends_at + timedelta(minutes=5))
 
 
@@ -846,5 +846,5 @@ def seed_notes(ctx: _Context) -> None:
         sessions = attended.get(ctx.people[key].id)
         if sessions:
             appointment = sessions[0] if key in NOTE_ON_FIRST_VISIT else sessions[-1]
-            agenda.add_note(ctx.session, ctx.therapist, appointment, body,
+            diary_days.add_note(ctx.session, ctx.therapist, appointment, body,
                             now=appointment.ends_at + timedelta(minutes=10))

@@ -57,7 +57,7 @@ class ClientRecord:
     red_flag_questions: dict[str, str] = field(default_factory=dict)
     # Private session notes by appointment id, oldest first.
     notes: dict[int, list[SessionNote]] = field(default_factory=dict)
-    # Each appointment's local date in the practice's zone, for links to the agenda.
+    # Each appointment's local date in the practice's zone, for links to the diary's days.
     days: dict[int, date] = field(default_factory=dict)
 
     @property

@@ -1,5 +1,5 @@
 """The therapist's list of clients: the searchable, filterable list, how many clients each
-filter finds, and the caseload (every client's programme at a glance). Every function runs a
+filter finds, and the programmes list (every client's programme at a glance). Every function runs a
 fixed number of queries however many clients, appointments and logs there are; adherence is
 computed by services/adherence.py.
 """
@@ -233,12 +233,12 @@ def list_clients(session: Session, actor: User, query: ClientQuery, now: datetim
     return ClientPage(rows=rows, query=query, page=page, pages=pages, total=total)
 
 
-# --- the caseload ---------------------------------------------------------------------------
+# --- the programmes list-----------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class ClientProgramme:
-    """One row of the caseload: a client and where their programme stands."""
+    """One row of the programmes list: a client and where their programme stands."""
 
     client: User
     version_number: int | None  # None: no programme yet

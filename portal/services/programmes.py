@@ -1,5 +1,5 @@
 """Home programmes: versions and what changed, templates, and the exercise ladders the
-builder offers. The client's day and logs are in client_day.py, adherence in adherence.py,
+programme form offers. The client's day and logs are in client_day.py, adherence in adherence.py,
 share links in programme_shares.py and moment reminder times in moment_reminders.py.
 
 Every reading function runs a fixed number of queries, however many logs a client has.
@@ -444,7 +444,7 @@ def delete_template(session: Session, therapist: User, template_id: int, now: da
 
 def ladders(session: Session, exercise_ids: list[int]) -> dict[int, list[ExerciseLevel]]:
     """The progression ladders of some exercises, rungs in order (one query; none when the
-    list is empty). search_exercises() leaves ladders out; the builder needs them to offer a
+    list is empty). search_exercises() leaves ladders out; the programme form needs them to offer a
     level for an exercise added without a round trip."""
     if not exercise_ids:
         return {}

@@ -1,5 +1,5 @@
 """Form pieces built from the table of dose limits (portal.models.dose), so a form's range
-check, its error message and the inputs' min and max (which builder.js reads) cannot drift
+check, its error message and the inputs' min and max (which programmes.js reads) cannot drift
 from what the service and the database allow."""
 
 from __future__ import annotations

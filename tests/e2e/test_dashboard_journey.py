@@ -1,7 +1,7 @@
-"""A session day in a real browser: the therapist opens the agenda, opens the next client's
-record, reads how they got on since the last visit, writes a private note, marks the session
-attended and lengthens a stretch in the programme; the client, on a phone, sees the change on
-Today. The dashboard home, the month view and the client list are reviewed on the way.
+"""A session day in a real browser: the therapist opens the diary's day, opens the next
+client's record, reads how they got on since the last visit, writes a private note, marks the
+session attended and lengthens a stretch in the programme; the client, on a phone, sees the
+change on Today. The dashboard home, the month view and the client list are reviewed on the way.
 
 The server's clock is held at 11:00 in London on today's date, so the session that began at
 10:45 has started whatever time the suite runs. Each screen is saved
@@ -119,7 +119,7 @@ def _hip_id(session) -> int:
     return session.scalar(sa.select(Exercise.id).where(Exercise.name == HIP))
 
 
-def test_a_session_day_from_agenda_to_the_clients_phone(app, live_server, new_page, diary,
+def test_a_session_day_from_the_diary_to_the_clients_phone(app, live_server, new_page, diary,
                                                         make_client, review):
     sam = make_client(name="Sam Patel", email="sam.dashboard@example.com")
     day = set_up(app, diary, sam.id)
@@ -133,7 +133,7 @@ def test_a_session_day_from_agenda_to_the_clients_phone(app, live_server, new_pa
     expect(next_session).to_contain_text("10:45")
     review(jo, "dashboard-01-home")
 
-    # The agenda for today: Alex's session with how the week went.
+    # The diary for today: Alex's session with how the week went.
     nav_link(jo, "Diary").click()
     jo.get_by_role("navigation", name="Diary").get_by_role("link", name="Day, week, month").click()
     expect(jo).to_have_url(re.compile(r"/diary/days"))
@@ -141,12 +141,12 @@ def test_a_session_day_from_agenda_to_the_clients_phone(app, live_server, new_pa
     expect(entry).to_contain_text("Alex Morgan")
     expect(entry).to_contain_text(CLIENT_NOTE)
     expect(entry).to_contain_text("Version 1")
-    expect(entry.locator(".agenda-summary")).to_contain_text("since the last visit")
-    expect(entry.locator(".agenda-summary")).to_contain_text(re.compile(r"\d+% \(\d+ of \d+"))
-    pain = entry.locator(".agenda-summary div", has_text="Pain reports to review")
+    expect(entry.locator(".days-summary")).to_contain_text("since the last visit")
+    expect(entry.locator(".days-summary")).to_contain_text(re.compile(r"\d+% \(\d+ of \d+"))
+    pain = entry.locator(".days-summary div", has_text="Pain reports to review")
     expect(pain.locator("dd")).to_have_text("1")
     expect(jo.locator(f"#appointment-{day.later_id}")).to_contain_text("Sam Patel")
-    review(jo, "dashboard-02-agenda")
+    review(jo, "dashboard-02-diary-day")
 
     # Open the client: the record has the same story in more depth.
     entry.get_by_role("link", name="Alex Morgan", exact=True).click()
@@ -166,7 +166,7 @@ def test_a_session_day_from_agenda_to_the_clients_phone(app, live_server, new_pa
     entry.get_by_role("button", name=f"Save note for {who}").click()
     expect(jo.locator(".flash--success")).to_contain_text("Note saved for Alex Morgan's session.")
     entry = jo.locator(f"#appointment-{day.today_id}")
-    expect(entry.locator(".agenda-notes")).to_contain_text(SESSION_NOTE)
+    expect(entry.locator(".days-notes")).to_contain_text(SESSION_NOTE)
     entry.get_by_role("button", name=f"Attended {who}").click()
     expect(jo.locator(".flash--success")).to_contain_text(
         "Marked Alex Morgan's session at")
@@ -177,8 +177,8 @@ def test_a_session_day_from_agenda_to_the_clients_phone(app, live_server, new_pa
 
     # Adjust the programme: a longer hold on the hip flexor stretch.
     entry.get_by_role("link", name=re.compile("Adjust the programme")).click()
-    expect(jo).to_have_url(live_server.url(f"/builder/{day.alex_id}"))
-    hip = jo.locator("#builder-items > li", has=jo.get_by_role("heading", name=HIP))
+    expect(jo).to_have_url(live_server.url(f"/programmes/{day.alex_id}"))
+    hip = jo.locator("#programmes-items > li", has=jo.get_by_role("heading", name=HIP))
     hip.get_by_label("Hold (s)").fill("45")
     jo.get_by_label("Message to the client about this version").fill(MESSAGE)
     jo.get_by_role("button", name="Save new version").click()

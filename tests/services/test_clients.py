@@ -253,7 +253,7 @@ def test_record_has_each_appointments_session_notes_oldest_first(session, world)
     assert [n.body for n in record.notes[first.id]] == ["Earlier note", "Later note"]
     assert second.id not in record.notes and other.id not in record.notes
     assert record.notes[first.id][0].author.name == "Jo Fletcher"
-    # 00:30 UTC on 3 March is still 3 March in London: the agenda link's day.
+    # 00:30 UTC on 3 March is still 3 March in London: the diary link's day.
     assert record.days[second.id].isoformat() == "2026-03-03"
 
 

@@ -20,7 +20,7 @@ from portal.models import (
     User,
 )
 from portal.seed import demo
-from portal.services import accounts, agenda, clients, diary, intake, programmes
+from portal.services import accounts, clients, diary, diary_days, intake, programmes
 from portal.services.errors import InvalidInput
 
 LONDON = ZoneInfo("Europe/London")
@@ -90,7 +90,7 @@ def check_the_week_is_full_with_past_and_upcoming_sessions(app, session, seeded)
     else:
         assert monday == today - timedelta(days=today.weekday())
 
-    week = agenda.agenda(session, therapist, LONDON, day=monday, view="week", now=now)
+    week = diary_days.days_of(session, therapist, LONDON, day=monday, view="week", now=now)
     for offset in range(6):
         day = monday + timedelta(days=offset)
         entries = week.days.get(day, [])
@@ -98,9 +98,9 @@ def check_the_week_is_full_with_past_and_upcoming_sessions(app, session, seeded)
         assert 3 <= len(booked) <= len(entries) <= 6, (day, len(booked), len(entries))
     assert not week.days.get(monday + timedelta(days=6))  # no work on Sunday
 
-    # The day's agenda (the next working day on a Sunday) has sessions.
+    # The day view (the next working day on a Sunday) has sessions.
     shown = today + timedelta(days=1) if today.weekday() == 6 else today
-    assert agenda.agenda(session, therapist, LONDON, day=shown, view="day", now=now).count >= 3
+    assert diary_days.days_of(session, therapist, LONDON, day=shown, view="day", now=now).count >= 3
 
     # Sessions over and sessions to come, within a week either side.
     near = [a for a in appointments(session)

@@ -1,4 +1,4 @@
-"""The table of dose limits is the one source: check_dose, check_schedule, the builder's
+"""The table of dose limits is the one source: check_dose, check_schedule, the programme form's
 plain words and the migrated database all allow exactly its ranges and say its messages.
 
 Nothing here changes the table; each test reads its bounds and tries the values just
@@ -72,7 +72,7 @@ def test_check_schedule_returns_the_checked_values():
 
 
 @pytest.mark.parametrize("name", list(dose.LIMITS))
-def test_the_builders_words_appear_only_within_the_table(name):
+def test_the_programme_forms_words_appear_only_within_the_table(name):
     limit = dose.LIMITS[name]
     for inside in (limit.low, limit.high):
         summary, schedule = dose.describe_draft(**_with(**{name: inside}))
@@ -81,7 +81,7 @@ def test_the_builders_words_appear_only_within_the_table(name):
         assert dose.describe_draft(**_with(**{name: outside})) == ("", "")
 
 
-def test_the_builders_words_are_the_one_wording():
+def test_the_programme_forms_words_are_the_one_wording():
     assert dose.describe_draft(**VALID) == ("30 s each side, 2 rounds", "Once a day, every day")
     assert dose.describe_draft(**{**VALID, "hold_seconds": 0, "reps": 12, "sets": 3,
                                   "sides": "none", "times_per_day": 2,

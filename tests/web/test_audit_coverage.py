@@ -26,8 +26,8 @@ from portal.services import programmes
 from portal.services.intake import RED_FLAGS
 from portal.services.programmes import ItemInput
 from tests.conftest import csrf_from, form_post, login
-from tests.web.test_builder_web import form_of
-from tests.web.test_builder_web import post as post_builder
+from tests.web.test_programmes_web import form_of
+from tests.web.test_programmes_web import post as post_programme
 
 # Monday 2 March 2026, 08:00 UTC (GMT in London).
 NOW = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
@@ -212,9 +212,9 @@ def test_submitting_the_questionnaire_is_audited(world):
 
 def test_therapist_programme_changes_are_audited(world):
     app, jo, alex, sam = world["app"], world["jo"], world["alex_id"], world["sam"].id
-    url = f"/builder/{alex}"
+    url = f"/programmes/{alex}"
     values = form_of(jo.get(url).get_data(as_text=True))
-    response = post_builder(jo, url, values, "save", items__0__hold_seconds=45)
+    response = post_programme(jo, url, values, "save", items__0__hold_seconds=45)
     assert response.status_code == 302
     row = assert_audited(app, "programme.saved", actor=world["jo_id"], subject=alex,
                          ip=THERAPIST_IP, at=NOW)
@@ -228,7 +228,7 @@ def test_therapist_programme_changes_are_audited(world):
 
     with app.app_context():
         template_id = db.session.scalar(sa.select(ProgrammeTemplate.id))
-    response = jo.post(f"/builder/{sam}/apply", data={"csrf_token": token,
+    response = jo.post(f"/programmes/{sam}/apply", data={"csrf_token": token,
                                                       "template_id": template_id,
                                                       "base_version": "0"})
     assert response.status_code == 302
@@ -260,8 +260,8 @@ def test_pain_reported_by_the_client_and_seen_by_the_therapist_is_audited(world)
 
     with app.app_context():
         log_id = db.session.scalar(sa.select(CompletionLog.id).where(CompletionLog.pain))
-    token = csrf(world["jo"], f"/builder/{alex}/versions")
-    response = world["jo"].post(f"/builder/{alex}/logs/{log_id}/acknowledge",
+    token = csrf(world["jo"], f"/programmes/{alex}/versions")
+    response = world["jo"].post(f"/programmes/{alex}/logs/{log_id}/acknowledge",
                                 data={"csrf_token": token})
     assert response.status_code == 302
     assert_audited(app, "programme.pain_acknowledged", actor=world["jo_id"], subject=alex,

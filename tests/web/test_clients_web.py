@@ -137,7 +137,7 @@ def test_record_shows_everything_and_writes_an_audit_row(as_jo, world, app):
     page = text(response)
     assert "alex@example.com" in page and "Red flags: 1" in page
     assert "worse at night" in page and "consent version 2026-11" in page
-    assert "Current: version 1" in page and f'href="/builder/{world["alex"]}"' in body
+    assert "Current: version 1" in page and f'href="/programmes/{world["alex"]}"' in body
     assert "60 minute massage" in page and "Booked" in page
     assert "Twinge <b>" in page and "<b>" not in body.split("Twinge", 1)[1][:10]
     assert "Pain reported: 1" in page

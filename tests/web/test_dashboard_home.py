@@ -16,7 +16,7 @@ from portal.services import programmes
 from portal.services.programmes import ItemInput
 from tests.clients_support import log
 from tests.conftest import login
-from tests.web.test_agenda_web import NOW, add_appointment, queries_for, text
+from tests.web.test_diary_days_web import NOW, add_appointment, queries_for, text
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
 """Dose limits and dose wording each have one home: the forms' validators, the inputs' min
-and max (which builder.js reads), the builder's live words and the starting values of an
+and max (which programmes.js reads), the programme form's live words and the starting values of an
 added row all come from portal/models/dose.py and portal/services/dose.py.
 
 Nothing here changes the table: the tests read its bounds and compare."""
@@ -18,12 +18,12 @@ from portal.models import Exercise, User
 from portal.seed.library import seed_library
 from portal.services import dose, programmes
 from portal.services.programmes import ItemInput
-from portal.web.builder.forms import ItemForm
 from portal.web.library.forms import ExerciseForm
+from portal.web.programmes.forms import ItemForm
 from tests.conftest import login
 
 NOW = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)
-SCRIPT = Path(__file__).resolve().parents[2] / "static" / "js" / "builder.js"
+SCRIPT = Path(__file__).resolve().parents[2] / "static" / "js" / "programmes.js"
 
 
 class Tags(HTMLParser):
@@ -65,12 +65,12 @@ def _bounds(inputs: list[dict], field: str) -> set[tuple[str | None, str | None]
             if (i.get("name") or "").endswith(f"-{field}") or i.get("name") == field}
 
 
-def test_the_builders_inputs_carry_the_tables_bounds(jo):
+def test_the_programme_forms_inputs_carry_the_tables_bounds(jo):
     client, alex = jo
-    page = client.get(f"/builder/{alex}").get_data(as_text=True)
+    page = client.get(f"/programmes/{alex}").get_data(as_text=True)
     inputs = tags(page, "input")
     for field, limit in dose.LIMITS.items():
-        # Two saved rows and the blank row builder.js copies: all the same bounds.
+        # Two saved rows and the blank row programmes.js copies: all the same bounds.
         named = [i for i in inputs if (i.get("name") or "").endswith(f"-{field}")]
         assert len(named) == 3, field
         assert _bounds(inputs, field) == {(str(limit.low), str(limit.high))}, field
@@ -92,7 +92,7 @@ def _item_form(**values) -> ItemForm:
 
 
 @pytest.mark.parametrize("field", list(dose.LIMITS))
-def test_the_builder_form_refuses_just_outside_with_the_tables_message(app, field):
+def test_the_programme_form_form_refuses_just_outside_with_the_tables_message(app, field):
     limit = dose.LIMITS[field]
     with app.test_request_context():
         for inside in (limit.low, limit.high):
@@ -118,7 +118,7 @@ def test_the_library_form_refuses_just_outside_with_the_tables_message(app, fiel
 def _words(client, **values) -> str:
     query = {"hold_seconds": "30", "reps": "0", "sets": "2", "sides": "each_side",
              "times_per_day": "1", "days_per_week": "7", **values}
-    response = client.get("/builder/words", query_string=query)
+    response = client.get("/programmes/words", query_string=query)
     assert response.status_code == 200
     assert response.mimetype == "application/json"
     return response.get_json()["words"]
@@ -152,9 +152,9 @@ def test_the_live_words_stop_at_the_tables_bounds(jo, field):
 
 def test_an_added_row_starts_from_server_rendered_values_and_words(app, jo):
     client, alex = jo
-    page = client.get(f"/builder/{alex}").get_data(as_text=True)
-    form = next(f for f in tags(page, "form") if "data-builder" in f)
-    assert form["data-words-url"] == "/builder/words"
+    page = client.get(f"/programmes/{alex}").get_data(as_text=True)
+    form = next(f for f in tags(page, "form") if "data-programmes" in f)
+    assert form["data-words-url"] == "/programmes/words"
     results = [li for li in tags(page, "li") if "data-result" in li]
     assert results
     with app.app_context():
@@ -174,7 +174,7 @@ def test_an_added_row_starts_from_server_rendered_values_and_words(app, jo):
             assert result["data-words"] == f"{summary} \u00b7 {schedule}"
 
 
-def test_the_builder_script_has_no_wording_or_dose_numbers_of_its_own():
+def test_the_programmes_script_has_no_wording_or_dose_numbers_of_its_own():
     script = SCRIPT.read_text()
     for phrase in ("each side", "rounds", "holding", "Hold ", "a day", "every day", "a week",
                    "rep${"):

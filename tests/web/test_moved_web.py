@@ -11,7 +11,7 @@ import pytest
 
 from portal.models import AppointmentStatus
 from tests.conftest import csrf_from, login
-from tests.web.test_agenda_web import NOW, add_appointment, status_of
+from tests.web.test_diary_days_web import NOW, add_appointment, status_of
 
 
 @pytest.fixture
@@ -128,3 +128,62 @@ def test_the_old_settings_address_redirects_and_still_saves(as_therapist, practi
     saved = post_like_a_browser(as_therapist, "/dashboard/settings", data)
     assert "Practice settings saved." in saved.get_data(as_text=True)
     assert "Harbour Sports Massage" in as_therapist.get("/settings/").get_data(as_text=True)
+
+
+# --- the programme builder became Programmes ----------------------------------------------
+
+
+def old_programme_addresses(alex_id: int) -> list[tuple[str, str]]:
+    return [
+        ("/builder/", "/programmes/"),
+        ("/builder/?from=old", "/programmes/?from=old"),
+        ("/builder/templates", "/programmes/templates"),
+        (f"/builder/{alex_id}", f"/programmes/{alex_id}"),
+        (f"/builder/{alex_id}?q=calf", f"/programmes/{alex_id}?q=calf"),
+        (f"/builder/{alex_id}/versions", f"/programmes/{alex_id}/versions"),
+        ("/builder/words?hold_seconds=30&reps=0", "/programmes/words?hold_seconds=30&reps=0"),
+    ]
+
+
+def test_old_builder_addresses_redirect_to_programmes(as_therapist, alex):
+    for old, new in old_programme_addresses(alex.id):
+        response = as_therapist.get(old)
+        assert response.status_code == 308, old
+        assert response.location == new, old
+    for old in ("/builder/", f"/builder/{alex.id}", f"/builder/{alex.id}/versions",
+                "/builder/templates"):
+        assert as_therapist.get(old, follow_redirects=True).status_code == 200, old
+    page = as_therapist.get("/builder/", follow_redirects=True).get_data(as_text=True)
+    assert "Alex Morgan" in page and 'class="programmes-list"' in page
+
+
+def test_old_builder_forms_post_again_to_programmes(as_therapist, alex, make_client):
+    """Applying a template through the old addresses: every form of the old page still lands."""
+    sam = make_client(email="sam@example.com", name="Sam Patel")
+    token = csrf_from(as_therapist.get(f"/programmes/{alex.id}").get_data(as_text=True))
+    saved = post_like_a_browser(as_therapist, f"/builder/{alex.id}/template",
+                                {"csrf_token": token, "template-name": "Nothing"})
+    # Alex has no programme yet: the new page refuses it exactly as before, next to the field.
+    assert saved.status_code == 422
+    assert "programme is empty" in saved.get_data(as_text=True)
+    for old, new in [(f"/builder/{alex.id}", f"/programmes/{alex.id}"),
+                     (f"/builder/{alex.id}/apply", f"/programmes/{alex.id}/apply"),
+                     ("/builder/templates/7/delete", "/programmes/templates/7/delete"),
+                     (f"/builder/{sam.id}/logs/3/acknowledge",
+                      f"/programmes/{sam.id}/logs/3/acknowledge")]:
+        response = as_therapist.post(old, data={"csrf_token": token})
+        assert response.status_code == 308, old
+        assert response.location == new, old
+
+
+def test_old_builder_addresses_refuse_clients_and_send_strangers_to_sign_in(app, alex):
+    stranger, client = app.test_client(), app.test_client()
+    assert login(client, alex.email).status_code == 302
+    for old, _new in old_programme_addresses(alex.id):
+        response = stranger.get(old)
+        assert response.status_code == 302, old
+        assert urlsplit(response.location).path == "/auth/login", old
+        assert client.get(old).status_code == 403, old
+    for old in (f"/builder/{alex.id}", f"/builder/{alex.id}/template"):
+        assert client.post(old, data={"x": "1"}).status_code == 403, old
+        assert stranger.post(old, data={"x": "1"}).status_code == 302, old

@@ -44,7 +44,9 @@ PUBLIC = {
     "sheet.moments_feed",
 }
 # Blueprints whose every route is for therapists only.
-THERAPIST_BLUEPRINTS = {"dashboard", "clients", "diary", "library", "builder", "settings"}
+# "builder" holds only the old /builder/ addresses of Programmes (redirects), guarded the same way.
+THERAPIST_BLUEPRINTS = {"dashboard", "clients", "diary", "library", "programmes", "builder",
+                        "settings"}
 # The deliberate exceptions inside those blueprints: routes clients may open too. Uploaded
 # exercise pictures belong to the library that stores them, but clients see them on their
 # home page and exercise pages, so the picture route admits both roles (and nothing else of
@@ -290,7 +292,8 @@ def test_a_moved_address_lets_in_exactly_who_its_new_page_does(app):
              if hasattr(view, "moved_to")}
     assert {"dashboard.moved_clients_index", "dashboard.moved_clients_access",
             "dashboard.moved_settings_index", "diary.moved_diary_days",
-            "diary.moved_diary_record_outcome"} <= set(moved)
+            "diary.moved_diary_record_outcome", "builder.moved_programmes_index",
+            "builder.moved_programmes_edit"} <= set(moved)
     for old, new in moved.items():
         assert new in app.view_functions, f"{old} redirects to a missing endpoint {new}"
         assert access.access_of(app, old) == access.access_of(app, new), old

@@ -8,8 +8,8 @@ from sqlalchemy import func, select
 
 from portal.extensions import db
 from portal.models import Role, User
-from portal.services import agenda as agenda_service
 from portal.services import clients as client_service
+from portal.services import diary_days
 from portal.web.access import restrict
 from portal.web.deps import now, practice_zone
 from portal.web.invite_form import InviteForm
@@ -42,7 +42,7 @@ def index():
         select(User).where(User.role == Role.CLIENT).order_by(User.created_at.desc()).limit(5)
     ).all()
     me, current = current_user._get_current_object(), now()
-    day = agenda_service.overview(db.session, me, practice_zone(), now=current)
+    day = diary_days.overview(db.session, me, practice_zone(), now=current)
     attention = client_service.count_by_filter(db.session, me, ("pain", "low_adherence"),
                                                current)
     return render_template("dashboard/index.html", active_count=counts.get(True, 0),

@@ -169,7 +169,7 @@ class OutcomeForm(FlaskForm):
 
 
 class SessionNoteForm(FlaskForm):
-    """A private session note; the agenda service checks the limits again."""
+    """A private session note; the diary_days service checks the limits again."""
 
     body = TextAreaField(
         "Private session note",

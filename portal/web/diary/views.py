@@ -9,8 +9,7 @@ from flask_login import current_user
 
 from portal.extensions import db
 from portal.models import Appointment, AppointmentStatus, Practice, Role, User
-from portal.services import accounts, booking, diary, intake, wording
-from portal.services import agenda as agenda_service
+from portal.services import accounts, booking, diary, diary_days, intake, wording
 from portal.services.errors import Conflict, InvalidInput, PermissionDenied
 from portal.web import transactions
 from portal.web.access import restrict
@@ -405,9 +404,9 @@ def _days_args() -> tuple[date, str]:
     """The day and view of the diary days from the query string (today and "day" by default)."""
     view = request.args.get("view", "day")
     day = _day_arg()
-    if day is None or not agenda_service.in_range(day):
+    if day is None or not diary_days.in_range(day):
         day = _today()
-    return day, view if view in agenda_service.VIEWS else "day"
+    return day, view if view in diary_days.VIEWS else "day"
 
 
 def _days_page(day: date, view: str, *, note_form: SessionNoteForm | None = None,
@@ -415,22 +414,22 @@ def _days_page(day: date, view: str, *, note_form: SessionNoteForm | None = None
     """The day, week or month page; `note_form` with errors is shown under `note_for`."""
     me = _me()
     current = now()
-    steps = {"previous": agenda_service.step(day, view, -1),
-             "following": agenda_service.step(day, view, 1)}
+    steps = {"previous": diary_days.step(day, view, -1),
+             "following": diary_days.step(day, view, 1)}
     if view == "month":
         # Counts and names only: the pre-session summaries are for the day and week views.
-        found = agenda_service.month(db.session, me, practice_zone(), day=day)
+        found = diary_days.month(db.session, me, practice_zone(), day=day)
         return render_template("diary/days.html", month=found, day=day, view=view,
                                today=_today(), **steps)
-    found = agenda_service.agenda(db.session, me, practice_zone(), day=day, view=view,
+    found = diary_days.days_of(db.session, me, practice_zone(), day=day, view=view,
                                   now=current)
     markable = {e.appointment.id for entries in found.days.values() for e in entries
-                if agenda_service.can_mark(me, e.appointment, current)}
+                if diary_days.can_mark(me, e.appointment, current)}
     changeable = {e.appointment.id for entries in found.days.values() for e in entries
                   if e.appointment.status is AppointmentStatus.BOOKED
                   and e.appointment.starts_at > current}
     return render_template(
-        "diary/days.html", agenda=found, day=day, view=view, today=_today(), **steps,
+        "diary/days.html", diary=found, day=day, view=view, today=_today(), **steps,
         markable=markable, changeable=changeable,
         note_form=note_form or SessionNoteForm(formdata=None), note_for=note_for,
     )
@@ -462,8 +461,8 @@ def record_outcome(appointment_id: int, outcome: str):
     if not form.validate_on_submit():
         flash("The page had expired; please try again.", "error")
         return _back_to_days(appointment)
-    mark = (agenda_service.mark_attended if outcome == "attended"
-            else agenda_service.mark_no_show)
+    mark = (diary_days.mark_attended if outcome == "attended"
+            else diary_days.mark_no_show)
     try:
         mark(db.session, _me(), appointment, now=now(), ip=client_ip())
     except (Conflict, PermissionDenied) as error:
@@ -483,7 +482,7 @@ def note(appointment_id: int):
     form = SessionNoteForm()
     if form.validate_on_submit():
         try:
-            agenda_service.add_note(db.session, _me(), appointment, form.body.data, now=now(),
+            diary_days.add_note(db.session, _me(), appointment, form.body.data, now=now(),
                                     ip=client_ip())
         except InvalidInput as error:
             apply_error(form, error)

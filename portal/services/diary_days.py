@@ -1,10 +1,10 @@
-"""The therapist's agenda: a day or week of appointments, each with a pre-session summary
+"""The Diary's days: a day or week of appointments, each with a pre-session summary
 (programme version, adherence since the last attended visit, open pain reports, questionnaire
 red flags) and private session notes; a month at a glance (sessions per local day); marking a
 session attended or a no-show.
 
 The summary for every appointment on the page is built from a fixed number of queries (see
-`agenda()`), applying the rule of services/adherence.py to rows it loads for all clients
+`days_of()`), applying the rule of services/adherence.py to rows it loads for all clients
 at once.
 """
 
@@ -34,7 +34,7 @@ from portal.services.validation import clean_text
 
 NOTE_LIMIT = 5000
 VIEWS = ("day", "week", "month")
-# The days the agenda pages through; a day outside is treated as malformed, so that stepping
+# The days the diary pages through; a day outside is treated as malformed, so that stepping
 # and the local-midnight arithmetic never leave the range Python's dates can hold.
 EARLIEST = date(1900, 1, 1)
 LATEST = date(9998, 12, 31)
@@ -61,7 +61,7 @@ class Summary:
 
 @dataclass(frozen=True)
 class Entry:
-    """One appointment on the agenda with its summary and notes."""
+    """One appointment in the diary with its summary and notes."""
 
     appointment: Appointment
     summary: Summary
@@ -69,7 +69,7 @@ class Entry:
 
 
 @dataclass(frozen=True)
-class Agenda:
+class Days:
     """The appointments between two local dates (inclusive), grouped by local date."""
 
     first: date
@@ -110,17 +110,17 @@ def step(day: date, view: str, direction: int) -> date:
 
 
 def in_range(day: date) -> bool:
-    """Can the agenda show this day (see EARLIEST and LATEST)?"""
+    """Can the diary show this day (see EARLIEST and LATEST)?"""
     return EARLIEST <= day <= LATEST
 
 
 def _require_therapist(actor: User) -> None:
     if not actor.is_therapist:
-        raise PermissionDenied("Only a therapist can use the agenda.")
+        raise PermissionDenied("Only a therapist can use the diary.")
 
 
-def agenda(session: Session, therapist: User, zone: ZoneInfo, *, day: date, view: str,
-           now: datetime) -> Agenda:
+def days_of(session: Session, therapist: User, zone: ZoneInfo, *, day: date, view: str,
+            now: datetime) -> Days:
     """The therapist's appointments for the day or week holding `day`, each with its
     summary and notes. Seven queries, whatever the number of appointments, clients and
     logs (fewer when the page is empty)."""
@@ -137,7 +137,7 @@ def agenda(session: Session, therapist: User, zone: ZoneInfo, *, day: date, view
     ))
     days: dict[date, list[Entry]] = {}
     if not appointments:
-        return Agenda(first=first, last=last, view=view, days=days)
+        return Days(first=first, last=last, view=view, days=days)
     ids = [a.id for a in appointments]
     client_ids = sorted({a.client_id for a in appointments})
 
@@ -219,7 +219,7 @@ def agenda(session: Session, therapist: User, zone: ZoneInfo, *, day: date, view
         )
         days.setdefault(a.starts_at.astimezone(zone).date(), []).append(
             Entry(appointment=a, summary=summary, notes=notes.get(a.id, [])))
-    return Agenda(first=first, last=last, view=view, days=days)
+    return Days(first=first, last=last, view=view, days=days)
 
 
 # --- month ---------------------------------------------------------------------------------
@@ -287,19 +287,19 @@ def month(session: Session, therapist: User, zone: ZoneInfo, *, day: date) -> Mo
 class Overview:
     """The therapist's day at a glance: today's sessions and the next one to come."""
 
-    today: Agenda
+    today: Days
     upcoming: Entry | None  # the session in progress or next, today or later
     remaining: int  # today's booked sessions that have not ended yet
 
 
 def overview(session: Session, therapist: User, zone: ZoneInfo, *, now: datetime) -> Overview:
-    """Today's agenda and the booked session in progress or next (with its pre-session
-    summary), looked for today first and then on later days. At most two agendas and one
-    query in between, whatever the size of the diary."""
-    today = agenda(session, therapist, zone, day=now.astimezone(zone).date(), view="day",
-                   now=now)
+    """Today's appointments and the booked session in progress or next (with its pre-session
+    summary), looked for today first and then on later days. At most two days_of() reads
+    and one query in between, whatever the size of the diary."""
+    today = days_of(session, therapist, zone, day=now.astimezone(zone).date(), view="day",
+                    now=now)
 
-    def first_to_come(found: Agenda) -> Entry | None:
+    def first_to_come(found: Days) -> Entry | None:
         return next((e for entries in found.days.values() for e in entries
                      if e.appointment.status is AppointmentStatus.BOOKED
                      and e.appointment.ends_at > now), None)
@@ -315,8 +315,8 @@ def overview(session: Session, therapist: User, zone: ZoneInfo, *, now: datetime
                    Appointment.status == AppointmentStatus.BOOKED)
             .order_by(Appointment.starts_at).limit(1))
         if starts is not None:
-            later = agenda(session, therapist, zone, day=starts.astimezone(zone).date(),
-                           view="day", now=now)
+            later = days_of(session, therapist, zone, day=starts.astimezone(zone).date(),
+                            view="day", now=now)
             upcoming = first_to_come(later)
     return Overview(today=today, upcoming=upcoming, remaining=remaining)
 

@@ -1,4 +1,4 @@
-"""The agenda service without HTTP: the pre-session summary, its fixed query count, marking
+"""The diary days service without HTTP: the pre-session summary, its fixed query count, marking
 attended or no-show with their refusals, and private session notes."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from portal.models import (
     User,
 )
 from portal.seed.library import seed_library
-from portal.services import agenda, client_day, programmes
+from portal.services import client_day, diary_days, programmes
 from portal.services.client_day import FeedbackInput
 from portal.services.errors import Conflict, InvalidInput, PermissionDenied
 from portal.services.programmes import ItemInput
@@ -92,7 +92,7 @@ def test_summary_counts_adherence_since_the_last_attended_visit(session, people)
                            consent_given_at=NOW))
     today = add_appointment(session, therapist, client, datetime(2026, 3, 4, 15, tzinfo=UTC))
 
-    page = agenda.agenda(session, therapist, LONDON, day=TODAY, view="day", now=NOW)
+    page = diary_days.days_of(session, therapist, LONDON, day=TODAY, view="day", now=NOW)
     [entry] = page.days[TODAY]
     assert entry.appointment.id == today.id
     s = entry.summary
@@ -102,7 +102,7 @@ def test_summary_counts_adherence_since_the_last_attended_visit(session, people)
     assert s.pain_flags == 1 and s.red_flags == 1
 
     # The week view also holds Monday's attended visit, counted from the visit before it.
-    week = agenda.agenda(session, therapist, LONDON, day=TODAY, view="week", now=NOW)
+    week = diary_days.days_of(session, therapist, LONDON, day=TODAY, view="week", now=NOW)
     monday = week.days[MONDAY][0].summary
     assert monday.since == date(2026, 2, 23) and monday.since_visit
 
@@ -110,30 +110,30 @@ def test_summary_counts_adherence_since_the_last_attended_visit(session, people)
 def test_without_a_visit_or_programme_the_summary_says_so(session, people):
     therapist, client = people
     add_appointment(session, therapist, client, datetime(2026, 3, 4, 15, tzinfo=UTC))
-    [entry] = agenda.agenda(session, therapist, LONDON, day=TODAY, view="day",
+    [entry] = diary_days.days_of(session, therapist, LONDON, day=TODAY, view="day",
                             now=NOW).days[TODAY]
     assert entry.summary.version_number is None and entry.summary.percent is None
     assert not entry.summary.since_visit
     assert entry.summary.pain_flags == 0 and entry.summary.red_flags == 0
 
 
-def test_only_a_therapist_reads_the_agenda(session, people):
+def test_only_a_therapist_reads_the_diary_days(session, people):
     _therapist, client = people
     with pytest.raises(PermissionDenied):
-        agenda.agenda(session, client, LONDON, day=TODAY, view="day", now=NOW)
+        diary_days.days_of(session, client, LONDON, day=TODAY, view="day", now=NOW)
 
 
 def test_a_week_runs_monday_to_sunday_across_the_clock_change():
-    assert agenda.period(date(2026, 3, 29), "week") == (date(2026, 3, 23), date(2026, 3, 29))
-    assert agenda.step(date(2026, 3, 29), "week", 1) == date(2026, 4, 5)
-    assert agenda.step(date(2026, 3, 29), "day", -1) == date(2026, 3, 28)
+    assert diary_days.period(date(2026, 3, 29), "week") == (date(2026, 3, 23), date(2026, 3, 29))
+    assert diary_days.step(date(2026, 3, 29), "week", 1) == date(2026, 4, 5)
+    assert diary_days.step(date(2026, 3, 29), "day", -1) == date(2026, 3, 28)
 
 
 def test_a_session_on_the_clock_change_day_is_on_that_day(session, people):
     therapist, client = people
     # 29 March 2026: London moves to BST at 01:00 UTC; 09:30 UTC is 10:30 local.
     add_appointment(session, therapist, client, datetime(2026, 3, 29, 9, 30, tzinfo=UTC))
-    page = agenda.agenda(session, therapist, LONDON, day=date(2026, 3, 29), view="day",
+    page = diary_days.days_of(session, therapist, LONDON, day=date(2026, 3, 29), view="day",
                          now=NOW)
     assert list(page.days) == [date(2026, 3, 29)]
 
@@ -143,34 +143,35 @@ def test_a_session_on_the_clock_change_day_is_on_that_day(session, people):
 
 def test_a_month_is_whole_weeks_monday_to_sunday():
     # March 2026 starts on a Sunday and ends on a Tuesday: six rows.
-    assert agenda.period(date(2026, 3, 17), "month") == (date(2026, 3, 1), date(2026, 3, 31))
-    assert agenda.period(date(2024, 2, 10), "month") == (date(2024, 2, 1), date(2024, 2, 29))
+    assert diary_days.period(date(2026, 3, 17), "month") == (date(2026, 3, 1), date(2026, 3, 31))
+    assert diary_days.period(date(2024, 2, 10), "month") == (date(2024, 2, 1), date(2024, 2, 29))
 
 
 def test_month_steps_keep_the_day_or_the_last_day_of_a_shorter_month():
-    step = agenda.step
+    step = diary_days.step
     assert step(date(2026, 1, 31), "month", 1) == date(2026, 2, 28)
     assert step(date(2024, 1, 31), "month", 1) == date(2024, 2, 29)
     assert step(date(2026, 3, 31), "month", -1) == date(2026, 2, 28)
     assert step(date(2026, 12, 31), "month", 1) == date(2027, 1, 31)
     assert step(date(2026, 1, 15), "month", -1) == date(2025, 12, 15)
     assert step(date(2026, 5, 31), "month", 1) == date(2026, 6, 30)
-    assert agenda.add_months(date(2026, 1, 31), 13) == date(2027, 2, 28)
-    assert agenda.add_months(date(2026, 1, 31), -14) == date(2024, 11, 30)
+    assert diary_days.add_months(date(2026, 1, 31), 13) == date(2027, 2, 28)
+    assert diary_days.add_months(date(2026, 1, 31), -14) == date(2024, 11, 30)
 
 
-def test_the_agenda_pages_through_a_bounded_range_of_days():
-    assert agenda.in_range(date(2026, 3, 4))
-    assert not agenda.in_range(date(9999, 12, 31)) and not agenda.in_range(date(1, 1, 1))
+def test_the_diary_pages_through_a_bounded_range_of_days():
+    assert diary_days.in_range(date(2026, 3, 4))
+    assert not diary_days.in_range(date(9999, 12, 31)) and not diary_days.in_range(date(1, 1, 1))
     # The last day it can show still steps forward and has a local midnight after it.
-    last = agenda.LATEST
-    for view in agenda.VIEWS:
-        assert agenda.step(last, view, 1) > last and agenda.step(agenda.EARLIEST, view, -1)
+    last = diary_days.LATEST
+    for view in diary_days.VIEWS:
+        assert diary_days.step(last, view, 1) > last
+        assert diary_days.step(diary_days.EARLIEST, view, -1)
 
 
 def test_the_month_grid_holds_the_month_and_muted_days_either_side(session, people):
     therapist, _client = people
-    march = agenda.month(session, therapist, LONDON, day=date(2026, 3, 17))
+    march = diary_days.month(session, therapist, LONDON, day=date(2026, 3, 17))
     days = [d.day for week in march.weeks for d in week]
     assert (march.first, march.last) == (date(2026, 3, 1), date(2026, 3, 31))
     assert len(march.weeks) == 6 and all(len(week) == 7 for week in march.weeks)
@@ -180,7 +181,7 @@ def test_the_month_grid_holds_the_month_and_muted_days_either_side(session, peop
     inside = [d.day for week in march.weeks for d in week if d.in_month]
     assert inside == [date(2026, 3, 1) + timedelta(days=n) for n in range(31)]
     # February 2021 starts on a Monday and has 28 days: exactly four rows.
-    february = agenda.month(session, therapist, LONDON, day=date(2021, 2, 1))
+    february = diary_days.month(session, therapist, LONDON, day=date(2021, 2, 1))
     assert len(february.weeks) == 4 and all(d.in_month for w in february.weeks for d in w)
 
 
@@ -200,7 +201,7 @@ def test_the_month_counts_sessions_per_day_without_the_cancelled(session, people
     # Either side of the month: not counted, not shown on the muted days.
     add_appointment(session, therapist, client, datetime(2026, 2, 27, 10, tzinfo=UTC))
     add_appointment(session, therapist, client, datetime(2026, 4, 1, 10, tzinfo=UTC))
-    march = agenda.month(session, therapist, LONDON, day=date(2026, 3, 4))
+    march = diary_days.month(session, therapist, LONDON, day=date(2026, 3, 4))
     by_day = {d.day: d for week in march.weeks for d in week}
     assert [a.id for a in by_day[date(2026, 3, 10)].appointments] == [early.id, late.id]
     assert by_day[date(2026, 3, 10)].count == 2
@@ -229,17 +230,18 @@ def test_a_session_at_half_past_midnight_is_on_its_local_day_in_a_clock_change_m
         session, people, starts_at, local_day, shown_in):
     therapist, client = people
     a = add_appointment(session, therapist, client, starts_at)
-    shown = agenda.month(session, therapist, LONDON, day=shown_in)
+    shown = diary_days.month(session, therapist, LONDON, day=shown_in)
     [busy] = [d for week in shown.weeks for d in week if d.count]
     assert busy.day == local_day and busy.in_month and busy.appointments == (a,)
-    before = agenda.month(session, therapist, LONDON, day=agenda.step(shown_in, "month", -1))
+    earlier = diary_days.step(shown_in, "month", -1)
+    before = diary_days.month(session, therapist, LONDON, day=earlier)
     assert before.count == 0
 
 
 def test_only_a_therapist_reads_the_month(session, people):
     _therapist, client = people
     with pytest.raises(PermissionDenied):
-        agenda.month(session, client, LONDON, day=TODAY)
+        diary_days.month(session, client, LONDON, day=TODAY)
 
 
 # --- transitions ---------------------------------------------------------------------------
@@ -249,8 +251,8 @@ def test_mark_attended_and_no_show_once_started_with_audit(session, people):
     therapist, client = people
     first = add_appointment(session, therapist, client, NOW - timedelta(hours=2))
     second = add_appointment(session, therapist, client, NOW - timedelta(minutes=30))
-    agenda.mark_attended(session, therapist, first, now=NOW, ip="127.0.0.1")
-    agenda.mark_no_show(session, therapist, second, now=NOW)
+    diary_days.mark_attended(session, therapist, first, now=NOW, ip="127.0.0.1")
+    diary_days.mark_no_show(session, therapist, second, now=NOW)
     assert first.status is AppointmentStatus.ATTENDED
     assert second.status is AppointmentStatus.NO_SHOW
     actions = set(session.scalars(select(AuditEvent.action)))
@@ -263,22 +265,22 @@ def test_marking_is_refused_before_the_start_and_when_not_booked(session, people
     therapist, client = people
     future = add_appointment(session, therapist, client, NOW + timedelta(hours=1))
     with pytest.raises(Conflict, match="hasn't started"):
-        agenda.mark_attended(session, therapist, future, now=NOW)
+        diary_days.mark_attended(session, therapist, future, now=NOW)
     past = add_appointment(session, therapist, client, NOW - timedelta(hours=3),
                            AppointmentStatus.CANCELLED)
     with pytest.raises(Conflict, match="already cancelled"):
-        agenda.mark_no_show(session, therapist, past, now=NOW)
+        diary_days.mark_no_show(session, therapist, past, now=NOW)
     done = add_appointment(session, therapist, client, NOW - timedelta(days=1),
                            AppointmentStatus.ATTENDED)
     with pytest.raises(Conflict, match="already marked attended"):
-        agenda.mark_no_show(session, therapist, done, now=NOW)
+        diary_days.mark_no_show(session, therapist, done, now=NOW)
     started = add_appointment(session, therapist, client, NOW - timedelta(days=2))
     with pytest.raises(PermissionDenied):
-        agenda.mark_attended(session, client, started, now=NOW)
+        diary_days.mark_attended(session, client, started, now=NOW)
     assert started.status is AppointmentStatus.BOOKED and future.status is AppointmentStatus.BOOKED
     assert count(session, AuditEvent, AuditEvent.action.like("appointment.%")) == 0
-    assert not agenda.can_mark(therapist, future, NOW)
-    assert agenda.can_mark(therapist, started, NOW)
+    assert not diary_days.can_mark(therapist, future, NOW)
+    assert diary_days.can_mark(therapist, started, NOW)
 
 
 # --- notes ---------------------------------------------------------------------------------
@@ -287,24 +289,24 @@ def test_marking_is_refused_before_the_start_and_when_not_booked(session, people
 def test_notes_are_appended_trimmed_and_audited_without_their_text(session, people):
     therapist, client = people
     a = add_appointment(session, therapist, client, NOW - timedelta(hours=2))
-    agenda.add_note(session, therapist, a, "  Shoulder better.  ", now=NOW)
-    agenda.add_note(session, therapist, a, "x" * agenda.NOTE_LIMIT, now=NOW + timedelta(1))
+    diary_days.add_note(session, therapist, a, "  Shoulder better.  ", now=NOW)
+    diary_days.add_note(session, therapist, a, "x" * diary_days.NOTE_LIMIT, now=NOW + timedelta(1))
     bodies = list(session.scalars(select(SessionNote.body).order_by(SessionNote.id)))
-    assert bodies == ["Shoulder better.", "x" * agenda.NOTE_LIMIT]
+    assert bodies == ["Shoulder better.", "x" * diary_days.NOTE_LIMIT]
     events = list(session.scalars(select(AuditEvent)
                                   .where(AuditEvent.action == "session_note.added")))
     assert len(events) == 2 and "Shoulder" not in str(events[0].details)
-    [entry] = agenda.agenda(session, therapist, LONDON, day=TODAY, view="day",
+    [entry] = diary_days.days_of(session, therapist, LONDON, day=TODAY, view="day",
                             now=NOW).days[TODAY]
     assert [n.body for n in entry.notes] == bodies
 
 
-@pytest.mark.parametrize("body", ["", "   \n ", None, "x" * (agenda.NOTE_LIMIT + 1)])
+@pytest.mark.parametrize("body", ["", "   \n ", None, "x" * (diary_days.NOTE_LIMIT + 1)])
 def test_bad_notes_write_nothing(session, people, body):
     therapist, client = people
     a = add_appointment(session, therapist, client, NOW - timedelta(hours=2))
     with pytest.raises(InvalidInput) as raised:
-        agenda.add_note(session, therapist, a, body, now=NOW)
+        diary_days.add_note(session, therapist, a, body, now=NOW)
     assert raised.value.field == "body"
     assert count(session, SessionNote) == 0 and count(session, AuditEvent) == 0
 
@@ -313,7 +315,7 @@ def test_a_client_cannot_write_notes(session, people):
     therapist, client = people
     a = add_appointment(session, therapist, client, NOW - timedelta(hours=2))
     with pytest.raises(PermissionDenied):
-        agenda.add_note(session, client, a, "mine", now=NOW)
+        diary_days.add_note(session, client, a, "mine", now=NOW)
     assert count(session, SessionNote) == 0
 
 
@@ -324,7 +326,7 @@ def fill_week(session, therapist, exercises, first: int, last: int) -> None:
     """Clients first..last-1, each with a programme, logs, a pain report, a questionnaire,
     an attended visit last week and a session this week with a note."""
     for n in range(first, last):
-        client = User(email=f"agenda{n}@example.com", name=f"Client {n:03}", role=Role.CLIENT)
+        client = User(email=f"diary{n}@example.com", name=f"Client {n:03}", role=Role.CLIENT)
         session.add(client)
         session.flush()
         item = give_programme(session, therapist, client, exercises,
@@ -338,17 +340,17 @@ def fill_week(session, therapist, exercises, first: int, last: int) -> None:
         add_appointment(session, therapist, client, start - timedelta(days=7),
                         AppointmentStatus.ATTENDED)
         a = add_appointment(session, therapist, client, start)
-        agenda.add_note(session, therapist, a, f"note {n}", now=NOW)
+        diary_days.add_note(session, therapist, a, f"note {n}", now=NOW)
     session.commit()
 
 
 def run_counted(session, therapist):
-    """The week's agenda and every SQL statement it ran."""
+    """The diary's week and every SQL statement it ran."""
     session.expire_all()
     therapist = session.get(User, therapist.id)
     assert therapist.is_therapist
     with counting_statements() as statements:
-        page = agenda.agenda(session, therapist, LONDON, day=TODAY, view="week", now=NOW)
+        page = diary_days.days_of(session, therapist, LONDON, day=TODAY, view="week", now=NOW)
         # Reading everything the template shows runs no more queries.
         for entries in page.days.values():
             for e in entries:
@@ -358,7 +360,7 @@ def run_counted(session, therapist):
 
 
 @pytest.mark.parametrize("n", [3])
-def test_the_agenda_runs_a_fixed_number_of_queries_at_n_and_10n(session, people, n):
+def test_the_diary_days_run_a_fixed_number_of_queries_at_n_and_10n(session, people, n):
     therapist, _client = people
     exercises = seed_library(session, therapist, NOW - timedelta(days=40))
     fill_week(session, therapist, exercises, 0, n)
@@ -392,7 +394,7 @@ def month_counted(session, therapist):
     therapist = session.get(User, therapist.id)
     assert therapist.is_therapist
     with counting_statements() as statements:
-        page = agenda.month(session, therapist, LONDON, day=TODAY)
+        page = diary_days.month(session, therapist, LONDON, day=TODAY)
         # Reading what the template shows runs no more queries.
         for week in page.weeks:
             for d in week:

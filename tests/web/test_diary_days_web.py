@@ -1,6 +1,6 @@
-"""The agenda pages through the test client: who may see them, the pre-session summary,
-marking attended or no-show, private notes (nothing written on bad input), audit rows, the
-query count at N and 10N appointments, and a clock-change day."""
+"""The diary's day, week and month pages through the test client: who may see them, the
+pre-session summary, marking attended or no-show, private notes (nothing written on bad
+input), audit rows, the query count at N and 10N appointments, and a clock-change day."""
 
 from __future__ import annotations
 
@@ -63,8 +63,8 @@ def jo(app, client, diary):
     return client
 
 
-def post_from_agenda(client, action, data=None, page="/diary/days"):
-    """POST an agenda form with the page's CSRF token."""
+def post_from_days(client, action, data=None, page="/diary/days"):
+    """POST a diary days form with the page's CSRF token."""
     token = csrf_from(client.get(page).get_data(as_text=True))
     return client.post(action, data={"csrf_token": token, **(data or {})})
 
@@ -138,7 +138,7 @@ def test_a_clock_change_day_renders(app, jo, diary, view):
 def test_mark_attended_then_refused_again(app, jo, diary):
     appointment_id = add_appointment(app, diary, NOW - timedelta(hours=1))
     assert ">Attended<" in text(jo.get("/diary/days"))
-    response = post_from_agenda(jo, f"/diary/appointments/{appointment_id}/attended"
+    response = post_from_days(jo, f"/diary/appointments/{appointment_id}/attended"
                                     "?day=2026-03-04&view=day")
     assert response.status_code == 302
     assert "/diary/days?day=2026-03-04&view=day" in response.headers["Location"]
@@ -146,7 +146,7 @@ def test_mark_attended_then_refused_again(app, jo, diary):
     assert count(app, AuditEvent, AuditEvent.action == "appointment.attended") == 1
     page = text(jo.get(response.headers["Location"]))
     assert "as attended" in page
-    again = post_from_agenda(jo, f"/diary/appointments/{appointment_id}/no-show")
+    again = post_from_days(jo, f"/diary/appointments/{appointment_id}/no-show")
     assert again.status_code == 302
     assert "already marked attended" in text(jo.get(again.headers["Location"]))
     assert status_of(app, appointment_id) is AppointmentStatus.ATTENDED
@@ -155,7 +155,7 @@ def test_mark_attended_then_refused_again(app, jo, diary):
 
 def test_no_show_before_the_start_is_refused_with_a_message(app, jo, diary):
     appointment_id = add_appointment(app, diary, NOW + timedelta(hours=2))
-    response = post_from_agenda(jo, f"/diary/appointments/{appointment_id}/no-show")
+    response = post_from_days(jo, f"/diary/appointments/{appointment_id}/no-show")
     assert "hasn't started yet" in text(jo.get(response.headers["Location"]))
     assert status_of(app, appointment_id) is AppointmentStatus.BOOKED
     assert count(app, AuditEvent, AuditEvent.action.like("appointment.%")) == 0
@@ -170,12 +170,12 @@ def test_actions_need_a_csrf_token(app, jo, diary):
 
 
 def test_unknown_appointment_is_404(jo):
-    assert post_from_agenda(jo, "/diary/appointments/999999/attended").status_code == 404
+    assert post_from_days(jo, "/diary/appointments/999999/attended").status_code == 404
 
 
 def test_a_note_is_saved_shown_and_audited(app, jo, diary):
     appointment_id = add_appointment(app, diary, NOW - timedelta(hours=1))
-    response = post_from_agenda(jo, f"/diary/appointments/{appointment_id}/notes",
+    response = post_from_days(jo, f"/diary/appointments/{appointment_id}/notes",
                                 {"body": "Shoulder <b>much</b> better."})
     assert response.status_code == 302
     raw = jo.get(response.headers["Location"]).get_data(as_text=True)
@@ -191,7 +191,7 @@ def test_a_note_is_saved_shown_and_audited(app, jo, diary):
 ])
 def test_bad_notes_show_a_message_and_write_nothing(app, jo, diary, body, message):
     appointment_id = add_appointment(app, diary, NOW - timedelta(hours=1))
-    response = post_from_agenda(jo, f"/diary/appointments/{appointment_id}/notes",
+    response = post_from_days(jo, f"/diary/appointments/{appointment_id}/notes",
                                 {"body": body})
     assert response.status_code == 200
     page = text(response)
@@ -200,7 +200,7 @@ def test_bad_notes_show_a_message_and_write_nothing(app, jo, diary, body, messag
     assert count(app, AuditEvent, AuditEvent.action == "session_note.added") == 0
 
 
-def test_the_diary_and_dashboard_link_to_the_agenda(jo):
+def test_the_diary_and_dashboard_link_to_the_days(jo):
     assert 'href="/diary/days"' in jo.get("/diary/").get_data(as_text=True)
     assert 'href="/diary/days"' in jo.get("/dashboard/").get_data(as_text=True)
 
@@ -305,8 +305,8 @@ def test_month_links_step_across_year_ends_and_keep_the_view(jo):
     assert "December 2026" in page
     assert 'href="/diary/days?day=2026-11-30&view=month"' in page
     assert 'href="/diary/days?day=2027-01-31&view=month"' in page
-    assert '>Previous<span class="agenda-step__unit">\xa0month</span>' in page
-    assert '>Next<span class="agenda-step__unit">\xa0month</span>' in page
+    assert '>Previous<span class="days-step__unit">\xa0month</span>' in page
+    assert '>Next<span class="days-step__unit">\xa0month</span>' in page
     # Not the current month: a way back; the date picker keeps the month view.
     assert 'href="/diary/days?view=month">This month<' in page
     assert 'name="view" value="month"' in page and 'name="day" value="2026-12-31"' in page

@@ -1,10 +1,10 @@
-"""Forms for the programme builder. They check shape only (whole numbers within the ranges
+"""Forms for the Programmes pages. They check shape only (whole numbers within the ranges
 the services publish, so every mistake shows at once); the programme service checks again,
 owns the rules (a hold or reps, the level on the ladder, published exercises) and names the
 item and field of what it refuses ("items-2-hold_seconds").
 
 The CSRF token is checked app-wide by CSRFProtect; these forms carry no token field of their
-own, so two of them (the builder and "save as template") can share a page without clashing
+own, so two of them (the programme form and "save as template") can share a page without clashing
 ids or prefixed token names.
 """
 
@@ -75,7 +75,7 @@ class ItemForm(Form):
         render_kw={"rows": 2, "maxlength": NOTE_MAX})
 
 
-class BuilderForm(FlaskForm):
+class ProgrammeForm(FlaskForm):
     """The whole programme as one form: the items, the version note, the library search and
     the version the page was opened on."""
 

@@ -1,4 +1,4 @@
-"""The therapist's programme builder without JavaScript: who may open it, saving a version
+"""The therapist's Programmes without JavaScript: who may open it, saving a version
 with what changed, a stale page, dose mistakes next to their fields, adding, removing and
 moving exercises by posting the draft, the library search, templates, pain reports, and
 fixed query counts."""
@@ -141,7 +141,7 @@ class FormReader(HTMLParser):
             self.text += data
 
 
-def form_of(body: str, form_id: str = "builder-form") -> dict[str, list[str]]:
+def form_of(body: str, form_id: str = "programmes-form") -> dict[str, list[str]]:
     """The form's values as {name: [values]} in page order."""
     reader = FormReader(form_id)
     reader.feed(body)
@@ -174,9 +174,9 @@ def words(response) -> str:
 
 def item_names(body: str) -> list[str]:
     """The exercise names of the draft's rows, in order (not the blank row template)."""
-    body = body.split('<template id="builder-row-template">')[0]
+    body = body.split('<template id="programmes-row-template">')[0]
     return [html.unescape(n) for n in re.findall(
-        r'<h3 class="builder-item__name"[^>]*><span[^>]*>\d+</span> <span data-name>([^<]+)',
+        r'<h3 class="programmes-item__name"[^>]*><span[^>]*>\d+</span> <span data-name>([^<]+)',
         body)]
 
 
@@ -201,8 +201,8 @@ def count(app, model) -> int:
 
 
 def test_clients_are_refused_and_strangers_sent_to_sign_in(app, setup, client):
-    urls = ["/builder/", f"/builder/{setup.alex.id}", f"/builder/{setup.alex.id}/versions",
-            "/builder/templates"]
+    urls = ["/programmes/", f"/programmes/{setup.alex.id}", f"/programmes/{setup.alex.id}/versions",
+            "/programmes/templates"]
     for url in urls:
         response = client.get(url)
         assert response.status_code == 302 and "/auth/login" in response.location
@@ -211,31 +211,31 @@ def test_clients_are_refused_and_strangers_sent_to_sign_in(app, setup, client):
         assert client.get(url).status_code == 403, url
     page = client.get("/programme/")
     csrf = csrf_from(page.get_data(as_text=True))
-    for url in (f"/builder/{setup.alex.id}", f"/builder/{setup.alex.id}/template",
-                f"/builder/{setup.alex.id}/apply"):
+    for url in (f"/programmes/{setup.alex.id}", f"/programmes/{setup.alex.id}/template",
+                f"/programmes/{setup.alex.id}/apply"):
         assert client.post(url, data={"csrf_token": csrf, "action": "save"}).status_code == 403
     assert len(versions_of(app, setup.alex.id)) == 1
 
 
 def test_unknown_clients_and_therapists_are_not_found(app, setup, jo):
     for client_id in (9999, setup.therapist.id):
-        for url in (f"/builder/{client_id}", f"/builder/{client_id}/versions"):
+        for url in (f"/programmes/{client_id}", f"/programmes/{client_id}/versions"):
             assert jo.get(url).status_code == 404, url
-    csrf = csrf_from(jo.get("/builder/").get_data(as_text=True))
-    assert jo.post("/builder/9999", data={"csrf_token": csrf, "action": "save"}
+    csrf = csrf_from(jo.get("/programmes/").get_data(as_text=True))
+    assert jo.post("/programmes/9999", data={"csrf_token": csrf, "action": "save"}
                    ).status_code == 404
-    assert jo.post("/builder/9999/apply", data={"csrf_token": csrf, "template_id": "1"}
+    assert jo.post("/programmes/9999/apply", data={"csrf_token": csrf, "template_id": "1"}
                    ).status_code == 404
-    assert jo.post("/builder/templates/9999/delete", data={"csrf_token": csrf}
+    assert jo.post("/programmes/templates/9999/delete", data={"csrf_token": csrf}
                    ).status_code == 404
 
 
-def test_the_nav_leads_to_the_caseload(setup, jo):
+def test_the_nav_leads_to_the_programmes_list(setup, jo):
     body = jo.get("/dashboard/").get_data(as_text=True)
-    assert '<a href="/builder/"' in body and ">Programmes</a>" in body
+    assert '<a href="/programmes/"' in body and ">Programmes</a>" in body
 
 
-# --- the caseload ------------------------------------------------------------------------------
+# --- the programmes list--------------------------------------------------------------------------
 
 
 def log(app, client_id: int, slug_item: int, day: date, *, pain: bool = False,
@@ -259,23 +259,23 @@ def current_item_ids(app, client_id: int) -> dict[int, int]:
         return {i.exercise_id: i.id for i in version.items}
 
 
-def test_caseload_lists_clients_with_version_adherence_and_pain(app, setup, jo):
+def test_programmes_list_lists_clients_with_version_adherence_and_pain(app, setup, jo):
     items = current_item_ids(app, setup.alex.id)
     hip = items[setup.exercises[HIP]]
     log(app, setup.alex.id, hip, TODAY - timedelta(days=1))
     log(app, setup.alex.id, hip, TODAY, pain=True)
-    page = words(jo.get("/builder/"))
+    page = words(jo.get("/programmes/"))
     assert "Alex Morgan Version 1 · updated Wed 25 February 2026 · 2 exercises" in page
     # Monday to Wednesday: two items once a day for three days; two logs of one item.
     assert "This week 33% 2 of 6" in page
     assert "1 to look at" in page
     assert "Sam Patel No programme yet" in page
-    body = jo.get("/builder/").get_data(as_text=True)
-    assert f'href="/builder/{setup.alex.id}"' in body
-    assert f'href="/builder/{setup.alex.id}/versions#pain"' in body
+    body = jo.get("/programmes/").get_data(as_text=True)
+    assert f'href="/programmes/{setup.alex.id}"' in body
+    assert f'href="/programmes/{setup.alex.id}/versions#pain"' in body
 
 
-def test_caseload_adherence_agrees_with_the_programme_service(app, setup):
+def test_programmes_list_adherence_agrees_with_the_programme_service(app, setup):
     items = current_item_ids(app, setup.alex.id)
     for day in range(10):
         log(app, setup.alex.id, items[setup.exercises[CHILD]], TODAY - timedelta(days=day % 9))
@@ -293,8 +293,8 @@ def test_caseload_adherence_agrees_with_the_programme_service(app, setup):
 # --- saving ------------------------------------------------------------------------------------
 
 
-def test_the_builder_shows_the_current_programme(setup, jo):
-    response = jo.get(f"/builder/{setup.alex.id}")
+def test_the_programme_form_shows_the_current_programme(setup, jo):
+    response = jo.get(f"/programmes/{setup.alex.id}")
     body = response.get_data(as_text=True)
     assert item_names(body) == ["Kneeling hip flexor stretch", "Child's pose"]
     values = form_of(body)
@@ -316,7 +316,7 @@ def test_the_builder_shows_the_current_programme(setup, jo):
 
 
 def test_save_creates_a_version_with_what_changed(app, setup, jo):
-    url = f"/builder/{setup.alex.id}"
+    url = f"/programmes/{setup.alex.id}"
     values = form_of(jo.get(url).get_data(as_text=True))
     response = post(jo, url, values, "save", items__0__hold_seconds=45,
                     items__0__moments=["work_break", "after_training"],
@@ -339,7 +339,7 @@ def test_save_creates_a_version_with_what_changed(app, setup, jo):
 
 
 def test_saving_nothing_new_keeps_the_version(app, setup, jo):
-    url = f"/builder/{setup.alex.id}"
+    url = f"/programmes/{setup.alex.id}"
     values = form_of(jo.get(url).get_data(as_text=True))
     response = post(jo, url, values, "save")
     assert response.status_code == 302
@@ -348,7 +348,7 @@ def test_saving_nothing_new_keeps_the_version(app, setup, jo):
 
 
 def test_a_first_programme_for_a_new_client(app, setup, jo):
-    url = f"/builder/{setup.sam.id}"
+    url = f"/programmes/{setup.sam.id}"
     body = jo.get(url).get_data(as_text=True)
     assert "No exercises yet" in body
     values = form_of(body)
@@ -362,7 +362,7 @@ def test_a_first_programme_for_a_new_client(app, setup, jo):
 
 
 def test_a_stale_page_gets_a_clear_message_and_keeps_the_draft(app, setup, jo):
-    url = f"/builder/{setup.alex.id}"
+    url = f"/programmes/{setup.alex.id}"
     stale = form_of(jo.get(url).get_data(as_text=True))
     # A colleague saves while the page is open.
     with app.app_context():
@@ -405,7 +405,7 @@ def test_a_stale_page_gets_a_clear_message_and_keeps_the_draft(app, setup, jo):
 ])
 def test_a_bad_dose_is_shown_next_to_its_field_and_nothing_is_written(app, setup, jo, field,
                                                                       value, message):
-    url = f"/builder/{setup.alex.id}"
+    url = f"/programmes/{setup.alex.id}"
     values = form_of(jo.get(url).get_data(as_text=True))
     audits = count(app, AuditEvent)
     response = post(jo, url, values, "save", **{f"items__1__{field}": value,
@@ -425,7 +425,7 @@ def test_a_bad_dose_is_shown_next_to_its_field_and_nothing_is_written(app, setup
 
 
 def test_rules_the_service_checks_land_on_the_right_row(app, setup, jo):
-    url = f"/builder/{setup.alex.id}"
+    url = f"/programmes/{setup.alex.id}"
     values = form_of(jo.get(url).get_data(as_text=True))
     # No hold and no reps: only the programme service knows that rule.
     response = post(jo, url, values, "save", items__1__hold_seconds=0, items__1__reps=0)
@@ -449,7 +449,7 @@ def test_rules_the_service_checks_land_on_the_right_row(app, setup, jo):
 
 
 def test_add_move_and_remove_post_the_draft_and_write_nothing(app, setup, jo):
-    url = f"/builder/{setup.alex.id}"
+    url = f"/programmes/{setup.alex.id}"
     values = form_of(jo.get(url).get_data(as_text=True))
     # An unsaved edit survives every step.
     response = post(jo, url, values, f"add:{setup.exercises[CAT]}",
@@ -493,7 +493,7 @@ def test_add_move_and_remove_post_the_draft_and_write_nothing(app, setup, jo):
 
 
 def test_adding_twice_or_an_unpublished_exercise_is_refused(app, setup, jo):
-    url = f"/builder/{setup.alex.id}"
+    url = f"/programmes/{setup.alex.id}"
     values = form_of(jo.get(url).get_data(as_text=True))
     body = post(jo, url, values, f"add:{setup.exercises[HIP]}").get_data(as_text=True)
     assert "\u201cKneeling hip flexor stretch\u201d is already in the programme." in \
@@ -512,7 +512,7 @@ def test_adding_twice_or_an_unpublished_exercise_is_refused(app, setup, jo):
 
 
 def test_a_tampered_or_deleted_exercise_in_the_draft_is_left_out(app, setup, jo):
-    url = f"/builder/{setup.alex.id}"
+    url = f"/programmes/{setup.alex.id}"
     values = form_of(jo.get(url).get_data(as_text=True))
     response = post(jo, url, values, "search", items__1__exercise_id="424242")
     assert response.status_code == 200
@@ -525,11 +525,11 @@ def test_a_tampered_or_deleted_exercise_in_the_draft_is_left_out(app, setup, jo)
 
 def result_names(body: str) -> list[str]:
     return [html.unescape(n) for n in re.findall(
-        r'<span class="builder-result__name">([^<]+)</span>', body)]
+        r'<span class="programmes-result__name">([^<]+)</span>', body)]
 
 
 def test_search_finds_exercises_by_words(setup, jo):
-    url = f"/builder/{setup.alex.id}"
+    url = f"/programmes/{setup.alex.id}"
     everything = result_names(jo.get(url).get_data(as_text=True))
     assert len(everything) == 10
     body = jo.get(url, query_string={"q": "calf"}).get_data(as_text=True)
@@ -541,7 +541,7 @@ def test_search_finds_exercises_by_words(setup, jo):
                                  "\u0001\u001f", "x" * 5000, "\U0001f9d8 stretch", "   ",
                                  "hip%", "[a-z]*"])
 def test_odd_search_input_behaves(setup, jo, odd):
-    response = jo.get(f"/builder/{setup.alex.id}", query_string={"q": odd})
+    response = jo.get(f"/programmes/{setup.alex.id}", query_string={"q": odd})
     assert response.status_code == 200
     body = response.get_data(as_text=True)
     assert "<script>alert" not in body
@@ -550,11 +550,11 @@ def test_odd_search_input_behaves(setup, jo, odd):
 
 
 def test_a_nul_in_the_search_is_refused(setup, jo):
-    assert jo.get(f"/builder/{setup.alex.id}", query_string={"q": "a\x00b"}).status_code == 400
+    assert jo.get(f"/programmes/{setup.alex.id}", query_string={"q": "a\x00b"}).status_code == 400
 
 
 def test_searching_from_the_draft_keeps_it(setup, jo):
-    url = f"/builder/{setup.alex.id}"
+    url = f"/programmes/{setup.alex.id}"
     values = form_of(jo.get(url).get_data(as_text=True))
     response = post(jo, url, values, "search", q="neck", items__0__hold_seconds=20)
     body = response.get_data(as_text=True)
@@ -567,7 +567,7 @@ def test_searching_from_the_draft_keeps_it(setup, jo):
 
 
 def test_save_a_template_then_apply_it_to_another_client(app, setup, jo):
-    url = f"/builder/{setup.alex.id}"
+    url = f"/programmes/{setup.alex.id}"
     body = jo.get(url).get_data(as_text=True)
     values = form_of(body, form_id="")  # the page has no form with an empty id
     assert values == {}
@@ -580,7 +580,7 @@ def test_save_a_template_then_apply_it_to_another_client(app, setup, jo):
         template = db.session.scalar(sa.select(ProgrammeTemplate))
         assert template.name == "Desk worker's lower back"
         template_id = template.id
-    listing = words(jo.get("/builder/templates"))
+    listing = words(jo.get("/programmes/templates"))
     assert "Desk worker's lower back" in listing
     assert "Kneeling hip flexor stretch: 30 s each side, 2 rounds · once a day, every day " \
            "· work break" in listing
@@ -597,7 +597,7 @@ def test_save_a_template_then_apply_it_to_another_client(app, setup, jo):
     assert response.status_code == 422 and "Give the template a name." in words(response)
 
     # Sam has no programme: applying the template makes version 1 to tailor.
-    sam_url = f"/builder/{setup.sam.id}"
+    sam_url = f"/programmes/{setup.sam.id}"
     sam_page = jo.get(sam_url).get_data(as_text=True)
     assert f'<option value="{template_id}">Desk worker&#39;s lower back (2 exercises)' in sam_page
     response = jo.post(f"{sam_url}/apply", data={"csrf_token": csrf, "template_id": template_id,
@@ -621,16 +621,16 @@ def test_save_a_template_then_apply_it_to_another_client(app, setup, jo):
     assert "Choose a template to apply." in words(response)
 
     # Deleting the template leaves Sam's programme alone.
-    response = jo.post(f"/builder/templates/{template_id}/delete", data={"csrf_token": csrf})
+    response = jo.post(f"/programmes/templates/{template_id}/delete", data={"csrf_token": csrf})
     assert response.status_code == 302
     assert count(app, ProgrammeTemplate) == 0
-    assert "No templates yet" in words(jo.get("/builder/templates"))
+    assert "No templates yet" in words(jo.get("/programmes/templates"))
     assert len(versions_of(app, setup.sam.id)[0].items) == 2
 
 
 def test_an_empty_programme_cannot_become_a_template(app, setup, jo):
-    csrf = csrf_from(jo.get("/builder/").get_data(as_text=True))
-    response = jo.post(f"/builder/{setup.sam.id}/template",
+    csrf = csrf_from(jo.get("/programmes/").get_data(as_text=True))
+    response = jo.post(f"/programmes/{setup.sam.id}/template",
                        data={"csrf_token": csrf, "template-name": "Nothing"})
     assert response.status_code == 422
     assert "This client's programme is empty" in words(response)
@@ -645,7 +645,7 @@ def test_history_shows_versions_logs_and_pain_to_acknowledge(app, setup, jo):
     hip = items[setup.exercises[HIP]]
     log(app, setup.alex.id, hip, TODAY - timedelta(days=2))
     pain_id = log(app, setup.alex.id, hip, TODAY, pain=True)
-    url = f"/builder/{setup.alex.id}/versions"
+    url = f"/programmes/{setup.alex.id}/versions"
     page = words(jo.get(url))
     assert "Pain reports to look at" in page
     assert "Kneeling hip flexor stretch · Wed 4 March Left: pain · Right: nothing " \
@@ -660,11 +660,11 @@ def test_history_shows_versions_logs_and_pain_to_acknowledge(app, setup, jo):
     body = jo.get(url).get_data(as_text=True)
     csrf = csrf_from(body)
     # Another client's log can't be acknowledged through Alex's page, nor by URL guessing.
-    assert jo.post(f"/builder/{setup.sam.id}/logs/{pain_id}/acknowledge",
+    assert jo.post(f"/programmes/{setup.sam.id}/logs/{pain_id}/acknowledge",
                    data={"csrf_token": csrf}).status_code == 404
-    assert jo.post(f"/builder/{setup.alex.id}/logs/987654/acknowledge",
+    assert jo.post(f"/programmes/{setup.alex.id}/logs/987654/acknowledge",
                    data={"csrf_token": csrf}).status_code == 404
-    response = jo.post(f"/builder/{setup.alex.id}/logs/{pain_id}/acknowledge",
+    response = jo.post(f"/programmes/{setup.alex.id}/logs/{pain_id}/acknowledge",
                        data={"csrf_token": csrf})
     assert response.status_code == 302 and response.location.endswith("/versions#pain")
     with app.app_context():
@@ -687,7 +687,7 @@ def test_a_version_names_the_session_it_was_set_in(app, setup, jo, diary):
             blocked_until=starts + timedelta(hours=1, minutes=15),
             status=AppointmentStatus.ATTENDED, price_pence=5500, booked_by_id=setup.alex.id))
         db.session.commit()
-    url = f"/builder/{setup.alex.id}"
+    url = f"/programmes/{setup.alex.id}"
     assert post(jo, url, form_of(jo.get(url).get_data(as_text=True)), "save",
                 items__0__sets=3).status_code == 302
     page = words(jo.get(f"{url}/versions"))
@@ -736,18 +736,18 @@ def add_clients(app, setup: Setup, n: int) -> None:
         db.session.commit()
 
 
-def test_caseload_queries_stay_the_same_at_ten_times_the_clients(app, setup, jo):
+def test_programmes_list_queries_stay_the_same_at_ten_times_the_clients(app, setup, jo):
     add_clients(app, setup, 2)
-    small = statements_for(app, jo, "/builder/")
+    small = statements_for(app, jo, "/programmes/")
     add_clients(app, setup, 18)
-    large = statements_for(app, jo, "/builder/")
+    large = statements_for(app, jo, "/programmes/")
     assert large == small
     assert small <= 12, small
-    assert words(jo.get("/builder/")).count("1 to look at") == 20
+    assert words(jo.get("/programmes/")).count("1 to look at") == 20
 
 
-def test_builder_and_history_queries_stay_the_same_at_ten_times_the_items(app, setup, jo):
-    url = f"/builder/{setup.alex.id}"
+def test_programme_form_and_history_queries_stay_the_same_at_ten_times_the_items(app, setup, jo):
+    url = f"/programmes/{setup.alex.id}"
     with app.app_context():
         jo_user = db.session.get(User, setup.therapist.id)
         alex = db.session.get(User, setup.alex.id)
@@ -776,7 +776,7 @@ def test_builder_and_history_queries_stay_the_same_at_ten_times_the_items(app, s
 
 
 def test_the_page_carries_no_inline_script_or_style(setup, jo):
-    body = jo.get(f"/builder/{setup.alex.id}").get_data(as_text=True)
+    body = jo.get(f"/programmes/{setup.alex.id}").get_data(as_text=True)
     assert "<script>" not in body and "<style" not in body and " style=" not in body
     assert "onclick" not in body
-    assert 'src="/static/js/builder.js"' in body
+    assert 'src="/static/js/programmes.js"' in body

@@ -1,4 +1,4 @@
-// The programme builder (templates/builder/edit.html): add, remove and move exercises and
+// The programme form (templates/programmes/edit.html): add, remove and move exercises and
 // search the library in the page, without a round trip.
 //
 // Without this script every one of those buttons posts the whole draft and the server shows
@@ -24,13 +24,13 @@ function fits(field) {
 
 function enhance(form) {
   const list = form.querySelector("[data-items]");
-  const template = form.querySelector("#builder-row-template");
+  const template = form.querySelector("#programmes-row-template");
   const announcer = form.querySelector("[data-announce]");
   const unsaved = form.querySelector("[data-unsaved]");
   const empty = form.querySelector("[data-empty]");
   const count = form.querySelector("[data-count]");
   const search = form.querySelector("[data-search]");
-  const searchButton = form.querySelector(".builder-search__button");
+  const searchButton = form.querySelector(".programmes-search__button");
   const action = form.getAttribute("action"); // not form.action: buttons are named "action"
   let plainSubmit = false;
 
@@ -199,11 +199,11 @@ function enhance(form) {
         headers: { Accept: "text/html" } });
       if (!response.ok) throw new Error(`search answered ${response.status}`);
       const page = new DOMParser().parseFromString(await response.text(), "text/html");
-      const fresh = page.getElementById("builder-results");
+      const fresh = page.getElementById("programmes-results");
       if (!fresh) throw new Error("no results in the answer");
-      form.querySelector("#builder-results").replaceWith(document.adoptNode(fresh));
+      form.querySelector("#programmes-results").replaceWith(document.adoptNode(fresh));
       updateLibrary();
-      announce(fresh.querySelector("#builder-results-count").textContent.trim());
+      announce(fresh.querySelector("#programmes-results-count").textContent.trim());
     } catch (error) {
       if (error.name === "AbortError") return;
       // Offline or signed out: an explicit search falls back to posting the draft.
@@ -252,5 +252,5 @@ function enhance(form) {
   renumber();
 }
 
-const builder = document.querySelector("form[data-builder]");
-if (builder) enhance(builder);
+const programmeForm = document.querySelector("form[data-programmes]");
+if (programmeForm) enhance(programmeForm);

@@ -3,7 +3,7 @@ library, adds the kneeling hip flexor stretch, tailors it (30 s each side, two r
 training and work break, a personal note), moves it to the top and saves, all in the page
 without a round trip until "Save"; Alex, in a second browser, opens Today and sees it with
 what changed and the note; Alex logs "mild tension"; the therapist sees that log in the
-programme's history. The same builder also works with JavaScript off.
+programme's history. The same programme form also works with JavaScript off.
 
 Each screen is saved as phone and desktop screenshots under test-results/screenshots/<backend>/;
 axe checks every page once in test_accessibility_sweep.py.
@@ -49,35 +49,35 @@ def set_up(app, therapist_id: int, client_id: int) -> None:
 def test_the_therapist_tailors_and_the_client_follows(app, live_server, new_page,
                                                        make_therapist, make_client, review):
     therapist = make_therapist(name="Jo Fletcher")
-    alex = make_client(name="Alex Morgan", email="alex.builder@example.com")
-    make_client(name="Sam Patel", email="sam.builder@example.com")
+    alex = make_client(name="Alex Morgan", email="alex.programmes@example.com")
+    make_client(name="Sam Patel", email="sam.programmes@example.com")
     set_up(app, therapist.id, alex.id)
 
     jo = new_page(viewport=DESKTOP)
     sign_in(jo, live_server, therapist.email, TEST_PASSWORD)
     nav_link(jo, "Programmes").click()
-    expect(jo).to_have_url(live_server.url("/builder/"))
+    expect(jo).to_have_url(live_server.url("/programmes/"))
     expect(jo.get_by_role("heading", name="Programmes", level=1)).to_be_visible()
-    alex_card = jo.locator(".caseload__item", has_text="Alex Morgan")
+    alex_card = jo.locator(".programmes-list__item", has_text="Alex Morgan")
     expect(alex_card).to_contain_text("Version 1")
-    expect(jo.locator(".caseload__item", has_text="Sam Patel")).to_contain_text(
+    expect(jo.locator(".programmes-list__item", has_text="Sam Patel")).to_contain_text(
         "No programme yet")
-    review(jo, "builder-01-caseload")
+    review(jo, "programmes-01-list")
 
     alex_card.get_by_role("link", name="Alex Morgan").click()
-    expect(jo).to_have_url(live_server.url(f"/builder/{alex.id}"))
+    expect(jo).to_have_url(live_server.url(f"/programmes/{alex.id}"))
     expect(jo.get_by_role("heading", name="Alex Morgan", level=1)).to_be_visible()
-    rows = jo.locator("#builder-items > li")
+    rows = jo.locator("#programmes-items > li")
     expect(rows).to_have_count(2)
     # From here on nothing may reload the page until "Save": a marker on the window proves it.
-    jo.evaluate("window.builderPageLoad = 'first'")
+    jo.evaluate("window.programmesPageLoad = 'first'")
 
     # Search the library as you type: the list narrows without leaving the page.
     library = jo.locator("#library")
     library.get_by_label("Search the library").fill("hip flex")
     results = library.locator("[data-result]")
     expect(results).to_have_count(1)
-    expect(library.locator("#builder-results-count")).to_contain_text(
+    expect(library.locator("#programmes-results-count")).to_contain_text(
         "1 exercise matches \u201chip flex\u201d")
     library.get_by_role("button", name=f"Add {HIP_NAME}").click()
     expect(rows).to_have_count(3)
@@ -105,7 +105,7 @@ def test_the_therapist_tailors_and_the_client_follows(app, live_server, new_page
 
     # Move it to the top, and take child's pose out.
     hip.get_by_role("button", name=f"Up {HIP_NAME}").click()
-    jo.locator("#builder-items > li").nth(1).get_by_role(
+    jo.locator("#programmes-items > li").nth(1).get_by_role(
         "button", name=f"Up {HIP_NAME}").click()
     expect(rows.locator("h3")).to_have_text([re.compile(HIP_NAME), re.compile("Cat"),
                                              re.compile("Child")])
@@ -118,8 +118,8 @@ def test_the_therapist_tailors_and_the_client_follows(app, live_server, new_page
     expect(rows.first.locator("input[name='items-0-hold_seconds']")).to_have_value("30")
     jo.get_by_label("Message to the client about this version").fill(
         "New: the hip flexor stretch, after runs and in work breaks.")
-    assert jo.evaluate("window.builderPageLoad") == "first"
-    review(jo, "builder-02-editing")
+    assert jo.evaluate("window.programmesPageLoad") == "first"
+    review(jo, "programmes-02-editing")
 
     jo.get_by_role("button", name="Save new version").click()
     expect(jo.locator(".flash--success")).to_contain_text(
@@ -128,7 +128,7 @@ def test_the_therapist_tailors_and_the_client_follows(app, live_server, new_page
     expect(rows.locator("h3")).to_have_text([re.compile(HIP_NAME), re.compile("Cat")])
     expect(rows.first.locator("[data-summary]")).to_have_text(
         "30 s each side, 2 rounds · Once a day, every day")
-    review(jo, "builder-03-saved")
+    review(jo, "programmes-03-saved")
 
     with app.app_context():
         version = programmes.current_version(db.session, db.session.get(User, alex.id))
@@ -170,17 +170,17 @@ def test_the_therapist_tailors_and_the_client_follows(app, live_server, new_page
 
     # Jo sees the log in the programme's history, beside the versions.
     jo.get_by_role("link", name="History and feedback").click()
-    expect(jo).to_have_url(live_server.url(f"/builder/{alex.id}/versions"))
+    expect(jo).to_have_url(live_server.url(f"/programmes/{alex.id}/versions"))
     logs = jo.locator("#logs")
     expect(logs).to_contain_text(HIP_NAME)
     expect(logs).to_contain_text("Left: mild tension · Right: mild tension")
     expect(logs).to_contain_text("\u201cLeft hip tighter.\u201d")
     versions = jo.locator("#versions")
-    expect(versions.locator(".builder-version").first).to_contain_text("Version 2 Current")
+    expect(versions.locator(".programmes-version").first).to_contain_text("Version 2 Current")
     expect(versions).to_contain_text("Added Kneeling hip flexor stretch")
     expect(versions).to_contain_text("by Jo Fletcher")
     expect(jo.locator("#pain")).to_contain_text("None: nothing hurt")
-    review(jo, "builder-04-history")
+    review(jo, "programmes-04-history")
 
     with app.app_context():
         [entry] = client_day.history(db.session, db.session.get(User, alex.id))
@@ -197,10 +197,10 @@ def test_the_therapist_tailors_and_the_client_follows(app, live_server, new_page
         "Saved \u201cDesk worker's lower back\u201d as a template with 2 exercises.")
     jo.locator("#templates").get_by_role("link", name="All templates").click()
     expect(jo.get_by_role("heading", name="Desk worker's lower back")).to_be_visible()
-    review(jo, "builder-05-templates")
+    review(jo, "programmes-05-templates")
 
 
-def test_the_builder_without_javascript(app, live_server, new_page, make_therapist,
+def test_the_programme_form_without_javascript(app, live_server, new_page, make_therapist,
                                         make_client, review):
     therapist = make_therapist(name="Jo Fletcher")
     alex = make_client(name="Alex Morgan", email="alex.plain@example.com")
@@ -208,8 +208,8 @@ def test_the_builder_without_javascript(app, live_server, new_page, make_therapi
 
     plain = new_page(java_script_enabled=False, viewport={"width": 820, "height": 1180})
     sign_in(plain, live_server, therapist.email, TEST_PASSWORD)
-    plain.goto(live_server.url(f"/builder/{alex.id}"))
-    rows = plain.locator("#builder-items > li")
+    plain.goto(live_server.url(f"/programmes/{alex.id}"))
+    rows = plain.locator("#programmes-items > li")
     expect(rows).to_have_count(2)
 
     # Search, add and move are posts of the whole draft; an unsaved edit survives them.
@@ -220,7 +220,7 @@ def test_the_builder_without_javascript(app, live_server, new_page, make_therapi
     expect(plain.locator("[data-result]")).to_have_count(1)
     plain.get_by_role("button", name=f"Add {HIP_NAME}").click()
     expect(rows).to_have_count(3)
-    expect(plain).to_have_url(live_server.url(f"/builder/{alex.id}#item-2"))
+    expect(plain).to_have_url(live_server.url(f"/programmes/{alex.id}#item-2"))
     expect(plain.locator("[data-unsaved]")).to_be_visible()
     expect(rows.first.get_by_label("Reps")).to_have_value("12")
     rows.nth(2).get_by_role("button", name=f"Up {HIP_NAME}").click()
@@ -234,7 +234,7 @@ def test_the_builder_without_javascript(app, live_server, new_page, make_therapi
     expect(plain.locator("#items-1-hold_seconds-error")).to_contain_text(
         "Hold for 0 to 300 seconds.")
     expect(rows).to_have_count(3)
-    review(plain, "builder-06-no-script-error")
+    review(plain, "programmes-06-no-script-error")
 
     rows.nth(1).get_by_label("Hold (s)").fill("30")
     plain.get_by_role("button", name="Save new version").click()

@@ -59,7 +59,19 @@ def pytest_collection_modifyitems(config, items):
         config.hook.pytest_deselected(items=on_sqlite)
         items[:] = [item for item in items if item not in on_sqlite]
     parallel = hasattr(config, "workerinput") or bool(getattr(config.option, "numprocesses", 0))
-    items.sort(key=lambda item: ("/e2e/" in item.path.as_posix()) != parallel)
+    if not parallel:
+        items.sort(key=lambda item: "/e2e/" in item.path.as_posix())
+        return
+    # Under xdist the slowest go first: the browser tests, then the files of long tests
+    # (generated practices, seeded demos, real servers and races), so no worker is left with
+    # a long test at the end while the other sits idle.
+    items.sort(key=lambda item: (
+        "/e2e/" not in item.path.as_posix(),
+        not item.path.as_posix().endswith(SLOW_FILES)))
+
+
+SLOW_FILES = ("test_client_filters.py", "test_demo.py", "test_gunicorn_race.py",
+              "test_no_double_booking.py", "test_outbox.py", "test_cli.py", "test_adherence.py")
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -22,8 +22,27 @@ def uid_for(appointment: Appointment, practice: Practice) -> str:
     return f"appointment-{appointment.id}.practice-{practice.id}@portal"
 
 
+def add_timezones(cal: Calendar) -> None:
+    """Add the VTIMEZONE of every zone the events use, with one RDATE per line.
+
+    icalendar lists a zone's transitions as one comma-separated RDATE. That is valid, but
+    ical.js (Thunderbird and many web calendars) reads only the first value of such a line,
+    sees no clock change after 1973 and shows winter times an hour early. One transition per
+    line reads the same everywhere.
+    """
+    cal.add_missing_timezones()
+    for timezone in cal.walk("VTIMEZONE"):
+        for rule in timezone.subcomponents:
+            rdates = rule.pop("RDATE", None)
+            if rdates is None:
+                continue
+            for rdate in rdates if isinstance(rdates, list) else [rdates]:
+                for value in rdate.dts:
+                    rule.add("rdate", value.dt)
+
+
 def _event(appointment: Appointment, practice: Practice, zone: ZoneInfo, *,
-           for_therapist: bool, stamp: datetime) -> Event:
+           for_therapist: bool, stamp: datetime, invitation: bool = False) -> Event:
     event = Event()
     event.add("uid", uid_for(appointment, practice))
     event.add("dtstamp", stamp)
@@ -46,6 +65,16 @@ def _event(appointment: Appointment, practice: Practice, zone: ZoneInfo, *,
         organizer = vCalAddress(f"mailto:{practice.email}")
         organizer.params["cn"] = vText(practice.name)
         event.add("organizer", organizer)
+    if invitation:
+        # RFC 5546: a REQUEST or CANCEL names its attendees; mail clients that read
+        # invitations otherwise treat the file as a plain event. The client booked it, so
+        # they have already accepted.
+        attendee = vCalAddress(f"mailto:{appointment.client.email}")
+        attendee.params["cn"] = vText(appointment.client.name)
+        attendee.params["role"] = "REQ-PARTICIPANT"
+        attendee.params["partstat"] = "ACCEPTED"
+        attendee.params["rsvp"] = "FALSE"
+        event.add("attendee", attendee)
     return event
 
 
@@ -66,9 +95,10 @@ def appointment_calendar(appointments: Iterable[Appointment], practice: Practice
     stamp = max((a.updated_at for a in appointments), default=None)
     for appointment in appointments:
         cal.add_component(_event(appointment, practice, zone, for_therapist=for_therapist,
-                                 stamp=stamp or appointment.updated_at))
+                                 stamp=stamp or appointment.updated_at,
+                                 invitation=method in ("REQUEST", "CANCEL")))
     if cal.subcomponents:
-        cal.add_missing_timezones()
+        add_timezones(cal)
     return cal.to_ical().decode()
 
 

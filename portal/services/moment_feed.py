@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from portal.models import MOMENTS, Moment, Practice, ProgrammeItem, Role, User
 from portal.services import dose, moment_reminders, programmes
 from portal.services import practice as practice_service
-from portal.services.calendar import PRODID
+from portal.services.calendar import PRODID, add_timezones
 
 # How long a reminder event lasts in the calendar: a short block, marked free.
 EVENT_MINUTES = 10
@@ -122,5 +122,5 @@ def moments_calendar(session: Session, client: User, practice: Practice, now: da
         event.add_component(alarm)
         cal.add_component(event)
     if any(c.name == "VEVENT" for c in cal.subcomponents):
-        cal.add_missing_timezones()
+        add_timezones(cal)
     return cal.to_ical().decode()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -36,6 +37,12 @@ def test_book_creates_appointment_and_confirmation_with_ics(session, diary, prac
     ics = mail.attachments[0]["data"]
     assert "BEGIN:VEVENT" in ics and "TZID=Europe/London" in ics
     assert f"UID:appointment-{appointment.id}" in ics
+    # METHOD:REQUEST names the client as attendee (RFC 5546), so mail apps see an invitation.
+    lines = re.sub(r"\r?\n[ \t]", "", ics).splitlines()
+    assert "METHOD:REQUEST" in lines
+    attendees = [line for line in lines if line.startswith("ATTENDEE")]
+    assert len(attendees) == 1 and attendees[0].endswith(f":mailto:{appointment.client.email}")
+    assert "PARTSTAT=ACCEPTED" in attendees[0]
 
 
 def test_second_booking_of_same_slot_is_taken_with_alternatives(app, diary, practice,

@@ -415,6 +415,8 @@ def test_cancelling_with_a_message_emails_it_with_a_cancel_ics(session, diary, p
     assert "Rebook any time next week." in mail.text_body
     ics = mail.attachments[0]["data"]
     assert "METHOD:CANCEL" in ics and "STATUS:CANCELLED" in ics
+    unfolded = ics.replace("\r\n ", "")
+    assert f"mailto:{diary.client.email}" in unfolded.split("ATTENDEE", 1)[1].splitlines()[0]
 
 
 def test_upcoming_groups_by_local_day_including_cancelled(session, diary, practice):

@@ -48,8 +48,9 @@ def timestamp(instant: datetime, zone: ZoneInfo) -> str:
 
 
 def iso(instant: datetime) -> str:
-    """The machine-readable form for <time datetime="...">, unchanged from the database."""
-    return instant.isoformat()
+    """The machine-readable form for <time datetime="...">, to the second: HTML allows at
+    most three digits of a fraction, and the stored microseconds say nothing to a reader."""
+    return instant.isoformat(timespec="seconds")
 
 
 def span(starts_at: datetime, ends_at: datetime, zone: ZoneInfo) -> str:

@@ -72,8 +72,11 @@ def test_timestamp_and_date_with_year(instant, expected):
     assert wording.date_with_year(instant, LONDON) == expected.split(",")[0]
 
 
-def test_iso_is_the_stored_instant_unchanged():
+def test_iso_is_the_stored_instant_to_the_second():
     assert wording.iso(utc(2026, 3, 10, 14, 30)) == "2026-03-10T14:30:00+00:00"
+    # HTML's <time datetime> allows at most three digits of a fraction of a second.
+    stored = utc(2026, 12, 4, 19, 32).replace(second=56, microsecond=122297)
+    assert wording.iso(stored) == "2026-12-04T19:32:56+00:00"
 
 
 # --- periods ---------------------------------------------------------------------------------

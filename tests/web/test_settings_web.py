@@ -229,3 +229,13 @@ def test_clients_cannot_open_or_post_the_settings(app, client, make_client, prac
     assert client.get(SETTINGS).status_code == 403
     assert client.post(SETTINGS, data=FORM).status_code in (400, 403)
     assert stored(app) == ORIGINAL
+
+
+def test_the_settings_selects_are_valid_html_without_an_empty_option(as_therapist):
+    # HTML allows `required` on a one-line select only when its first option is empty; these
+    # always show a chosen value, so they carry no `required` and the server checks instead.
+    html = as_therapist.get("/settings/").get_data(as_text=True)
+    selects = re.findall(r"<select[^>]*>", html)
+    assert {re.search(r'name="([^"]+)"', tag).group(1) for tag in selects} >= {
+        "timezone", "slot_step_minutes", "horizon_unit"}
+    assert not [tag for tag in selects if re.search(r"\brequired\b", tag)]

@@ -417,6 +417,14 @@ def test_bad_times_are_refused_and_nothing_is_written(app, setup, as_alex, field
     label = Moment(field).label.lower()
     assert f"Enter the {label} time as hours and minutes, like" in page
     assert "or leave it empty" in page
+    # A type="time" input may only carry a real time: the bad text is not echoed back, the
+    # good ones are, and nothing a time input does not allow is rendered.
+    html = response.get_data(as_text=True)
+    inputs = re.findall(r'<input[^>]*type="time"[^>]*>', html)
+    assert len(inputs) == 4
+    assert not [tag for tag in inputs if "maxlength" in tag or "placeholder" in tag]
+    assert f'value="{value}"' not in html
+    assert all(re.search(r'value="(\d\d:\d\d)?"', tag) for tag in inputs)
     assert times_of(app, setup.client.id) == before  # the valid ones weren't saved either
 
 

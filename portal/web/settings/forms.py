@@ -51,6 +51,11 @@ HORIZON_MAX = {"weeks": 52, "days": 366}
 STEP_CHOICES = [choice(m, f"{m} minutes") for m in (5, 10, 15, 20, 30, 45, 60, 90, 120)]
 
 
+# A select that always shows a chosen value needs no `required` attribute, and HTML allows
+# `required` on a one-line select only when its first option is empty; the server still
+# refuses a missing value.
+PREFILLED_SELECT = {"required": False}
+
 class PracticeForm(FlaskForm):
     """The practice's name, contact details, time zone and who may register."""
 
@@ -72,6 +77,7 @@ class PracticeForm(FlaskForm):
                             filters=[drop_nul], render_kw={"rows": 3})
     timezone = SelectField("Time zone", choices=zone_choices, validate_choice=False,
                            validators=[InputRequired(practice_service.ZONE_MESSAGE), _zone],
+                           render_kw=PREFILLED_SELECT,
                            description="Times are shown to everyone in this zone.")
     self_registration = BooleanField(
         "Let new clients register themselves",
@@ -86,6 +92,7 @@ class BookingRulesForm(FlaskForm):
 
     slot_step_minutes = SelectField(
         "Slot step", coerce=int_or_none, choices=STEP_CHOICES, validate_choice=False,
+        render_kw=PREFILLED_SELECT,
         validators=[InputRequired("Choose a slot step."),
                     within(diary.RULE_LIMITS, "slot_step_minutes")],
         description="How far apart the start times offered to clients are.")
@@ -100,7 +107,7 @@ class BookingRulesForm(FlaskForm):
         description="How far ahead clients can book: up to 52 weeks (366 days).")
     horizon_unit = SelectField("Horizon unit",
                                choices=[choice("weeks", "weeks"), choice("days", "days")],
-                               validate_choice=False,
+                               validate_choice=False, render_kw=PREFILLED_SELECT,
                                validators=[InputRequired("Choose weeks or days."),
                                            AnyOf(list(HORIZON_MAX), "Choose weeks or days.")])
     cancel_window_hours = WholeNumberField(

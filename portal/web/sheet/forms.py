@@ -47,11 +47,22 @@ class _LocalTime:
             raise ValidationError(self.message) from exc
 
 
+class _TimeText(StringField):
+    """A type="time" input read as text, so a bad value gets the moment's own message. Its
+    value is shown back only as a real time ("HH:MM"): type="time" may carry nothing else."""
+
+    def _value(self) -> str:
+        try:
+            parsed = parse_time(self.data)
+        except ValueError:
+            return ""
+        return parsed.strftime("%H:%M") if parsed else ""
+
+
 def _time_field(moment: Moment) -> StringField:
-    return StringField(
+    return _TimeText(
         moment.label, validators=[Optional(), _LocalTime(moment)], filters=[drop_nul],
-        render_kw={"type": "time", "inputmode": "numeric", "maxlength": 8,
-                   "placeholder": EXAMPLES[moment]},
+        render_kw={"type": "time", "inputmode": "numeric"},
     )
 
 

@@ -104,10 +104,20 @@ def within(limits: dict, key: str) -> NumberRange:
     form shows at once (the service checks again)."""
     limit = limits[key]
     if isinstance(limit, tuple):
-        low, high, message = limit
-    else:
-        low, high, message = limit.low, limit.high, limit.message
-    return NumberRange(low, high, message)
+        return NumberRange(*limit)
+    return within_limit(limit)
+
+
+def within_limit(limit) -> NumberRange:
+    """A limit (anything with low, high and message) as a validator, so every mistake in a
+    form shows at once (the service checks again)."""
+    return NumberRange(limit.low, limit.high, limit.message)
+
+
+def limit_attrs(limit) -> dict[str, object]:
+    """render_kw for a whole-number input: the browser's min and max come from the limit (for
+    a dose, the table in portal.models.dose, which programmes.js reads through them)."""
+    return {"inputmode": "numeric", "min": limit.low, "max": limit.high}
 
 
 def int_or_none(value):

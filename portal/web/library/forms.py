@@ -24,8 +24,7 @@ from portal.models.library import BODY_AREA_LABELS
 from portal.services.dose import HOLD_SECONDS, REPS, SETS
 from portal.services.library import MAX_LEVELS, MAX_LIST_ENTRIES, MAX_LIST_ENTRY
 from portal.services.pictures import MAX_BYTES, MAX_SIDE
-from portal.web.forms import WholeNumberField, choice
-from portal.web.limits import limit_attrs, within_limit
+from portal.web.forms import WholeNumberField, choice, limit_attrs, within_limit
 
 # Rungs offered on the form: blank ones are ignored, so a ladder can have fewer.
 LADDER_SLOTS = 5

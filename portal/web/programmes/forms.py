@@ -25,8 +25,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
 from portal.models import MOMENTS, Sides
 from portal.services.dose import DAYS_PER_WEEK, HOLD_SECONDS, REPS, SETS, TIMES_PER_DAY, Limit
-from portal.web.forms import WholeNumberField, choice, drop_nul
-from portal.web.limits import limit_attrs, within_limit
+from portal.web.forms import WholeNumberField, choice, drop_nul, limit_attrs, within_limit
 
 MAX_ITEMS = 50
 NOTE_MAX = 2000

@@ -6,7 +6,8 @@ the path); `playwright install` is not needed.
 
 How axe gets past the CSP: the app sends `script-src 'self'`, which forbids inline scripts,
 so `page.add_script_tag(content=...)` is refused (tried: Chromium reports a CSP violation).
-axe_playwright_python instead calls `page.evaluate(axe_source)`, which Playwright sends over
+`_run_axe` instead calls `page.evaluate(axe_source)` (axe-core as axe_playwright_python ships
+it, loaded once per document), which Playwright sends over
 the DevTools protocol (Runtime.evaluate); CSP governs what the page itself loads and runs,
 not what the debugger evaluates, so axe loads and `axe.run()` works (tried: an injected
 unlabelled input and an image without alt fail the check). The contexts therefore keep the
@@ -55,6 +56,9 @@ PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 800}
 VIEWPORTS = {"phone": PHONE, "desktop": DESKTOP}
 SCREENSHOTS = ROOT / "test-results" / "screenshots"
+# PORTAL_SCREENSHOTS=0 (CI, where nobody looks at them) skips writing the PNGs; the page is
+# still resized to each width and back, so the journeys run exactly the same steps.
+WRITE_SCREENSHOTS = os.environ.get("PORTAL_SCREENSHOTS", "1") != "0"
 BLOCKING_IMPACTS = ("serious", "critical")
 
 
@@ -246,9 +250,18 @@ def set_viewport(page, size: dict) -> None:
                   "() => requestAnimationFrame(() => done(true))))")
 
 
+def _run_axe(page) -> dict:
+    """axe.run() on the page, loading axe-core into the document only once (a sweep runs it
+    at two widths on each page, and parsing axe-core costs as much as a run)."""
+    from axe_playwright_python.base import AXE_SCRIPT
+
+    if not page.evaluate("() => typeof window.axe === 'object'"):
+        page.evaluate(AXE_SCRIPT)
+    return page.evaluate("() => axe.run(document, {resultTypes: ['violations']})")
+
+
 def _axe_results(page) -> dict:
     """axe's results for the page as it is now."""
-    from axe_playwright_python.sync_playwright import Axe
 
     # axe.run() is a promise driven by timers. Timers never fire in a page without JavaScript,
     # nor while a test holds the page's clock (page.clock.install() / pause_at(), detected by
@@ -256,7 +269,7 @@ def _axe_results(page) -> dict:
     # a page is checked through a twin instead: a page that may run JavaScript, with its own
     # scripts blocked, fed the page's current DOM and styled by the same stylesheets.
     if id(page) not in _NO_SCRIPT and not _clock_held(page):
-        return Axe().run(page).response
+        return _run_axe(page)
     html, target = page.content(), page.url
     context = page.context.browser.new_context(viewport=page.viewport_size)
     try:
@@ -265,7 +278,7 @@ def _axe_results(page) -> dict:
         twin.route(lambda url: url == target, lambda route: route.fulfill(
             status=200, content_type="text/html; charset=utf-8", body=html))
         twin.goto(target)
-        return Axe().run(twin).response
+        return _run_axe(twin)
     finally:
         context.close()
 
@@ -300,13 +313,18 @@ def axe_check(page, name: str) -> None:
 
 
 def save_screenshots(page, name: str, directory: Path) -> list[Path]:
-    """Full-page PNGs of the page at phone and desktop sizes; the viewport is restored."""
-    directory.mkdir(parents=True, exist_ok=True)
+    """Full-page PNGs of the page at phone and desktop sizes; the viewport is restored.
+
+    Without WRITE_SCREENSHOTS the page is only resized (no PNG is encoded or written)."""
+    if WRITE_SCREENSHOTS:
+        directory.mkdir(parents=True, exist_ok=True)
     original = page.viewport_size
     paths = []
     try:
         for label, size in VIEWPORTS.items():
             set_viewport(page, size)
+            if not WRITE_SCREENSHOTS:
+                continue
             path = directory / f"{name}-{label}.png"
             page.screenshot(path=str(path), full_page=True, animations="disabled",
                             caret="hide")

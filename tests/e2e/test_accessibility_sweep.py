@@ -275,3 +275,18 @@ def test_every_page_passes_axe_at_phone_and_desktop_width(role, practice_world, 
             set_viewport(page, size)
             findings += axe_findings(page, f"{name} at {size['width']}px")
     assert not findings, "\n".join(findings)
+    if role == "anonymous":
+        _would_catch_a_violation(pages[True])
+
+
+def _would_catch_a_violation(page) -> None:
+    """The harness itself: axe, loaded under the real CSP, reports an unlabelled field and an
+    image without a text alternative (a sweep whose axe never ran would find nothing too)."""
+    page.evaluate("""() => {
+        const main = document.querySelector('main');
+        main.append(document.createElement('input'));
+        main.append(document.createElement('img'));
+    }""")
+    findings = "\n".join(axe_findings(page, "a page with a broken field"))
+    assert "label" in findings and "image-alt" in findings, findings
+

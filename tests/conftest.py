@@ -116,14 +116,23 @@ class Database:
         return self.template
 
     def reset(self, app: Flask) -> None:
-        """Empty every table after a PostgreSQL test (SQLite files are thrown away)."""
+        """Empty every table after a PostgreSQL test and start every id at 1 again (SQLite
+        files are thrown away).
+
+        DELETE, children first, rather than TRUNCATE: a test leaves a few rows, and TRUNCATE
+        replaces the files of every table and index (about 0.4 s for this schema against a
+        few milliseconds)."""
         if self.backend != "postgresql":
             return
         with app.app_context():
             _db.session.remove()
-            tables = ", ".join(f'"{t.name}"' for t in _db.metadata.sorted_tables)
             with _db.engine.begin() as conn:
-                conn.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+                for table in reversed(_db.metadata.sorted_tables):
+                    conn.execute(table.delete())
+                conn.execute(sa.text(
+                    "SELECT setval(c.oid::regclass, 1, false) FROM pg_class c"
+                    " JOIN pg_namespace n ON n.oid = c.relnamespace"
+                    " WHERE c.relkind = 'S' AND n.nspname = current_schema()"))
             _db.engine.dispose()
 
 

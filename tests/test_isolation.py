@@ -81,3 +81,26 @@ def test_nothing_reaches_the_next_test(shared_app, tmp_path):
     with _rolled_back(shared_app, tmp_path) as app:
         assert count_users(app) == 0
         assert "SOMETHING_A_TEST_SET" not in app.config
+
+
+@pytest.mark.fresh_db
+def test_a_fresh_database_is_emptied_and_its_ids_start_again(app, database, make_client,
+                                                             tmp_path):
+    """Tests that really commit get a database of their own on SQLite (a copy of the migrated
+    file) and share their worker's on PostgreSQL, which is emptied after each: every table
+    empty and ids starting at 1 again, as on a new database."""
+    if database.backend == "sqlite":
+        path = sa.make_url(app.config["SQLALCHEMY_DATABASE_URI"]).database
+        assert path != database.template and path.startswith(str(tmp_path))
+        return
+    make_client(email="committed@example.com")
+    make_client(email="committed-too@example.com")
+    assert count_users(app) == 2
+    database.reset(app)
+    assert count_users(app) == 0
+    with app.app_context():
+        db.session.add(User(email="next@example.com", name="Next", role=Role.CLIENT))
+        db.session.commit()
+        assert db.session.scalar(sa.select(User.id)) == 1
+        assert all(db.session.scalar(sa.select(sa.func.count()).select_from(table)) == 0
+                   for table in db.metadata.sorted_tables if table.name != "user")

@@ -59,8 +59,10 @@ def files_in(directory: Path) -> list[Path]:
     return sorted(p for p in directory.rglob("*") if p.is_file()) if directory.exists() else []
 
 
+@functools.cache
 def image_bytes(fmt: str, size=(3000, 2000), mode="RGB", **save) -> bytes:
-    """A real image made with Pillow, with a gradient so it is not trivially compressible."""
+    """A real image made with Pillow, with a gradient so it is not trivially compressible
+    (made once per set of arguments: bytes cannot be changed by the test that gets them)."""
     image = Image.linear_gradient("L").resize(size).convert(mode)
     out = io.BytesIO()
     image.save(out, format=fmt, **save)
@@ -588,6 +590,7 @@ def decompression_bomb() -> bytes:
     return out.getvalue()
 
 
+@functools.cache
 def just_over_the_warning_limit() -> bytes:
     """6,500 x 6,500: over MAX_IMAGE_PIXELS (Pillow only warns there) but under twice it."""
     out = io.BytesIO()

@@ -7,7 +7,7 @@ PORT ?= 5000
 PYTEST_WORKERS ?= 2
 export FLASK_APP := portal
 
-.PHONY: run test lint bench clean
+.PHONY: run test tools lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,11 @@ run: $(VENV)/.installed
 
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+
+# The HTML and calendar checkers the tests run (needs Java and Node.js); without them those
+# two tests are skipped. Installed once per lock file, outside the clone (see tests/tools/).
+tools:
+	@tests/tools/install.sh
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check portal tests

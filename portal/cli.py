@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import time
+from datetime import timedelta
 
 import click
 from flask import Flask, current_app
@@ -95,15 +96,26 @@ def demo_logins() -> list[tuple[str, str, str]]:
 @with_appcontext
 @click.option("--loop", is_flag=True, help="Keep running and send new emails as they come.")
 @click.option("--interval", default=5.0, show_default=True, help="Seconds between polls.")
-def send_outbox(loop: bool, interval: float) -> None:
+@click.option("--retry-failed", is_flag=True,
+              help="First put every email marked not delivered back in the queue.")
+def send_outbox(loop: bool, interval: float, retry_failed: bool) -> None:
     """Deliver pending emails by SMTP (or to instance/mail/ when no server is set)."""
+    from portal.services import undelivered
+
     transport = make_transport(current_app.config)
     worker = worker_name()
+    retry_for = timedelta(days=current_app.config["OUTBOX_RETRY_DAYS"])
+    if retry_failed:
+        requeued = undelivered.send_all_again(db.session, now=utcnow())
+        # Its own unit of work: the emails stay queued even if this run's sending fails.
+        db.session.commit()
+        click.echo(f"outbox: {requeued} not delivered email{'' if requeued == 1 else 's'} "
+                   "queued again")
     while True:
         try:
             sent, failed = outbox.deliver_pending(
                 db.session, transport, sender=current_app.config["MAIL_FROM"], worker=worker,
-                clock=utcnow, max_attempts=current_app.config["OUTBOX_MAX_ATTEMPTS"],
+                clock=utcnow, retry_for=retry_for,
             )
         except SQLAlchemyError:
             db.session.rollback()

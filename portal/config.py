@@ -62,7 +62,9 @@ def defaults(instance_path: Path) -> dict:
         "MAIL_FILE_DIR": str(instance_path / "mail"),
         # Uploaded exercise pictures: outside static/, served only to signed-in users.
         "UPLOAD_DIR": str(instance_path / "uploads"),
-        "OUTBOX_MAX_ATTEMPTS": 6,
+        # Days an email is retried (at most an hour apart) before it is marked not delivered
+        # and shown to the therapist; "Send again" gives it as long again.
+        "OUTBOX_RETRY_DAYS": 7,
         "TRUSTED_PROXIES": 0,
     }
 

@@ -1,7 +1,8 @@
 """A real SMTP server on loopback (aiosmtpd) that records what it receives.
 
 It can be told to refuse the next DATA commands with a given reply (a 451 to test retries, a
-550 to test permanent failures) and to take a little time per message (for concurrency tests).
+550 to test permanent failures), to refuse one recipient at RCPT TO, and to take a little time
+per message (for concurrency tests).
 """
 
 from __future__ import annotations
@@ -40,11 +41,21 @@ class RecordingHandler:
         self.received: list[Received] = []
         self.refused = 0
         self.delay = 0.0
+        self.refused_recipients: dict[str, str] = {}
 
     def refuse_next(self, count: int, reply: str) -> None:
         """Answer the next `count` DATA commands with `reply` instead of accepting them."""
         with self._lock:
             self._replies.extend([reply] * count)
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
+        reply = self.refused_recipients.get(address)
+        if reply:
+            with self._lock:
+                self.refused += 1
+            return reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's name
         with self._lock:

@@ -246,6 +246,29 @@ def test_send_outbox_with_a_long_host_name(app, runner, monkeypatch):
     assert count(app, OutboxMessage, OutboxMessage.status == OutboxStatus.SENT) == 1
 
 
+def test_send_outbox_retry_failed_queues_the_undelivered_again_and_sends_them(app, runner):
+    queue(app, "Given up on", "Refused", "Waiting")
+    with app.app_context():
+        rows = db.session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)).all()
+        for row in rows[:2]:
+            row.status, row.attempts, row.last_error = OutboxStatus.FAILED, 9, "550 no"
+        db.session.commit()
+
+    result = runner.invoke(args=["send-outbox", "--retry-failed"])
+
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == ["outbox: 2 not delivered emails queued again",
+                                          "outbox: 3 sent, 0 failed attempts"]
+    assert count(app, OutboxMessage, OutboxMessage.status == OutboxStatus.SENT) == 3
+    assert len(list(Path(app.config["MAIL_FILE_DIR"]).glob("*.eml"))) == 3
+    assert count(app, AuditEvent, AuditEvent.action == "email.sent_again",
+                 AuditEvent.actor_id.is_(None)) == 2
+
+    again = runner.invoke(args=["send-outbox", "--retry-failed"])
+    assert "outbox: 0 not delivered emails queued again" in again.output
+    assert len(list(Path(app.config["MAIL_FILE_DIR"]).glob("*.eml"))) == 3
+
+
 class StopSender(Exception):
     """Ends the otherwise endless --loop in a test."""
 

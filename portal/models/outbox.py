@@ -47,5 +47,10 @@ class OutboxMessage(Base):
     claimed_by: Mapped[str | None] = mapped_column(String(64))
     claimed_at: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
+    # Why the last attempt failed, in words the therapist can act on (the server's own reply
+    # included); cleared once the email is sent.
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # When someone last asked for an undelivered email to be sent again: the retry window
+    # starts afresh from here (from created_at when it was never requeued).
+    requeued_at: Mapped[datetime | None]

@@ -3,6 +3,16 @@
 Delivery is at most once per row: a sender claims rows (FOR UPDATE SKIP LOCKED on PostgreSQL,
 BEGIN IMMEDIATE on SQLite) and commits the claim before it talks to the mail server, so a
 second sender never sees them. A row whose sender died mid-way is released after a lease.
+
+An email is never dropped quietly. A temporary failure (the server down, "451 try again
+later", a wrong password) is retried, at most an hour apart, for the whole retry window
+(seven days by default) from when the email was queued; only then is it marked failed
+("not delivered"), with the reason, for the therapist to see and send again. A permanent
+refusal of this recipient or this message (a 5xx reply to RCPT TO or DATA, such as "550 no
+such user") is marked failed at once with the server's words: RFC 5321 (4.2.1) says a 5xx
+reply must not be repeated as it is, mail servers (Postfix, Exim) bounce such mail at once
+rather than queue it, and sending to a dead address again and again looks like spam. What
+the therapist needs is to hear about it today, and check the address with the client.
 """
 
 from __future__ import annotations
@@ -24,8 +34,11 @@ from portal.services.emails import Email
 
 CLAIM_LEASE = timedelta(minutes=15)
 BACKOFF_BASE = timedelta(minutes=1)
-# Without a ceiling a large OUTBOX_MAX_ATTEMPTS would push next_attempt_at past year 9999.
-BACKOFF_MAX = timedelta(hours=12)
+# The longest wait between two attempts. After an outage, mail goes out within the hour the
+# server is back; a queue of mail (Postfix waits at most 4000 s between tries by default) may
+# wait about as long. Over seven days that is about 170 attempts per email: a connection an
+# hour is nothing to a mail server, and far better than a booking email a day late.
+BACKOFF_MAX = timedelta(hours=1)
 
 
 class PermanentFailure(Exception):
@@ -130,26 +143,61 @@ def record_result(
     *,
     now: datetime,
     error: Exception | None,
-    max_attempts: int,
+    retry_for: timedelta,
 ) -> None:
-    """Mark a claimed row sent, due for a retry with backoff, or failed for good."""
+    """Mark a claimed row sent, due for a retry with backoff, or failed (not delivered)."""
     row.claimed_by = None
     if error is None:
         row.status = OutboxStatus.SENT
         row.sent_at = now
         row.last_error = None
         return
-    row.last_error = f"{type(error).__name__}: {error}"[:2000]
-    if isinstance(error, PermanentFailure) or row.attempts >= max_attempts:
+    reason = describe(error)
+    give_up_at = (row.requeued_at or row.created_at) + retry_for
+    if isinstance(error, PermanentFailure):
+        row.status, row.last_error = OutboxStatus.FAILED, reason
+    elif now >= give_up_at:
         row.status = OutboxStatus.FAILED
-        return
-    row.status = OutboxStatus.PENDING
-    row.next_attempt_at = now + backoff(row.attempts)
+        row.last_error = f"Not delivered in {_days(retry_for)} of trying. Last error: {reason}"
+    else:
+        row.status, row.last_error = OutboxStatus.PENDING, reason
+        # The last try falls on the end of the window, so the email gets all of it.
+        row.next_attempt_at = min(now + backoff(row.attempts), give_up_at)
+    row.last_error = row.last_error[:2000]
+
+
+def _days(span: timedelta) -> str:
+    days = span / timedelta(days=1)
+    return f"{days:g} day{'' if days == 1 else 's'}"
 
 
 def backoff(attempts: int) -> timedelta:
-    """How long to wait after the given number of failed attempts: 1, 4, 16 ... minutes."""
+    """How long to wait after the given number of failed attempts: 1, 4, 16 minutes, then
+    an hour each time (BACKOFF_MAX)."""
     return min(BACKOFF_BASE * 4 ** min(max(attempts - 1, 0), 10), BACKOFF_MAX)
+
+
+def describe(error: BaseException) -> str:
+    """A failure in words a therapist can act on, keeping the mail server's own reply."""
+    if isinstance(error, PermanentFailure):
+        return str(error)
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        return "The mail server refused the address: " + _replies(error)
+    if isinstance(error, smtplib.SMTPResponseException):
+        return f"The mail server answered: {error.smtp_code} {_text(error.smtp_error)}"
+    if isinstance(error, smtplib.SMTPException):  # disconnected, no reply ...
+        return f"The mail server broke off: {error}"
+    if isinstance(error, OSError):  # refused, timed out, unknown host, TLS
+        return f"Could not reach the mail server: {type(error).__name__}: {error}"
+    return f"{type(error).__name__}: {error}"
+
+
+def _text(reply: bytes | str) -> str:
+    return reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
+
+
+def _replies(error: smtplib.SMTPRecipientsRefused) -> str:
+    return "; ".join(f"{code} {_text(text)}" for code, text in error.recipients.values())
 
 
 def deliver_pending(
@@ -159,7 +207,7 @@ def deliver_pending(
     sender: str,
     worker: str,
     clock: Callable[[], datetime],
-    max_attempts: int,
+    retry_for: timedelta,
     batch: int = 20,
 ) -> tuple[int, int]:
     """Claim and send due rows until none are left; returns (sent, failed attempts).
@@ -183,7 +231,8 @@ def deliver_pending(
             try:
                 message = build_message(row, sender)
             except Exception as exc:  # noqa: BLE001 - a row that cannot be built never will
-                error = PermanentFailure(f"cannot build the message: {type(exc).__name__}: {exc}")
+                error = PermanentFailure(
+                    f"The portal cannot build this email: {type(exc).__name__}: {exc}")
             # End the transaction before the network call: on SQLite every transaction holds
             # the write lock (BEGIN IMMEDIATE), so the whole app would wait on the mail server.
             session.rollback()
@@ -195,7 +244,7 @@ def deliver_pending(
             row = session.get(OutboxMessage, row_id)
             if row is None:
                 continue
-            record_result(session, row, now=clock(), error=error, max_attempts=max_attempts)
+            record_result(session, row, now=clock(), error=error, retry_for=retry_for)
             # Store each result at once: a crash on the next row must not resend this one.
             session.commit()
             if error is None:
@@ -237,11 +286,16 @@ class SmtpTransport:
         except smtplib.SMTPRecipientsRefused as exc:
             codes = [code for code, _ in exc.recipients.values()]
             if codes and all(500 <= code < 600 for code in codes):
-                raise PermanentFailure(str(exc)) from exc
+                raise PermanentFailure(
+                    f"The mail server refused this address for good: {_replies(exc)}"
+                ) from exc
             raise
         except smtplib.SMTPDataError as exc:
             if 500 <= exc.smtp_code < 600:
-                raise PermanentFailure(f"{exc.smtp_code} {exc.smtp_error!r}") from exc
+                raise PermanentFailure(
+                    "The mail server refused this email for good: "
+                    f"{exc.smtp_code} {_text(exc.smtp_error)}"
+                ) from exc
             raise
 
 

@@ -29,6 +29,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from email.message import EmailMessage
 from email.policy import default as default_policy
 from pathlib import Path
@@ -437,7 +438,7 @@ def send_outbox(app: Flask, smtp_server: Mailbox) -> Callable[[], tuple[int, int
             try:
                 return outbox.deliver_pending(
                     db.session, transport, sender=app.config["MAIL_FROM"], worker="e2e",
-                    clock=utcnow, max_attempts=app.config["OUTBOX_MAX_ATTEMPTS"],
+                    clock=utcnow, retry_for=timedelta(days=app.config["OUTBOX_RETRY_DAYS"]),
                 )
             finally:
                 db.session.remove()

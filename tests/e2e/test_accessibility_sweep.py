@@ -24,8 +24,10 @@ import sqlalchemy as sa
 from playwright.sync_api import expect
 
 from portal.extensions import db
-from portal.models import Role, Service, User, utcnow
+from portal.models import OutboxStatus, Role, Service, User, utcnow
 from portal.seed import demo
+from portal.services import outbox as outbox_service
+from portal.services.emails import Email
 from tests.conftest import link_in
 from tests.e2e.conftest import DESKTOP, PHONE, axe_findings, set_viewport, sign_in
 
@@ -92,6 +94,7 @@ THERAPIST = [
     Visit("/dashboard/clients/{client}"),
     Visit("/dashboard/clients/{client}/audit"),
     Visit("/dashboard/settings"),
+    Visit("/settings/emails"),
     Visit("/diary/days"),
     Visit("/diary/days?view=day"),
     Visit("/diary/days?view=month"),
@@ -167,6 +170,13 @@ def practice_world(app, live_server) -> dict[str, object]:
         db.session.add(User(email=NEWCOMER_EMAIL, name="Nia Newcomer", role=Role.CLIENT,
                             password_hash=passwords.hash(NEWCOMER_PASSWORD),
                             password_changed_at=utcnow()))
+        # An email the mail server refused, for the dashboard's notice and its own page.
+        refused = outbox_service.queue(
+            db.session, to="alex.typo@exmaple.com", kind="invite", now=utcnow(),
+            email=Email("You're invited", "Hello\n", "<p>Hello</p>"))
+        refused.status, refused.attempts = OutboxStatus.FAILED, 1
+        refused.last_error = ("The mail server refused this address for good: 550 5.1.1 "
+                              "<alex.typo@exmaple.com>: Recipient address rejected")
         db.session.commit()
         alex = db.session.scalar(sa.select(User.id).where(User.email == CLIENT_EMAIL))
         service = db.session.scalar(sa.select(Service.id).order_by(Service.sort_order,

@@ -20,6 +20,7 @@ from portal.services.emails import Email
 from tests.smtp_server import NO_SUCH_USER, TRY_LATER, free_port, running_smtp_server
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+RETRY_FOR = timedelta(days=7)
 SENDER = "Riverside Sports Massage <no-reply@example.com>"
 ICS = (
     "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//portal//test//EN\r\nMETHOD:REQUEST\r\n"
@@ -43,10 +44,10 @@ def smtp(server, **kwargs) -> outbox.SmtpTransport:
     return outbox.SmtpTransport(server.host, server.port, use_tls=False, timeout=5, **kwargs)
 
 
-def deliver(session, transport, *, now=NOW, max_attempts=6, worker="test-worker"):
+def deliver(session, transport, *, now=NOW, worker="test-worker"):
     """One run of the sender with a fixed clock; returns (sent, failed attempts)."""
     return outbox.deliver_pending(session, transport, sender=SENDER, worker=worker,
-                                  clock=lambda: now, max_attempts=max_attempts)
+                                  clock=lambda: now, retry_for=RETRY_FOR)
 
 
 def fetch(session, row_id: int) -> OutboxMessage:
@@ -142,54 +143,35 @@ def test_try_again_later_keeps_the_row_and_backs_off(session, smtp_server):
     assert len(smtp_server.messages) == 1
 
 
-def test_no_such_user_fails_for_good(session, smtp_server):
+@pytest.mark.parametrize("refused_at", ["RCPT TO", "DATA"])
+def test_no_such_user_is_not_delivered_at_once_with_the_servers_reason(session, smtp_server,
+                                                                       refused_at):
+    """A 5xx for this recipient or this message is final (RFC 5321): no retries for a week."""
     row_id = queue_one(session, to="nobody@example.com")
-    smtp_server.refuse_next(1, NO_SUCH_USER)
+    if refused_at == "RCPT TO":
+        smtp_server.handler.refused_recipients["nobody@example.com"] = NO_SUCH_USER
+    else:
+        smtp_server.refuse_next(1, NO_SUCH_USER)
 
     assert deliver(session, smtp(smtp_server)) == (0, 1)
 
     row = fetch(session, row_id)
     assert row.status is OutboxStatus.FAILED
     assert row.attempts == 1
-    assert "550" in row.last_error and "no such user" in row.last_error
+    assert row.last_error == ("The mail server refused this "
+                              f"{'address' if refused_at == 'RCPT TO' else 'email'} for good: "
+                              "550 5.1.1 no such user")
     assert deliver(session, smtp(smtp_server), now=NOW + timedelta(days=30)) == (0, 0)
     assert smtp_server.messages == []
     assert smtp_server.handler.refused == 1
 
 
-def test_transient_failures_stop_after_max_attempts(app, session, smtp_server):
-    max_attempts = app.config["OUTBOX_MAX_ATTEMPTS"]
-    assert max_attempts > 1
-    row_id = queue_one(session)
-    smtp_server.refuse_next(max_attempts + 5, TRY_LATER)
-
-    now, waits = NOW, []
-    for attempt in range(1, max_attempts + 1):
-        assert deliver(session, smtp(smtp_server), now=now,
-                       max_attempts=max_attempts) == (0, 1), f"attempt {attempt}"
-        row = fetch(session, row_id)
-        assert row.attempts == attempt
-        if attempt < max_attempts:
-            assert row.status is OutboxStatus.PENDING
-            waits.append(row.next_attempt_at - now)
-            now = row.next_attempt_at
-
-    assert row.status is OutboxStatus.FAILED
-    assert "451" in row.last_error
-    # Each wait is longer than the one before (exponential backoff).
-    assert waits == sorted(waits) and len(set(waits)) == len(waits)
-    assert deliver(session, smtp(smtp_server), now=now + timedelta(days=30),
-                   max_attempts=max_attempts) == (0, 0)
-    assert smtp_server.handler.refused == max_attempts
-    assert smtp_server.messages == []
-
-
-def test_backoff_has_a_ceiling():
-    assert outbox.backoff(1) == outbox.BACKOFF_BASE
-    assert outbox.backoff(2) == 4 * outbox.BACKOFF_BASE
-    # A large OUTBOX_MAX_ATTEMPTS must not overflow the date.
-    assert outbox.backoff(40) == outbox.BACKOFF_MAX
-    assert NOW + outbox.backoff(10_000) < NOW + timedelta(days=1)
+def test_backoff_grows_to_an_hour_and_stays_there():
+    assert [outbox.backoff(n) for n in range(1, 6)] == [
+        timedelta(minutes=1), timedelta(minutes=4), timedelta(minutes=16), timedelta(hours=1),
+        timedelta(hours=1)]
+    # However many attempts (about 170 in seven days), the wait never passes an hour.
+    assert outbox.backoff(10_000) == outbox.BACKOFF_MAX == timedelta(hours=1)
 
 
 def test_server_down_is_a_transient_failure(session):
@@ -225,7 +207,7 @@ def test_message_that_cannot_be_built_fails_without_retry(session, smtp_server):
 
     row = fetch(session, row_id)
     assert row.status is OutboxStatus.FAILED
-    assert "cannot build" in row.last_error
+    assert row.last_error.startswith("The portal cannot build this email: KeyError")
     assert smtp_server.messages == []
 
 
@@ -309,7 +291,7 @@ def test_two_senders_deliver_every_row_exactly_once(app, session, smtp_server):
                 start.wait()
                 results[worker] = outbox.deliver_pending(
                     own_session, smtp(smtp_server), sender=SENDER, worker=worker,
-                    clock=lambda: NOW, max_attempts=6, batch=5,
+                    clock=lambda: NOW, retry_for=RETRY_FOR, batch=5,
                 )
         except BaseException as error:  # noqa: BLE001 - re-raised by the test thread
             errors.append(error)

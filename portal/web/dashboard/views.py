@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from portal.extensions import db
 from portal.models import Role, User
 from portal.services import clients as client_service
-from portal.services import diary_days
+from portal.services import diary_days, undelivered
 from portal.web.access import restrict
 from portal.web.deps import now, practice_zone
 from portal.web.invite_form import InviteForm
@@ -48,4 +48,5 @@ def index():
     return render_template("dashboard/index.html", active_count=counts.get(True, 0),
                            inactive_count=counts.get(False, 0), recent=recent,
                            form=InviteForm(), day=day, attention=attention, now=current,
-                           low_percent=client_service.LOW_ADHERENCE_PERCENT)
+                           low_percent=client_service.LOW_ADHERENCE_PERCENT,
+                           undelivered=undelivered.count(db.session))

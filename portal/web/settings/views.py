@@ -1,4 +1,5 @@
-"""The practice settings: name, contact details, time zone, registration and booking rules."""
+"""The practice settings: name, contact details, time zone, registration and booking rules;
+and the emails that could not be delivered."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from flask_login import current_user
 
 from portal.extensions import db
 from portal.models import Role
-from portal.services import accounts, diary
+from portal.services import accounts, diary, undelivered
 from portal.services import practice as practice_service
 from portal.services.errors import InvalidInput
 from portal.web.access import restrict
@@ -55,4 +56,25 @@ def index():
         else:
             flash("Practice settings saved.", "success")
             return redirect(url_for("settings.index"))
-    return render_template("settings/index.html", form=form)
+    return render_template("settings/index.html", form=form,
+                           undelivered=undelivered.count(db.session))
+
+
+@bp.route("/emails")
+def emails():
+    """Emails not delivered: recipient, subject, when, attempts and why, with "Send again"."""
+    found = undelivered.listing(db.session, current_user._get_current_object())
+    return render_template("settings/emails.html", found=found)
+
+
+@bp.route("/emails/<int:message_id>/send-again", methods=["POST"])
+def send_again(message_id: int):
+    """Put one undelivered email back in the queue (audited)."""
+    row = undelivered.send_again(db.session, current_user._get_current_object(), message_id,
+                                 now=now(), ip=client_ip())
+    if row is None:
+        flash("That email is already back in the queue, or has been sent.", "info")
+    else:
+        flash(f"The email to {row.to_addr} is back in the queue and will be sent in a moment.",
+              "success")
+    return redirect(url_for("settings.emails"))

@@ -22,13 +22,17 @@ function enhance(layout) {
 
   // Wide screens: the panel sits in a column beside the week. Phones: right under the day
   // that holds the chosen time, so it appears where the thumb already is.
+  // Moving an element takes focus off whatever inside it had it (the heading, or the note
+  // being typed when a tablet is turned): it is given back.
   function place() {
     const day = chosen && chosen.closest(".day");
+    const focused = panel.contains(document.activeElement) ? document.activeElement : null;
     if (WIDE.matches || !day) {
       if (panel.parentElement !== layout) layout.appendChild(panel);
     } else if (day.nextElementSibling !== panel) {
       day.after(panel);
     }
+    if (focused && document.activeElement !== focused) focused.focus({ preventScroll: true });
   }
 
   function mark(link) {

@@ -88,13 +88,33 @@ function addConfirmations(root) {
   }
 }
 
-// Move focus to an error summary so screen readers announce it after a failed submit.
-function focusErrors(root) {
+// The page that answers a form says what happened: an error summary, or messages at the top
+// of the content ("Booked: ...", "Saved version 3"). Both are there when the page loads, and
+// screen readers announce a live region only when it changes, so focus moves to them instead:
+// that reads them out, shows the ring and starts the next Tab from there. Errors come first.
+function focusOnLoad(root) {
   const summary = root.querySelector("[data-focus-on-load]");
-  if (summary) summary.focus();
+  if (summary) {
+    summary.focus();
+    return;
+  }
+  const messages = root.querySelector(".flashes");
+  // A copy kept for offline use shows no messages from the visit it was saved on (offline.js).
+  if (!messages || document.documentElement.hasAttribute("data-offline-copy")) return;
+  // After a redirect to part of a page (the diary's #appointment-3 after "Note saved") the
+  // browser shows that part: the messages join it, to be seen, heard and left from there.
+  const target = location.hash && document.getElementById(decodeURIComponent(location.hash.slice(1)));
+  if (target && target.matches("section, article, li") && !target.contains(messages)) {
+    target.prepend(messages);
+  }
+  messages.tabIndex = -1;
+  // Going to a part of a page that cannot take focus itself, the browser sends focus to the
+  // document as the page finishes; by "load" it has done so.
+  if (target) window.addEventListener("load", () => messages.focus(), { once: true });
+  else messages.focus();
 }
 
 addMenuToggle(document);
 addPasswordToggles(document);
 addConfirmations(document);
-focusErrors(document);
+focusOnLoad(document);

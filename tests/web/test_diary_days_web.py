@@ -5,7 +5,9 @@ input), audit rows, the query count at N and 10N appointments, and a clock-chang
 from __future__ import annotations
 
 import html
+from collections import defaultdict
 from datetime import UTC, datetime, timedelta
+from html.parser import HTMLParser
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -69,6 +71,45 @@ def post_from_days(client, action, data=None, page="/diary/days"):
     return client.post(action, data={"csrf_token": token, **(data or {})})
 
 
+class ControlNames(HTMLParser):
+    """The accessible name of every button, disclosure (<summary>) and link, as a screen
+    reader lists them: aria-label, else the text inside, hidden text included and
+    aria-hidden text left out. Links come with where they lead."""
+
+    KINDS = ("button", "summary", "a")
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.controls: list[tuple[str, str, str | None]] = []
+        self.open: list[list] = []  # [kind, label, href, text parts]
+        self.hidden: list[str] = []  # tags of open aria-hidden elements
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if a.get("aria-hidden") == "true":
+            self.hidden.append(tag)
+        if tag in self.KINDS and (tag != "a" or "href" in a):
+            self.open.append([tag, a.get("aria-label"), a.get("href"), []])
+
+    def handle_endtag(self, tag):
+        if self.hidden and self.hidden[-1] == tag:
+            self.hidden.pop()
+        if self.open and self.open[-1][0] == tag:
+            kind, label, href, parts = self.open.pop()
+            self.controls.append((kind, label or " ".join("".join(parts).split()), href))
+
+    def handle_data(self, data):
+        if self.open and not self.hidden:
+            self.open[-1][3].append(data)
+
+
+def control_names(response) -> list[tuple[str, str, str | None]]:
+    """(kind, accessible name, href) for each control on the page."""
+    reader = ControlNames()
+    reader.feed(response.get_data(as_text=True))
+    return reader.controls
+
+
 def test_clients_are_refused(app, client, diary):
     appointment_id = add_appointment(app, diary, NOW - timedelta(hours=1))
     assert login(client, diary.client.email).status_code == 302
@@ -123,6 +164,32 @@ def test_week_view_and_navigation_links(app, jo, diary):
     day = text(jo.get("/diary/days?day=2026-03-04"))
     assert "Alex Morgan" not in day
     assert "day=2026-03-03&view=day" in day and "day=2026-03-05&view=day" in day
+
+
+def test_every_control_in_a_week_says_which_session_it_is_for(app, jo, diary):
+    # Alex at 14:00 on four days: two sessions to mark (Monday and Tuesday, past) and two to
+    # move or cancel (Thursday and Friday).
+    for day in (2, 3, 5, 6):
+        add_appointment(app, diary, datetime(2026, 3, day, 14, tzinfo=UTC))
+    controls = control_names(jo.get("/diary/days?day=2026-03-04&view=week"))
+    buttons = [name for kind, name, _ in controls if kind != "a"]
+    assert len(buttons) == len(set(buttons)), sorted(buttons)
+    for name in ("Attended Alex Morgan, Monday 2 March at 14:00",
+                 "No-show Alex Morgan, Tuesday 3 March at 14:00",
+                 "Save note for Alex Morgan, Tuesday 3 March at 14:00",
+                 "Add a private note for Alex Morgan, Friday 6 March at 14:00"):
+        assert name in buttons
+    # A link's name is enough to know where it leads: one name, one address.
+    addresses = defaultdict(set)
+    for kind, name, href in controls:
+        if kind == "a":
+            addresses[name].add(href)
+    assert {name: hrefs for name, hrefs in addresses.items() if len(hrefs) > 1} == {}
+    assert "Reschedule Alex Morgan, Thursday 5 March at 14:00" in addresses
+    # A day has one 14:00: the day's heading says which day, the names stay short.
+    day = [name for kind, name, _ in control_names(jo.get("/diary/days?day=2026-03-02"))
+           if kind == "button"]
+    assert "Attended Alex Morgan at 14:00" in day
 
 
 @pytest.mark.parametrize("view", ["day", "week"])

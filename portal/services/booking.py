@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -34,6 +34,15 @@ class SlotTaken(Conflict):
     def __init__(self, message: str, alternatives: Sequence[datetime] = ()):
         super().__init__(message)
         self.alternatives = list(alternatives)
+
+
+@dataclass(frozen=True)
+class EmailLinks:
+    """Where the booking emails send the client, as absolute addresses. The web layer makes
+    them (it knows the routes and the site's address); services only pass them on."""
+
+    appointment: Callable[[Appointment], str]  # the page to move or cancel it from
+    book_again: Callable[[Appointment], str]  # where to book after a cancellation
 
 
 @dataclass(frozen=True)
@@ -264,8 +273,9 @@ def _check_start(
 
 
 def notify(session: Session, practice: Practice, appointment: Appointment, kind: str,
-           now: datetime, *, message: str = "") -> None:
-    """Queue the email for a change (confirmed, rescheduled, cancelled, reminder) with .ics."""
+           now: datetime, *, links: EmailLinks | None, message: str = "") -> None:
+    """Queue the email for a change (confirmed, rescheduled, cancelled, reminder) with .ics.
+    Without links (the reminder duty runs outside any request) the email carries none."""
     zone = practice_service.zone_of(practice)
     method = "CANCEL" if kind == "cancelled" else "REQUEST"
     ics = calendar.appointment_calendar([appointment], practice, method=method)
@@ -282,6 +292,9 @@ def notify(session: Session, practice: Practice, appointment: Appointment, kind:
         duration=appointment.service.duration_minutes, price=format_price(
             appointment.price_pence), message=message,
         deadline=wording.day_and_time(policy_deadline(practice, appointment), zone),
+        changes_open=now < policy_deadline(practice, appointment),
+        appointment_link=links.appointment(appointment) if links else None,
+        book_link=links.book_again(appointment) if links else None,
     )
     outbox.queue(session, to=appointment.client.email, email=mail, kind=f"appointment_{kind}",
                  now=now, attachments=[{
@@ -307,8 +320,8 @@ def _get_service(session: Session, service_id: int, *, for_client: bool) -> Serv
 
 def book(
     session: Session, actor: User, *, client: User, therapist: User, service_id: int,
-    starts_at: datetime, now: datetime, note: str = "", override: bool = False,
-    ip: str | None = None,
+    starts_at: datetime, now: datetime, links: EmailLinks, note: str = "",
+    override: bool = False, ip: str | None = None,
 ) -> Appointment:
     """Book a session after re-checking every rule; the database has the final word."""
     by_therapist = actor.is_therapist
@@ -344,7 +357,7 @@ def book(
     audit.record(session, actor=actor, subject=client, action="appointment.booked", now=now,
                  ip=ip, appointment=appointment.id, starts_at=starts_at.isoformat(),
                  override=override or None)
-    notify(session, practice, appointment, "confirmed", now)
+    notify(session, practice, appointment, "confirmed", now, links=links)
     return appointment
 
 
@@ -372,7 +385,7 @@ def get_appointment(session: Session, user: User, appointment_id: int) -> Appoin
 
 def reschedule(
     session: Session, actor: User, appointment: Appointment, *, starts_at: datetime,
-    now: datetime, ip: str | None = None,
+    now: datetime, links: EmailLinks, ip: str | None = None,
 ) -> Appointment:
     """Move an appointment: the new time is taken and the old released in one transaction."""
     practice = practice_service.current(session)
@@ -396,13 +409,13 @@ def reschedule(
     audit.record(session, actor=actor, subject=appointment.client, now=now, ip=ip,
                  action="appointment.rescheduled", appointment=appointment.id,
                  from_=old.isoformat(), to=starts_at.isoformat())
-    notify(session, practice, appointment, "rescheduled", now)
+    notify(session, practice, appointment, "rescheduled", now, links=links)
     return appointment
 
 
 def cancel(
     session: Session, actor: User, appointment: Appointment, *, now: datetime,
-    reason: str = "", ip: str | None = None,
+    links: EmailLinks, reason: str = "", ip: str | None = None,
 ) -> None:
     """Cancel within the rules; a therapist cancelling inside the window records it as late."""
     practice = practice_service.current(session)
@@ -424,7 +437,8 @@ def cancel(
     audit.record(session, actor=actor, subject=appointment.client, now=now, ip=ip,
                  action="appointment.cancelled", appointment=appointment.id,
                  late=appointment.late_cancellation or None)
-    notify(session, practice, appointment, "cancelled", now, message=appointment.cancel_reason)
+    notify(session, practice, appointment, "cancelled", now, links=links,
+           message=appointment.cancel_reason)
 
 
 def _closed_message(practice: Practice) -> str:

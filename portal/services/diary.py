@@ -442,7 +442,7 @@ def parse_slot(value: str | None) -> datetime | None:
 def book_for_client(
     session: Session, actor: User, *, client_id: int | None, service_id: int | None,
     day: date | None, slot: str | None, override: bool, override_time: time | None,
-    note: str = "", now: datetime, ip: str | None = None,
+    note: str = "", now: datetime, links: booking.EmailLinks, ip: str | None = None,
 ) -> Appointment:
     """A therapist books a session for a client: a free slot from the list, or, with the
     override, any time within working hours even over another appointment (audited)."""
@@ -466,7 +466,8 @@ def book_for_client(
         if starts_at is None:
             raise InvalidInput("start", "Choose a time from the list.")
     return booking.book(session, actor, client=client, therapist=actor, service_id=service_id,
-                        starts_at=starts_at, now=now, note=note, override=override, ip=ip)
+                        starts_at=starts_at, now=now, links=links, note=note,
+                        override=override, ip=ip)
 
 
 def _practice(session: Session) -> Practice:

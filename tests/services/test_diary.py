@@ -27,6 +27,7 @@ from portal.seed import demo
 from portal.services import booking, intake
 from portal.services import diary as diary_service
 from portal.services.errors import InvalidInput, NotFound, PermissionDenied
+from tests.booking_support import EMAIL_LINKS
 
 LONDON = ZoneInfo("Europe/London")
 # Monday 2 March 2026, 08:00 UTC (GMT, so local time is the same).
@@ -48,7 +49,8 @@ def book(session, diary_, start=WEDNESDAY_10, service="60 minute massage", now=N
     """The diary's client books a session themselves."""
     client, therapist = users(session, diary_)
     return booking.book(session, client, client=client, therapist=therapist,
-                        service_id=diary_.services[service], starts_at=start, now=now, **kw)
+                        service_id=diary_.services[service], starts_at=start, now=now,
+                        links=EMAIL_LINKS, **kw)
 
 
 # --- services -------------------------------------------------------------------------------
@@ -331,7 +333,8 @@ def therapist_books(session, diary_, **kw):
     arguments = {"client_id": client.id, "service_id": diary_.services["60 minute massage"],
                  "day": date(2026, 3, 4), "slot": WEDNESDAY_10.isoformat(), "override": False,
                  "override_time": None, **kw}
-    return diary_service.book_for_client(session, therapist, now=NOW, **arguments)
+    return diary_service.book_for_client(session, therapist, now=NOW, links=EMAIL_LINKS,
+                                        **arguments)
 
 
 def test_therapist_books_a_free_slot_inside_the_notice_period(session, diary, practice):
@@ -374,7 +377,7 @@ def test_clients_cannot_override(session, diary, practice):
         diary_service.book_for_client(session, client, client_id=client.id,
                               service_id=diary.services["30 minute massage"],
                               day=date(2026, 3, 4), slot=None, override=True,
-                              override_time=time(10, 30), now=NOW)
+                              override_time=time(10, 30), now=NOW, links=EMAIL_LINKS)
     assert count(session, Appointment) == 1
 
 
@@ -406,7 +409,7 @@ def test_cancelling_with_a_message_emails_it_with_a_cancel_ics(session, diary, p
     appointment = book(session, diary)
     _, therapist = users(session, diary)
     late = WEDNESDAY_10 - timedelta(hours=3)
-    booking.cancel(session, therapist, appointment, now=late,
+    booking.cancel(session, therapist, appointment, now=late, links=EMAIL_LINKS,
                    reason="I'm unwell today, sorry. Rebook any time next week.")
     assert appointment.status is AppointmentStatus.CANCELLED and appointment.late_cancellation
     mail = session.scalars(select(OutboxMessage)
@@ -425,7 +428,7 @@ def test_upcoming_groups_by_local_day_including_cancelled(session, diary, practi
     third = book(session, diary, start=datetime(2026, 3, 5, 9, 0, tzinfo=UTC))
     later = book(session, diary, start=datetime(2026, 3, 20, 9, 0, tzinfo=UTC))
     _, therapist = users(session, diary)
-    booking.cancel(session, therapist, second, now=NOW)
+    booking.cancel(session, therapist, second, now=NOW, links=EMAIL_LINKS)
     days = diary_service.upcoming(session, session.merge(practice), therapist, now=NOW)
     assert {day: [a.id for a in items] for day, items in days.items()} == {
         date(2026, 3, 4): [first.id], date(2026, 3, 5): [third.id, second.id],

@@ -15,7 +15,7 @@ from portal.extensions import db
 from portal.models import Appointment, AppointmentStatus, NotificationClaim, OutboxMessage, User
 from portal.services import booking, reminders
 from portal.services.errors import Conflict
-from tests.booking_support import complete_intake, own_session, race
+from tests.booking_support import EMAIL_LINKS, complete_intake, own_session, race
 
 NOW = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)  # Monday, GMT
 WEDNESDAY = datetime(2026, 3, 4, 0, 0, tzinfo=UTC)
@@ -128,7 +128,7 @@ def _book(url: str, therapist_id: int, client_id: int, service_id: int, start: d
         start_line()
         try:
             booking.book(session, client, client=client, therapist=therapist,
-                         service_id=service_id, starts_at=start, now=NOW)
+                         service_id=service_id, starts_at=start, now=NOW, links=EMAIL_LINKS)
             session.commit()
             return "booked"
         except Conflict as exc:

@@ -27,6 +27,7 @@ from portal.models import (
 )
 from portal.services import booking
 from portal.services.intake import CONSENT_VERSION
+from tests.booking_support import EMAIL_LINKS
 from tests.conftest import csrf_from, login
 
 # Monday 2 March 2026, 08:00 UTC (GMT: local time is the same).
@@ -105,7 +106,7 @@ def book_for(app, diary, client_id: int, start: datetime, service="60 minute mas
         therapist = db.session.get(User, diary.therapist.id)
         appointment = booking.book(db.session, client, client=client, therapist=therapist,
                                    service_id=diary.services[service], starts_at=start,
-                                   now=NOW)
+                                   now=NOW, links=EMAIL_LINKS)
         db.session.commit()
         return appointment.id
 
@@ -579,7 +580,7 @@ def test_a_repeated_move_in_the_service_is_a_no_op(app, diary, practice):
         client = db.session.get(User, diary.client.id)
         for _ in range(2):
             booking.reschedule(db.session, client, db.session.get(Appointment, mine),
-                               starts_at=new_time, now=NOW)
+                               starts_at=new_time, now=NOW, links=EMAIL_LINKS)
             db.session.commit()
         moved = db.session.get(Appointment, mine)
         assert moved.starts_at == new_time and moved.sequence == 1

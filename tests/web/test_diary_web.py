@@ -23,6 +23,7 @@ from portal.models import (
     WorkingHours,
 )
 from portal.services import booking
+from tests.booking_support import EMAIL_LINKS
 from tests.conftest import csrf_from, form_post, login
 
 # Monday 2 March 2026, 08:00 UTC (GMT, so local time is the same).
@@ -59,7 +60,7 @@ def book_as_client(app, diary, start=WEDNESDAY_10, service="60 minute massage", 
         therapist = db.session.get(User, diary.therapist.id)
         appointment = booking.book(db.session, client, client=client, therapist=therapist,
                                    service_id=diary.services[service], starts_at=start, now=NOW,
-                                   note=note)
+                                   links=EMAIL_LINKS, note=note)
         db.session.commit()
         return appointment.id
 

@@ -26,6 +26,7 @@ from portal.web.changes_closed import closed_page
 from portal.web.deps import client_ip, now, practice_zone
 from portal.web.errors import render_error
 from portal.web.forms import apply_error
+from portal.web.links import BOOKING_LINKS
 
 bp = Blueprint("booking", __name__, url_prefix="/booking")
 restrict(bp, Role.CLIENT)
@@ -270,11 +271,11 @@ def _book_or_move(ctx: Context, form: ConfirmForm, start: datetime):
                 flash("Your session is already at that time.", "info")
                 return redirect(url_for("appointments.index"))
             appointment = booking.reschedule(db.session, user, ctx.moving, starts_at=start,
-                                             now=now(), ip=client_ip())
+                                             now=now(), links=BOOKING_LINKS, ip=client_ip())
         else:
             appointment = booking.book(
                 db.session, user, client=user, therapist=ctx.therapist,
-                service_id=ctx.service.id, starts_at=start, now=now(),
+                service_id=ctx.service.id, starts_at=start, now=now(), links=BOOKING_LINKS,
                 note=form.note.data or "", ip=client_ip(),
             )
     except booking.SlotTaken as error:

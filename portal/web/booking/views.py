@@ -172,7 +172,8 @@ def index():
 
 @bp.route("/<int:service_id>")
 def slots(service_id: int):
-    """One week of free slots for a service (Monday to Sunday in the practice's zone)."""
+    """One week of free slots for a service (Monday to Sunday in the practice's zone): this
+    week, the one asked for, or, when moving a session, the session's own week."""
     try:
         ctx = _context(service_id)
     except NotFound as error:
@@ -192,8 +193,12 @@ def slots(service_id: int):
     this_monday = today - timedelta(days=today.weekday())
     last_monday = last_day - timedelta(days=last_day.weekday())
     asked = _week_param(request.args.get("week"))
+    if asked is None and ctx.moving is not None:
+        # Moving a session: start from its own week, where a new time is most likely wanted.
+        asked = ctx.moving.starts_at.astimezone(zone).date()
     monday = this_monday if asked is None else asked - timedelta(days=asked.weekday())
-    monday = min(max(monday, this_monday), last_monday)  # a stale or tampered week: clamp it
+    # A stale or tampered week, or a session booked beyond the horizon: the nearest bookable.
+    monday = min(max(monday, this_monday), last_monday)
     first = max(monday, today)
     count = (monday + timedelta(days=7) - first).days
     grouped = booking.slots_by_day(
@@ -203,12 +208,15 @@ def slots(service_id: int):
     days = [Day(day=day, label=wording.day(day), bookable=day <= last_day,
                 slots=_slots_for_day(starts, ctx.practice, ctx.moving))
             for day, starts in sorted(grouped.items())]
+    # The day shown open: the one of the session being moved, else the first with a time.
+    open_day = next((d.day for d in days if any(slot.current for slot in d.slots)),
+                    next((d.day for d in days if d.slots), None))
     earlier = monday - timedelta(days=7) if monday > this_monday else None
     later = monday + timedelta(days=7) if monday < last_monday else None
     return render_template(
         "booking/slots.html", ctx=ctx, days=days,
         week_label=wording.day_range(first, monday + timedelta(days=6)),
-        this_week=monday == this_monday, earlier=earlier, later=later,
+        this_week=monday == this_monday, earlier=earlier, later=later, open_day=open_day,
         any_free=any(slot for d in days for slot in d.slots if not slot.current),
         form=ConfirmForm(),
     )

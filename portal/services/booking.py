@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
@@ -34,6 +34,15 @@ class SlotTaken(Conflict):
     def __init__(self, message: str, alternatives: Sequence[datetime] = ()):
         super().__init__(message)
         self.alternatives = list(alternatives)
+
+
+class UpcomingLimitReached(Conflict):
+    """The client already holds as many upcoming booked sessions as the practice lets a client
+    book online; `held` and `limit` are the two numbers the message gives."""
+
+    def __init__(self, message: str, *, held: int, limit: int):
+        super().__init__(message)
+        self.held, self.limit = held, limit
 
 
 @dataclass(frozen=True)
@@ -174,6 +183,34 @@ def nearest_alternatives(
     return sorted(sorted(candidates, key=lambda s: abs(s - around))[:count])
 
 
+def upcoming_booked(session: Session, client_id: int, now: datetime) -> int:
+    """How many booked sessions the client has that have not ended yet (the "Upcoming" of
+    their appointments page, without the cancelled ones)."""
+    return session.scalar(
+        select(func.count()).select_from(Appointment).where(
+            Appointment.client_id == client_id,
+            Appointment.status == AppointmentStatus.BOOKED,
+            Appointment.ends_at > now,
+        )
+    ) or 0
+
+
+def upcoming_limit_refusal(session: Session, practice: Practice, client: User,
+                           now: datetime) -> UpcomingLimitReached | None:
+    """The refusal a client gets when they already hold the practice's most upcoming
+    sessions for online booking, or None while they may book another. The one home of the
+    rule: book() raises it under lock, the booking pages show it before a time is chosen."""
+    held = upcoming_booked(session, client.id, now)
+    limit = practice.max_upcoming_per_client
+    if held < limit:
+        return None
+    sessions = "1 upcoming session" if held == 1 else f"{held} upcoming sessions"
+    return UpcomingLimitReached(
+        f"You already have {sessions} booked, and clients can hold up to {limit} at a time "
+        "when booking online. To book another, move or cancel one of them, or contact the "
+        "practice.", held=held, limit=limit)
+
+
 # --- permission predicates -----------------------------------------------------------------
 
 
@@ -200,11 +237,17 @@ def can_change(user: User, appointment: Appointment, practice: Practice, now: da
 # --- writing -------------------------------------------------------------------------------
 
 
+def _lock_user(session: Session, user_id: int) -> None:
+    # PostgreSQL: writers that lock the same user row queue up here, so the later one sees
+    # what the earlier one committed. SQLite: the transaction already began with BEGIN
+    # IMMEDIATE and holds the write lock (FOR UPDATE is ignored there).
+    session.execute(select(User.id).where(User.id == user_id).with_for_update())
+
+
 def _lock_therapist(session: Session, therapist_id: int) -> None:
-    # PostgreSQL: bookings for one therapist queue up here, so the loser of a race sees the
-    # winner's row and gets a clean message. SQLite: the transaction already began with
-    # BEGIN IMMEDIATE and holds the write lock (FOR UPDATE is ignored there).
-    session.execute(select(User.id).where(User.id == therapist_id).with_for_update())
+    # Bookings for one therapist queue up, so the loser of a race for a slot sees the
+    # winner's row and gets a clean message.
+    _lock_user(session, therapist_id)
 
 
 def working_hours(session: Session, therapist_id: int) -> list[slots.WeeklyRange]:
@@ -340,6 +383,14 @@ def book(
     service = _get_service(session, service_id, for_client=not by_therapist)
     practice = practice_service.current(session)
     _lock_therapist(session, therapist.id)
+    if not by_therapist:
+        # Counted after the client's own lock (always taken after the therapist's, so the
+        # order never deadlocks): two bookings at the limit minus one, even with different
+        # therapists, cannot both pass. The therapist may book beyond the limit.
+        _lock_user(session, client.id)
+        refusal = upcoming_limit_refusal(session, practice, client, now)
+        if refusal is not None:
+            raise refusal
     _check_start(session, practice, therapist, service, starts_at, now=now,
                  by_therapist=by_therapist, override=override)
     ends_at = starts_at + timedelta(minutes=service.duration_minutes)

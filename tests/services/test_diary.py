@@ -285,7 +285,8 @@ def test_deleting_time_off_only_your_own(session, diary, practice, make_therapis
 # --- booking rules ------------------------------------------------------------------------
 
 RULES = {"slot_step_minutes": 30, "min_notice_hours": 6, "horizon_value": 4,
-         "horizon_unit": "weeks", "cancel_window_hours": 48, "reminder_lead_hours": 12}
+         "horizon_unit": "weeks", "cancel_window_hours": 48, "reminder_lead_hours": 12,
+         "max_upcoming_per_client": 6}
 
 
 def test_rules_are_saved_and_audited(session, diary, practice):
@@ -293,7 +294,8 @@ def test_rules_are_saved_and_audited(session, diary, practice):
     row = session.merge(practice)
     diary_service.update_rules(session, therapist, row, now=NOW, **RULES)
     assert (row.slot_step_minutes, row.min_notice_minutes, row.horizon_days,
-            row.cancel_window_hours, row.reminder_lead_hours) == (30, 360, 28, 48, 12)
+            row.cancel_window_hours, row.reminder_lead_hours,
+            row.max_upcoming_per_client) == (30, 360, 28, 48, 12, 6)
     diary_service.update_rules(session, therapist, row, now=NOW,
                        **{**RULES, "horizon_value": 10, "horizon_unit": "days"})
     assert row.horizon_days == 10
@@ -312,6 +314,10 @@ def test_rules_are_saved_and_audited(session, diary, practice):
     ({"cancel_window_hours": 337}, "cancel_window_hours", "between 0 and 336 hours"),
     ({"reminder_lead_hours": 0}, "reminder_lead_hours", "between 1 and 168 hours"),
     ({"reminder_lead_hours": 169}, "reminder_lead_hours", "between 1 and 168 hours"),
+    ({"max_upcoming_per_client": 0}, "max_upcoming_per_client", "between 1 and 50 sessions"),
+    ({"max_upcoming_per_client": 51}, "max_upcoming_per_client", "between 1 and 50 sessions"),
+    ({"max_upcoming_per_client": None}, "max_upcoming_per_client",
+     "between 1 and 50 sessions"),
 ])
 def test_bad_rules_are_refused_and_nothing_changes(session, diary, practice, changes, field,
                                                    message):
@@ -321,7 +327,7 @@ def test_bad_rules_are_refused_and_nothing_changes(session, diary, practice, cha
         diary_service.update_rules(session, therapist, row, now=NOW, **{**RULES, **changes})
     assert caught.value.field == field
     assert message in caught.value.message
-    assert (row.slot_step_minutes, row.horizon_days) == (15, 56)
+    assert (row.slot_step_minutes, row.horizon_days, row.max_upcoming_per_client) == (15, 56, 4)
 
 
 # --- booking for a client, override, cancelling ---------------------------------------------

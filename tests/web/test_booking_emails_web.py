@@ -23,6 +23,7 @@ from tests.web.test_booking_web import (
     post_confirm,
     set_clock,
 )
+from tests.web.test_diary_web import book_page, booking_form
 
 
 def text(response) -> str:
@@ -145,10 +146,10 @@ def test_emails_from_the_diary_carry_the_same_links(app, client, diary):
     assert login(client, diary.therapist.email).status_code == 302
     sixty = diary.services["60 minute massage"]
     # Booked an hour ahead, inside the client's window: the email says changes are closed.
-    response = form_post(client, f"/diary/book?client={diary.client.id}&service={sixty}"
-                                 "&day=2026-03-02",
-                         {"client": diary.client.id, "service": sixty, "day": "2026-03-02",
-                          "start": "2026-03-02T09:00:00+00:00"}, action="/diary/book")
+    response = form_post(client, book_page(diary, day="2026-03-02"),
+                         booking_form(diary, day="2026-03-02",
+                                      start="2026-03-02T09:00:00+00:00"),
+                         action="/diary/book")
     assert response.status_code == 302
     [booked] = appointments_of(app, diary.client.id)
     mail = last_mail(app, "appointment_confirmed")

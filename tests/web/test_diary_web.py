@@ -290,7 +290,8 @@ def test_remove_time_off(app, jo):
 # --- booking rules (now on the practice settings page) ---------------------------------------
 
 RULES_FORM = {"slot_step_minutes": "30", "min_notice_hours": "6", "horizon_value": "4",
-              "horizon_unit": "weeks", "cancel_window_hours": "48", "reminder_lead_hours": "12"}
+              "horizon_unit": "weeks", "cancel_window_hours": "48", "reminder_lead_hours": "12",
+              "max_upcoming_per_client": "4"}
 # The rest of the settings form, as the diary fixture's practice has them.
 PRACTICE_FORM = {"name": "Test Practice", "email": "desk@example.com", "phone": "020 7946 0000",
                  "address": "", "timezone": "Europe/London"}

@@ -142,6 +142,26 @@ def _intake_gate(target: str):
     return redirect(url_for("intake.index", next=target))
 
 
+def _limit_refusal(practice: Practice) -> booking.UpcomingLimitReached | None:
+    """Why the signed-in client can't book another session now, or None when they can."""
+    return booking.upcoming_limit_refusal(db.session, practice, current_user, now())
+
+
+def _limit_page(ctx: Context, refusal: booking.UpcomingLimitReached):
+    """409: the client already holds the most upcoming sessions they can book online."""
+    return render_template("booking/limit.html", ctx=ctx, refusal=refusal), 409
+
+
+def _new_booking_gate(ctx: Context, target: str):
+    """The questionnaire first, then the limit of upcoming sessions: a page to answer with
+    instead of free times, or None."""
+    gate = _intake_gate(target)
+    if gate:
+        return gate
+    refusal = _limit_refusal(ctx.practice)
+    return _limit_page(ctx, refusal) if refusal else None
+
+
 def _here() -> str:
     query = request.query_string.decode()
     return f"{request.path}?{query}" if query else request.path
@@ -166,8 +186,9 @@ def index():
         open_for_booking = False
     else:
         open_for_booking = True
-    services = booking.active_services(db.session) if open_for_booking else []
-    return render_template("booking/index.html", services=services)
+    refusal = _limit_refusal(accounts.get_practice(db.session)) if open_for_booking else None
+    services = booking.active_services(db.session) if open_for_booking and not refusal else []
+    return render_template("booking/index.html", services=services, refusal=refusal)
 
 
 @bp.route("/<int:service_id>")
@@ -179,7 +200,7 @@ def slots(service_id: int):
     except NotFound as error:
         return _not_found(error)
     if ctx.moving is None:
-        gate = _intake_gate(_here())
+        gate = _new_booking_gate(ctx, _here())
         if gate:
             return gate
     else:
@@ -230,7 +251,11 @@ def confirm(service_id: int):
     except NotFound as error:
         return _not_found(error)
     if ctx.moving is None:
-        gate = _intake_gate(url_for("booking.slots", service_id=service_id))
+        # A POST leaves the limit to booking.book, which counts under lock and so tells a
+        # double submit from a new booking.
+        target = url_for("booking.slots", service_id=service_id)
+        gate = _intake_gate(target) if request.method == "POST" else _new_booking_gate(
+            ctx, target)
         if gate:
             return gate
     else:
@@ -286,12 +311,15 @@ def _book_or_move(ctx: Context, form: ConfirmForm, start: datetime):
                 service_id=ctx.service.id, starts_at=start, now=now(), links=BOOKING_LINKS,
                 note=form.note.data or "", ip=client_ip(),
             )
-    except booking.SlotTaken as error:
+    except (booking.SlotTaken, booking.UpcomingLimitReached) as error:
         transactions.mark_failed()
         if ctx.moving is None and _already_booked(user, ctx.service.id, start):
-            # The second click of a double submit: the slot is taken by this very booking.
+            # The second click of a double submit: the slot is taken by this very booking
+            # (which may also have been the last one the limit allowed).
             flash("You already booked this session. It's listed below.", "info")
             return redirect(url_for("appointments.index"))
+        if isinstance(error, booking.UpcomingLimitReached):
+            return _limit_page(ctx, error)
         return _taken(ctx, start, alternatives=error.alternatives)
     except PermissionDenied as error:
         transactions.mark_failed()

@@ -15,10 +15,18 @@ from sqlalchemy.orm import Session
 
 from portal.extensions import configure_sqlite
 from portal.models import IntakeForm
+from portal.services.booking import EmailLinks
 from portal.services.intake import CONSENT_VERSION
 
 T = TypeVar("T")
 RACE_TIMEOUT = 60  # seconds for the whole race; a hang fails instead of blocking the suite
+
+# The links a booking email carries when a test calls the service directly (the web layer
+# passes portal.web.links.BOOKING_LINKS).
+EMAIL_LINKS = EmailLinks(
+    appointment=lambda a: f"https://portal.test/appointments/#appointment-{a.id}",
+    book_again=lambda a: f"https://portal.test/booking/{a.service_id}",
+)
 
 
 def complete_intake(session: Session, client_id: int, when: datetime) -> None:

@@ -11,7 +11,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from flask import Flask
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
+from sqlalchemy.exc import IntegrityError
 
 from portal import create_app
 from portal.extensions import db
@@ -135,3 +136,28 @@ def test_each_revision_downgrades_and_upgrades_on_its_own(fresh_app):
         flask_db(fresh_app, "upgrade", target)
         assert current_revision(fresh_app) == target
     assert schema_diff(fresh_app) == []
+
+
+def test_the_client_upcoming_limit_reaches_existing_practices_as_four(fresh_app):
+    """A practice that existed before the setting gets the default, and the database keeps
+    the value between 1 and 50 whatever writes it."""
+    flask_db(fresh_app, "upgrade", "260db7097d98")
+    with fresh_app.app_context(), db.engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO practice (name, timezone, self_registration, slot_step_minutes, "
+            "min_notice_minutes, horizon_days, cancel_window_hours, reminder_lead_hours, "
+            "created_at, updated_at) VALUES ('Old Practice', 'Europe/London', false, 15, 720, "
+            "56, 24, 24, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"))
+
+    flask_db(fresh_app, "upgrade")
+
+    with fresh_app.app_context():
+        with db.engine.begin() as conn:
+            assert conn.scalar(text("SELECT max_upcoming_per_client FROM practice")) == 4
+            conn.execute(text("UPDATE practice SET max_upcoming_per_client = 50"))
+        for bad in (0, 51):
+            with pytest.raises(IntegrityError), db.engine.begin() as conn:
+                conn.execute(text("UPDATE practice SET max_upcoming_per_client = :n"),
+                             {"n": bad})
+        with db.engine.connect() as conn:
+            assert conn.scalar(text("SELECT max_upcoming_per_client FROM practice")) == 50

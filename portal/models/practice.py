@@ -20,6 +20,7 @@ class Practice(Base):
         CheckConstraint("horizon_days BETWEEN 1 AND 366", name="horizon_range"),
         CheckConstraint("cancel_window_hours BETWEEN 0 AND 336", name="cancel_window_range"),
         CheckConstraint("reminder_lead_hours BETWEEN 1 AND 168", name="reminder_lead_range"),
+        CheckConstraint("max_upcoming_per_client BETWEEN 1 AND 50", name="upcoming_limit_range"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -35,6 +36,9 @@ class Practice(Base):
     horizon_days: Mapped[int] = mapped_column(default=56)
     cancel_window_hours: Mapped[int] = mapped_column(default=24)
     reminder_lead_hours: Mapped[int] = mapped_column(default=24)
+    # The most upcoming booked sessions a client may hold when booking online (the therapist
+    # may book beyond it); checked by portal.services.booking.
+    max_upcoming_per_client: Mapped[int] = mapped_column(default=4)
     # "Exercise of the week" on every client's home page; set by portal.services.library.
     featured_exercise_id: Mapped[int | None] = mapped_column(
         ForeignKey("exercise.id", ondelete="SET NULL"))

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
@@ -34,6 +34,24 @@ class SlotTaken(Conflict):
     def __init__(self, message: str, alternatives: Sequence[datetime] = ()):
         super().__init__(message)
         self.alternatives = list(alternatives)
+
+
+class UpcomingLimitReached(Conflict):
+    """The client already holds as many upcoming booked sessions as the practice lets a client
+    book online; `held` and `limit` are the two numbers the message gives."""
+
+    def __init__(self, message: str, *, held: int, limit: int):
+        super().__init__(message)
+        self.held, self.limit = held, limit
+
+
+@dataclass(frozen=True)
+class EmailLinks:
+    """Where the booking emails send the client, as absolute addresses. The web layer makes
+    them (it knows the routes and the site's address); services only pass them on."""
+
+    appointment: Callable[[Appointment], str]  # the page to move or cancel it from
+    book_again: Callable[[Appointment], str]  # where to book after a cancellation
 
 
 @dataclass(frozen=True)
@@ -165,6 +183,34 @@ def nearest_alternatives(
     return sorted(sorted(candidates, key=lambda s: abs(s - around))[:count])
 
 
+def upcoming_booked(session: Session, client_id: int, now: datetime) -> int:
+    """How many booked sessions the client has that have not ended yet (the "Upcoming" of
+    their appointments page, without the cancelled ones)."""
+    return session.scalar(
+        select(func.count()).select_from(Appointment).where(
+            Appointment.client_id == client_id,
+            Appointment.status == AppointmentStatus.BOOKED,
+            Appointment.ends_at > now,
+        )
+    ) or 0
+
+
+def upcoming_limit_refusal(session: Session, practice: Practice, client: User,
+                           now: datetime) -> UpcomingLimitReached | None:
+    """The refusal a client gets when they already hold the practice's most upcoming
+    sessions for online booking, or None while they may book another. The one home of the
+    rule: book() raises it under lock, the booking pages show it before a time is chosen."""
+    held = upcoming_booked(session, client.id, now)
+    limit = practice.max_upcoming_per_client
+    if held < limit:
+        return None
+    sessions = "1 upcoming session" if held == 1 else f"{held} upcoming sessions"
+    return UpcomingLimitReached(
+        f"You already have {sessions} booked, and clients can hold up to {limit} at a time "
+        "when booking online. To book another, move or cancel one of them, or contact the "
+        "practice.", held=held, limit=limit)
+
+
 # --- permission predicates -----------------------------------------------------------------
 
 
@@ -191,11 +237,17 @@ def can_change(user: User, appointment: Appointment, practice: Practice, now: da
 # --- writing -------------------------------------------------------------------------------
 
 
+def _lock_user(session: Session, user_id: int) -> None:
+    # PostgreSQL: writers that lock the same user row queue up here, so the later one sees
+    # what the earlier one committed. SQLite: the transaction already began with BEGIN
+    # IMMEDIATE and holds the write lock (FOR UPDATE is ignored there).
+    session.execute(select(User.id).where(User.id == user_id).with_for_update())
+
+
 def _lock_therapist(session: Session, therapist_id: int) -> None:
-    # PostgreSQL: bookings for one therapist queue up here, so the loser of a race sees the
-    # winner's row and gets a clean message. SQLite: the transaction already began with
-    # BEGIN IMMEDIATE and holds the write lock (FOR UPDATE is ignored there).
-    session.execute(select(User.id).where(User.id == therapist_id).with_for_update())
+    # Bookings for one therapist queue up, so the loser of a race for a slot sees the
+    # winner's row and gets a clean message.
+    _lock_user(session, therapist_id)
 
 
 def working_hours(session: Session, therapist_id: int) -> list[slots.WeeklyRange]:
@@ -264,8 +316,9 @@ def _check_start(
 
 
 def notify(session: Session, practice: Practice, appointment: Appointment, kind: str,
-           now: datetime, *, message: str = "") -> None:
-    """Queue the email for a change (confirmed, rescheduled, cancelled, reminder) with .ics."""
+           now: datetime, *, links: EmailLinks | None, message: str = "") -> None:
+    """Queue the email for a change (confirmed, rescheduled, cancelled, reminder) with .ics.
+    Without links (the reminder duty runs outside any request) the email carries none."""
     zone = practice_service.zone_of(practice)
     method = "CANCEL" if kind == "cancelled" else "REQUEST"
     ics = calendar.appointment_calendar([appointment], practice, method=method)
@@ -282,6 +335,9 @@ def notify(session: Session, practice: Practice, appointment: Appointment, kind:
         duration=appointment.service.duration_minutes, price=format_price(
             appointment.price_pence), message=message,
         deadline=wording.day_and_time(policy_deadline(practice, appointment), zone),
+        changes_open=now < policy_deadline(practice, appointment),
+        appointment_link=links.appointment(appointment) if links else None,
+        book_link=links.book_again(appointment) if links else None,
     )
     outbox.queue(session, to=appointment.client.email, email=mail, kind=f"appointment_{kind}",
                  now=now, attachments=[{
@@ -307,8 +363,8 @@ def _get_service(session: Session, service_id: int, *, for_client: bool) -> Serv
 
 def book(
     session: Session, actor: User, *, client: User, therapist: User, service_id: int,
-    starts_at: datetime, now: datetime, note: str = "", override: bool = False,
-    ip: str | None = None,
+    starts_at: datetime, now: datetime, links: EmailLinks, note: str = "",
+    override: bool = False, ip: str | None = None,
 ) -> Appointment:
     """Book a session after re-checking every rule; the database has the final word."""
     by_therapist = actor.is_therapist
@@ -327,6 +383,14 @@ def book(
     service = _get_service(session, service_id, for_client=not by_therapist)
     practice = practice_service.current(session)
     _lock_therapist(session, therapist.id)
+    if not by_therapist:
+        # Counted after the client's own lock (always taken after the therapist's, so the
+        # order never deadlocks): two bookings at the limit minus one, even with different
+        # therapists, cannot both pass. The therapist may book beyond the limit.
+        _lock_user(session, client.id)
+        refusal = upcoming_limit_refusal(session, practice, client, now)
+        if refusal is not None:
+            raise refusal
     _check_start(session, practice, therapist, service, starts_at, now=now,
                  by_therapist=by_therapist, override=override)
     ends_at = starts_at + timedelta(minutes=service.duration_minutes)
@@ -344,7 +408,7 @@ def book(
     audit.record(session, actor=actor, subject=client, action="appointment.booked", now=now,
                  ip=ip, appointment=appointment.id, starts_at=starts_at.isoformat(),
                  override=override or None)
-    notify(session, practice, appointment, "confirmed", now)
+    notify(session, practice, appointment, "confirmed", now, links=links)
     return appointment
 
 
@@ -372,7 +436,7 @@ def get_appointment(session: Session, user: User, appointment_id: int) -> Appoin
 
 def reschedule(
     session: Session, actor: User, appointment: Appointment, *, starts_at: datetime,
-    now: datetime, ip: str | None = None,
+    now: datetime, links: EmailLinks, ip: str | None = None,
 ) -> Appointment:
     """Move an appointment: the new time is taken and the old released in one transaction."""
     practice = practice_service.current(session)
@@ -396,13 +460,13 @@ def reschedule(
     audit.record(session, actor=actor, subject=appointment.client, now=now, ip=ip,
                  action="appointment.rescheduled", appointment=appointment.id,
                  from_=old.isoformat(), to=starts_at.isoformat())
-    notify(session, practice, appointment, "rescheduled", now)
+    notify(session, practice, appointment, "rescheduled", now, links=links)
     return appointment
 
 
 def cancel(
     session: Session, actor: User, appointment: Appointment, *, now: datetime,
-    reason: str = "", ip: str | None = None,
+    links: EmailLinks, reason: str = "", ip: str | None = None,
 ) -> None:
     """Cancel within the rules; a therapist cancelling inside the window records it as late."""
     practice = practice_service.current(session)
@@ -424,7 +488,8 @@ def cancel(
     audit.record(session, actor=actor, subject=appointment.client, now=now, ip=ip,
                  action="appointment.cancelled", appointment=appointment.id,
                  late=appointment.late_cancellation or None)
-    notify(session, practice, appointment, "cancelled", now, message=appointment.cancel_reason)
+    notify(session, practice, appointment, "cancelled", now, links=links,
+           message=appointment.cancel_reason)
 
 
 def _closed_message(practice: Practice) -> str:

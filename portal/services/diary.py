@@ -344,6 +344,10 @@ RULE_LIMITS = {
     "reminder_lead_hours": RuleLimit("reminder_lead_hours", 1, 168,
                                      "Send the reminder between 1 and 168 hours (a week) "
                                      "before."),
+    # At least 1 (0 would stop online booking, a different wish), and a cap rather than "no
+    # limit", so a runaway script can never fill the diary; 50 is a year of weekly sessions.
+    "max_upcoming_per_client": RuleLimit("max_upcoming_per_client", 1, 50,
+                                         "Enter between 1 and 50 sessions."),
 }
 
 
@@ -358,8 +362,8 @@ def _check_limit(key: str, value: int | None) -> int:
 def update_rules(
     session: Session, actor: User, practice: Practice, *, slot_step_minutes: int | None,
     min_notice_hours: int | None, horizon_value: int | None, horizon_unit: str,
-    cancel_window_hours: int | None, reminder_lead_hours: int | None, now: datetime,
-    ip: str | None = None,
+    cancel_window_hours: int | None, reminder_lead_hours: int | None,
+    max_upcoming_per_client: int | None, now: datetime, ip: str | None = None,
 ) -> None:
     """Save the booking rules after checking each against its allowed range and the horizon
     against the notice; the audit row has the new values and the previous ones."""
@@ -375,6 +379,8 @@ def update_rules(
         "horizon_days": _check_limit("horizon_days", horizon_days),
         "cancel_window_hours": _check_limit("cancel_window_hours", cancel_window_hours),
         "reminder_lead_hours": _check_limit("reminder_lead_hours", reminder_lead_hours),
+        "max_upcoming_per_client": _check_limit("max_upcoming_per_client",
+                                                max_upcoming_per_client),
     }
     if values["horizon_days"] * 24 < values["min_notice_minutes"] // 60:
         # Otherwise no time could ever be booked online: every slot would be too soon or too
@@ -442,7 +448,7 @@ def parse_slot(value: str | None) -> datetime | None:
 def book_for_client(
     session: Session, actor: User, *, client_id: int | None, service_id: int | None,
     day: date | None, slot: str | None, override: bool, override_time: time | None,
-    note: str = "", now: datetime, ip: str | None = None,
+    note: str = "", now: datetime, links: booking.EmailLinks, ip: str | None = None,
 ) -> Appointment:
     """A therapist books a session for a client: a free slot from the list, or, with the
     override, any time within working hours even over another appointment (audited)."""
@@ -466,7 +472,8 @@ def book_for_client(
         if starts_at is None:
             raise InvalidInput("start", "Choose a time from the list.")
     return booking.book(session, actor, client=client, therapist=actor, service_id=service_id,
-                        starts_at=starts_at, now=now, note=note, override=override, ip=ip)
+                        starts_at=starts_at, now=now, links=links, note=note,
+                        override=override, ip=ip)
 
 
 def _practice(session: Session) -> Practice:

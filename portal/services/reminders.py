@@ -56,7 +56,8 @@ def queue_due(session: Session, *, now: datetime) -> int:
                                               claimed_at=now))
         except IntegrityError:
             continue  # another sender claimed it first
-        booking.notify(session, practice, appointment, "reminder", now)
+        # No links: this duty runs without a request, so it knows no site address.
+        booking.notify(session, practice, appointment, "reminder", now, links=None)
         queued += 1
     session.flush()
     return queued

@@ -1,10 +1,12 @@
-"""Absolute links with a signed token, sent by email (invitations and password resets)."""
+"""Absolute links sent by email: signed set-password links (invitations, password resets) and
+the pages the booking emails point to."""
 
 from __future__ import annotations
 
 from flask import url_for
 
-from portal.models import User
+from portal.models import Appointment, User
+from portal.services.booking import EmailLinks
 from portal.services.tokens import INVITE, RESET
 from portal.web.deps import tokens
 
@@ -17,3 +19,21 @@ def invite_link(user: User) -> str:
 def reset_link(user: User) -> str:
     """Absolute URL of a password reset link."""
     return url_for("auth.reset", token=tokens().make(RESET, user), _external=True)
+
+
+def appointment_link(appointment: Appointment) -> str:
+    """The client's appointments page, scrolled to this one: where it is moved or cancelled."""
+    return url_for("appointments.index", _anchor=f"appointment-{appointment.id}",
+                   _external=True)
+
+
+def book_again_link(appointment: Appointment) -> str:
+    """The free times of the same service, or the list of services when it is no longer
+    offered online."""
+    if appointment.service.active:
+        return url_for("booking.slots", service_id=appointment.service_id, _external=True)
+    return url_for("booking.index", _external=True)
+
+
+# What the booking service is given to put links in its emails (used inside a request).
+BOOKING_LINKS = EmailLinks(appointment=appointment_link, book_again=book_again_link)

@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from playwright.sync_api import expect
 
 from portal.extensions import db
-from portal.models import OutboxStatus, Role, Service, User, utcnow
+from portal.models import OutboxStatus, Practice, Role, Service, User, utcnow
 from portal.seed import demo
 from portal.services import outbox as outbox_service
 from portal.services.emails import Email
@@ -84,6 +84,10 @@ CLIENT = [
     Visit("/programme/history"),
     Visit("/sheet/"),
     Visit("/sheet/moments"),
+]
+CLIENT_AT_LIMIT = [  # the same client once the practice allows one upcoming session
+    Visit("/booking/"),
+    Visit("/booking/{service}", status=409),
 ]
 THERAPIST = [
     Visit("/dashboard/"),
@@ -244,15 +248,22 @@ def _anonymous_ids(new_page, live_server, outbox) -> dict:
 # --- the sweep ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("role", ["anonymous", "newcomer", "client", "therapist"])
-def test_every_page_passes_axe_at_phone_and_desktop_width(role, practice_world, live_server,
-                                                          new_page, outbox):
+@pytest.mark.parametrize("role", ["anonymous", "newcomer", "client", "client_at_limit",
+                                  "therapist"])
+def test_every_page_passes_axe_at_phone_and_desktop_width(role, app, practice_world,
+                                                          live_server, new_page, outbox):
     ids = dict(practice_world)
     visits = {"anonymous": ANONYMOUS, "newcomer": NEWCOMER, "client": CLIENT,
-              "therapist": THERAPIST}[role]
+              "client_at_limit": CLIENT_AT_LIMIT, "therapist": THERAPIST}[role]
     login = {"newcomer": (NEWCOMER_EMAIL, NEWCOMER_PASSWORD),
              "client": (CLIENT_EMAIL, CLIENT_PASSWORD),
+             "client_at_limit": (CLIENT_EMAIL, CLIENT_PASSWORD),
              "therapist": (THERAPIST_EMAIL, THERAPIST_PASSWORD)}.get(role)
+    if role == "client_at_limit":
+        with app.app_context():
+            db.session.scalar(sa.select(Practice)).max_upcoming_per_client = 1
+            db.session.commit()
+            db.session.remove()
     pages = {True: new_page(), False: new_page(java_script_enabled=False)}
     if login:
         for page in pages.values():

@@ -19,6 +19,7 @@ from portal.extensions import db
 from portal.models import User
 from portal.services import booking
 from portal.services.intake import RED_FLAGS
+from tests.booking_support import EMAIL_LINKS
 from tests.conftest import TEST_PASSWORD
 from tests.e2e.conftest import text_part
 
@@ -43,6 +44,13 @@ def ics_attachment(message) -> str:
             content = part.get_content()
             return content.decode() if isinstance(content, bytes) else content
     raise AssertionError(f"no .ics attachment in {message['Subject']!r}")
+
+
+def email_link(message, path: str) -> str:
+    """The absolute link in a delivered email's text part whose path starts with `path`."""
+    match = re.search(r"https?://[^/\s]+" + re.escape(path) + r"\S*", text_part(message))
+    assert match, f"no link to {path} in {message['Subject']!r}"
+    return match.group(0)
 
 
 def test_booking_journey(app, live_server, page, diary, make_client, smtp_server, send_outbox,
@@ -127,6 +135,11 @@ def test_booking_journey(app, live_server, page, diary, make_client, smtp_server
     assert "Tuesday 3 November at 09:00" in text_part(message)
     ics = ics_attachment(message)
     assert "BEGIN:VEVENT" in ics and "DTSTART;TZID=Europe/London:20261103T090000" in ics
+    # Its link opens the appointment, marked as the one the email is about.
+    page.goto(live_server.url("/"))
+    page.goto(email_link(message, "/appointments/#appointment-"))
+    expect(page.locator(".appointment:target")).to_contain_text("Tuesday 3 November")
+    review(page, "booking-07-email-link")
 
     # Reschedule to Wednesday 10:00.
     upcoming.get_by_role("link", name=re.compile("^Reschedule")).click()
@@ -154,14 +167,21 @@ def test_booking_journey(app, live_server, page, diary, make_client, smtp_server
     expect(upcoming.get_by_role("link", name=re.compile("^Cancel"))).to_have_count(0)
     review(page, "booking-10-cancelled")
     assert send_outbox() == (1, 0)
-    assert "METHOD:CANCEL" in ics_attachment(smtp_server.to(sam.email)[-1])
+    cancelled = smtp_server.to(sam.email)[-1]
+    assert "METHOD:CANCEL" in ics_attachment(cancelled)
+    # Its link leads to booking the same treatment again.
+    page.goto(email_link(cancelled, f"/booking/{sixty}"))
+    expect(page.get_by_role("heading", name="Choose a time")).to_be_visible()
+    expect(page.locator(".booking-service")).to_contain_text("60 minute massage")
+    page.goto(live_server.url("/appointments/"))
 
     # The therapist books Sam in this afternoon, 8 hours away: inside the 24-hour window.
     with app.app_context():
         therapist = db.session.get(User, diary.therapist.id)
         soon = booking.book(db.session, therapist, client=db.session.get(User, sam.id),
                             therapist=therapist, service_id=sixty,
-                            starts_at=datetime(2026, 11, 2, 15, 0, tzinfo=UTC), now=NOW)
+                            starts_at=datetime(2026, 11, 2, 15, 0, tzinfo=UTC), now=NOW,
+                            links=EMAIL_LINKS)
         db.session.commit()
         soon_id = soon.id
         db.session.remove()

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from portal.models import Appointment, AppointmentStatus, OutboxMessage, User
 from portal.services import booking, reminders
 from portal.services.errors import InvalidInput, PermissionDenied
+from tests.booking_support import EMAIL_LINKS
 
 # Monday 2 March 2026, 08:00 UTC (GMT, so local time is the same).
 NOW = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
@@ -25,7 +26,8 @@ def _book(session, diary, start=WEDNESDAY_10, service="60 minute massage", actor
           now=NOW, **kw):
     client, therapist = _users(session, diary)
     return booking.book(session, actor or client, client=client, therapist=therapist,
-                        service_id=diary.services[service], starts_at=start, now=now, **kw)
+                        service_id=diary.services[service], starts_at=start, now=now,
+                        links=EMAIL_LINKS, **kw)
 
 
 def test_book_creates_appointment_and_confirmation_with_ics(session, diary, practice):
@@ -66,7 +68,8 @@ def _second_booking_is_taken(session, diary, other):
     with pytest.raises(booking.SlotTaken) as caught:
         booking.book(session, other, client=other, therapist=therapist,
                      service_id=diary.services["30 minute massage"],
-                     starts_at=WEDNESDAY_10 + timedelta(minutes=30), now=NOW)
+                     starts_at=WEDNESDAY_10 + timedelta(minutes=30), now=NOW,
+                     links=EMAIL_LINKS)
     assert caught.value.alternatives
     assert all(abs(a - WEDNESDAY_10) < timedelta(days=4) for a in caught.value.alternatives)
 
@@ -93,9 +96,10 @@ def test_client_cannot_cancel_inside_window_but_therapist_can_and_it_is_late(ses
     late = WEDNESDAY_10 - timedelta(hours=5)
     assert not booking.can_change(client, appointment, session.merge(practice), late)
     with pytest.raises(PermissionDenied) as caught:
-        booking.cancel(session, client, appointment, now=late)
+        booking.cancel(session, client, appointment, now=late, links=EMAIL_LINKS)
     assert "24 hours" in caught.value.message
-    booking.cancel(session, therapist, appointment, now=late, reason="I'm unwell, sorry")
+    booking.cancel(session, therapist, appointment, now=late, links=EMAIL_LINKS,
+                   reason="I'm unwell, sorry")
     assert appointment.status is AppointmentStatus.CANCELLED
     assert appointment.late_cancellation
 
@@ -104,7 +108,8 @@ def test_reschedule_moves_and_frees_old_slot(session, diary, practice):
     appointment = _book(session, diary)
     client, _ = _users(session, diary)
     new_start = WEDNESDAY_10 + timedelta(hours=4)
-    booking.reschedule(session, client, appointment, starts_at=new_start, now=NOW)
+    booking.reschedule(session, client, appointment, starts_at=new_start, now=NOW,
+                       links=EMAIL_LINKS)
     assert appointment.starts_at == new_start and appointment.sequence == 1
     again = _book(session, diary, start=WEDNESDAY_10)
     assert again.id != appointment.id

@@ -27,6 +27,7 @@ from portal.seed import demo
 from portal.services import booking, intake
 from portal.services import diary as diary_service
 from portal.services.errors import InvalidInput, NotFound, PermissionDenied
+from tests.booking_support import EMAIL_LINKS
 
 LONDON = ZoneInfo("Europe/London")
 # Monday 2 March 2026, 08:00 UTC (GMT, so local time is the same).
@@ -48,7 +49,8 @@ def book(session, diary_, start=WEDNESDAY_10, service="60 minute massage", now=N
     """The diary's client books a session themselves."""
     client, therapist = users(session, diary_)
     return booking.book(session, client, client=client, therapist=therapist,
-                        service_id=diary_.services[service], starts_at=start, now=now, **kw)
+                        service_id=diary_.services[service], starts_at=start, now=now,
+                        links=EMAIL_LINKS, **kw)
 
 
 # --- services -------------------------------------------------------------------------------
@@ -283,7 +285,8 @@ def test_deleting_time_off_only_your_own(session, diary, practice, make_therapis
 # --- booking rules ------------------------------------------------------------------------
 
 RULES = {"slot_step_minutes": 30, "min_notice_hours": 6, "horizon_value": 4,
-         "horizon_unit": "weeks", "cancel_window_hours": 48, "reminder_lead_hours": 12}
+         "horizon_unit": "weeks", "cancel_window_hours": 48, "reminder_lead_hours": 12,
+         "max_upcoming_per_client": 6}
 
 
 def test_rules_are_saved_and_audited(session, diary, practice):
@@ -291,7 +294,8 @@ def test_rules_are_saved_and_audited(session, diary, practice):
     row = session.merge(practice)
     diary_service.update_rules(session, therapist, row, now=NOW, **RULES)
     assert (row.slot_step_minutes, row.min_notice_minutes, row.horizon_days,
-            row.cancel_window_hours, row.reminder_lead_hours) == (30, 360, 28, 48, 12)
+            row.cancel_window_hours, row.reminder_lead_hours,
+            row.max_upcoming_per_client) == (30, 360, 28, 48, 12, 6)
     diary_service.update_rules(session, therapist, row, now=NOW,
                        **{**RULES, "horizon_value": 10, "horizon_unit": "days"})
     assert row.horizon_days == 10
@@ -310,6 +314,10 @@ def test_rules_are_saved_and_audited(session, diary, practice):
     ({"cancel_window_hours": 337}, "cancel_window_hours", "between 0 and 336 hours"),
     ({"reminder_lead_hours": 0}, "reminder_lead_hours", "between 1 and 168 hours"),
     ({"reminder_lead_hours": 169}, "reminder_lead_hours", "between 1 and 168 hours"),
+    ({"max_upcoming_per_client": 0}, "max_upcoming_per_client", "between 1 and 50 sessions"),
+    ({"max_upcoming_per_client": 51}, "max_upcoming_per_client", "between 1 and 50 sessions"),
+    ({"max_upcoming_per_client": None}, "max_upcoming_per_client",
+     "between 1 and 50 sessions"),
 ])
 def test_bad_rules_are_refused_and_nothing_changes(session, diary, practice, changes, field,
                                                    message):
@@ -319,7 +327,7 @@ def test_bad_rules_are_refused_and_nothing_changes(session, diary, practice, cha
         diary_service.update_rules(session, therapist, row, now=NOW, **{**RULES, **changes})
     assert caught.value.field == field
     assert message in caught.value.message
-    assert (row.slot_step_minutes, row.horizon_days) == (15, 56)
+    assert (row.slot_step_minutes, row.horizon_days, row.max_upcoming_per_client) == (15, 56, 4)
 
 
 # --- booking for a client, override, cancelling ---------------------------------------------
@@ -331,7 +339,8 @@ def therapist_books(session, diary_, **kw):
     arguments = {"client_id": client.id, "service_id": diary_.services["60 minute massage"],
                  "day": date(2026, 3, 4), "slot": WEDNESDAY_10.isoformat(), "override": False,
                  "override_time": None, **kw}
-    return diary_service.book_for_client(session, therapist, now=NOW, **arguments)
+    return diary_service.book_for_client(session, therapist, now=NOW, links=EMAIL_LINKS,
+                                        **arguments)
 
 
 def test_therapist_books_a_free_slot_inside_the_notice_period(session, diary, practice):
@@ -374,7 +383,7 @@ def test_clients_cannot_override(session, diary, practice):
         diary_service.book_for_client(session, client, client_id=client.id,
                               service_id=diary.services["30 minute massage"],
                               day=date(2026, 3, 4), slot=None, override=True,
-                              override_time=time(10, 30), now=NOW)
+                              override_time=time(10, 30), now=NOW, links=EMAIL_LINKS)
     assert count(session, Appointment) == 1
 
 
@@ -406,7 +415,7 @@ def test_cancelling_with_a_message_emails_it_with_a_cancel_ics(session, diary, p
     appointment = book(session, diary)
     _, therapist = users(session, diary)
     late = WEDNESDAY_10 - timedelta(hours=3)
-    booking.cancel(session, therapist, appointment, now=late,
+    booking.cancel(session, therapist, appointment, now=late, links=EMAIL_LINKS,
                    reason="I'm unwell today, sorry. Rebook any time next week.")
     assert appointment.status is AppointmentStatus.CANCELLED and appointment.late_cancellation
     mail = session.scalars(select(OutboxMessage)
@@ -425,7 +434,7 @@ def test_upcoming_groups_by_local_day_including_cancelled(session, diary, practi
     third = book(session, diary, start=datetime(2026, 3, 5, 9, 0, tzinfo=UTC))
     later = book(session, diary, start=datetime(2026, 3, 20, 9, 0, tzinfo=UTC))
     _, therapist = users(session, diary)
-    booking.cancel(session, therapist, second, now=NOW)
+    booking.cancel(session, therapist, second, now=NOW, links=EMAIL_LINKS)
     days = diary_service.upcoming(session, session.merge(practice), therapist, now=NOW)
     assert {day: [a.id for a in items] for day, items in days.items()} == {
         date(2026, 3, 4): [first.id], date(2026, 3, 5): [third.id, second.id],

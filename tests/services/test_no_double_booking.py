@@ -4,7 +4,7 @@ booking service on both backends, and reminders queued exactly once by two sende
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from functools import partial
 
 import pytest
@@ -12,10 +12,18 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from portal.extensions import db
-from portal.models import Appointment, AppointmentStatus, NotificationClaim, OutboxMessage, User
+from portal.models import (
+    Appointment,
+    AppointmentStatus,
+    NotificationClaim,
+    OutboxMessage,
+    Practice,
+    User,
+    WorkingHours,
+)
 from portal.services import booking, reminders
 from portal.services.errors import Conflict
-from tests.booking_support import complete_intake, own_session, race
+from tests.booking_support import EMAIL_LINKS, complete_intake, own_session, race
 
 NOW = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)  # Monday, GMT
 WEDNESDAY = datetime(2026, 3, 4, 0, 0, tzinfo=UTC)
@@ -128,7 +136,7 @@ def _book(url: str, therapist_id: int, client_id: int, service_id: int, start: d
         start_line()
         try:
             booking.book(session, client, client=client, therapist=therapist,
-                         service_id=service_id, starts_at=start, now=NOW)
+                         service_id=service_id, starts_at=start, now=NOW, links=EMAIL_LINKS)
             session.commit()
             return "booked"
         except Conflict as exc:
@@ -183,6 +191,43 @@ def test_overlapping_services_of_different_lengths_race_to_one_booking(app, diar
     ]
     _assert_one_winner(race(workers))
     assert _live_appointments(app) in ([(long_start, long_id)], [(short_start, short_id)])
+
+
+# --- the limit of upcoming sessions per client: counted under lock -------------------------
+
+
+def test_bookings_racing_at_the_limit_minus_one_let_exactly_one_through(app, diary,
+                                                                       make_therapist):
+    """The client holds one session and may hold two; eight tabs book eight different
+    times at once, half with a second therapist (whose lock would not serialise them).
+    One gets the place; every other is refused by the limit, not by a taken slot."""
+    second = make_therapist(name="Kim Other")
+    url = app.config["SQLALCHEMY_DATABASE_URI"]
+    sixty = diary.services["60 minute massage"]
+    with app.app_context():
+        db.session.add_all(WorkingHours(therapist_id=second.id, weekday=weekday,
+                                        start_time=time(9), end_time=time(18))
+                           for weekday in range(5))
+        db.session.scalar(select(Practice)).max_upcoming_per_client = 2
+        client = db.session.get(User, diary.client.id)
+        therapist = db.session.get(User, diary.therapist.id)
+        booking.book(db.session, client, client=client, therapist=therapist, service_id=sixty,
+                     starts_at=WEDNESDAY + timedelta(hours=9), now=NOW, links=EMAIL_LINKS)
+        db.session.commit()
+        db.session.remove()
+    workers = [
+        partial(_book, url, therapist_id, diary.client.id, sixty,
+                WEDNESDAY + timedelta(days=1, hours=hour))
+        for therapist_id in (diary.therapist.id, second.id) for hour in (9, 11, 14, 16)
+    ]
+
+    outcomes = race(workers)
+
+    assert outcomes.count("booked") == 1, outcomes
+    refusals = [o for o in outcomes if o != "booked"]
+    assert all(isinstance(o, booking.UpcomingLimitReached) for o in refusals), outcomes
+    assert all(o.held == 2 for o in refusals), [o.message for o in refusals]
+    assert len(_live_appointments(app)) == 2
 
 
 # --- reminders: two senders at once, each appointment reminded once -------------------------

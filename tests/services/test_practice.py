@@ -17,7 +17,8 @@ NOW = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 VALUES = {"name": "Test Practice", "email": "desk@example.com", "phone": "020 7946 0000",
           "address": None, "timezone": "Europe/London", "self_registration": False}
 RULES = {"slot_step_minutes": 15, "min_notice_hours": 12, "horizon_value": 8,
-         "horizon_unit": "weeks", "cancel_window_hours": 24, "reminder_lead_hours": 24}
+         "horizon_unit": "weeks", "cancel_window_hours": 24, "reminder_lead_hours": 24,
+         "max_upcoming_per_client": 4}
 
 
 @pytest.fixture

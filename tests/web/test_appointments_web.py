@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from portal.extensions import db
 from portal.models import Appointment, AppointmentStatus, OutboxMessage, User
 from portal.services import booking
+from tests.booking_support import EMAIL_LINKS
 from tests.conftest import csrf_from, form_post, login
 from tests.web.test_booking_web import NOW, WEDNESDAY_10, complete_intake, set_clock
 
@@ -30,7 +31,8 @@ def book_for(app, diary, client_id: int, start: datetime, service="60 minute mas
         client = db.session.get(User, client_id)
         therapist = db.session.get(User, diary.therapist.id)
         appointment = booking.book(db.session, client, client=client, therapist=therapist,
-                                   service_id=diary.services[service], starts_at=start, now=now)
+                                   service_id=diary.services[service], starts_at=start, now=now,
+                                   links=EMAIL_LINKS)
         db.session.commit()
         return appointment.id
 
@@ -90,7 +92,8 @@ def test_lists_upcoming_soonest_first_and_past_newest_first(app, signed_in, diar
     cancelled = book_for(app, diary, diary.client.id, datetime(2026, 3, 6, 9, 0, tzinfo=UTC))
     with app.app_context():
         client = db.session.get(User, diary.client.id)
-        booking.cancel(db.session, client, db.session.get(Appointment, cancelled), now=NOW)
+        booking.cancel(db.session, client, db.session.get(Appointment, cancelled), now=NOW,
+                       links=EMAIL_LINKS)
         db.session.commit()
 
     page = text(signed_in.get("/appointments/"))

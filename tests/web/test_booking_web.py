@@ -27,6 +27,7 @@ from portal.models import (
 )
 from portal.services import booking
 from portal.services.intake import CONSENT_VERSION
+from tests.booking_support import EMAIL_LINKS
 from tests.conftest import csrf_from, login
 
 # Monday 2 March 2026, 08:00 UTC (GMT: local time is the same).
@@ -60,6 +61,11 @@ def appointments_of(app, user_id: int) -> list[Appointment]:
         for row in rows:
             db.session.expunge(row)
         return rows
+
+
+def html_of(client, url: str) -> str:
+    """The raw HTML of a page (entities kept, as in attributes)."""
+    return client.get(url).get_data(as_text=True)
 
 
 def slot_starts(page: str) -> list[str]:
@@ -105,7 +111,7 @@ def book_for(app, diary, client_id: int, start: datetime, service="60 minute mas
         therapist = db.session.get(User, diary.therapist.id)
         appointment = booking.book(db.session, client, client=client, therapist=therapist,
                                    service_id=diary.services[service], starts_at=start,
-                                   now=NOW)
+                                   now=NOW, links=EMAIL_LINKS)
         db.session.commit()
         return appointment.id
 
@@ -490,6 +496,61 @@ def test_reschedule_moves_the_appointment_in_one_step(app, booker, diary, sixty,
     assert len(outbox()) == 2
 
 
+def test_reschedule_opens_on_the_week_of_the_session_being_moved(app, booker, diary, sixty):
+    nine_days_on = datetime(2026, 3, 11, 10, 0, tzinfo=UTC)  # Wednesday of next week
+    mine = book_for(app, diary, diary.client.id, nine_days_on)
+
+    page = text(booker.get(f"/booking/{sixty}?reschedule={mine}"))
+    assert "9 – 15 March 2026" in page and "This week" not in page
+    assert "No free times in this week" not in page
+    assert re.search(r'class="slot slot--current">.*?10:00 <span class="slot__note">current', page)
+    assert "2026-03-11T11:15:00Z" in slot_starts(page)  # free times around it, same day
+    assert slot_starts(page)[0] == "2026-03-09T09:00:00Z"
+    # Its own day is the one shown open.
+    assert re.findall(r'<details class="day" open id="day-([\d-]+)"', page) == ["2026-03-11"]
+
+    # Paging still works both ways and stays a reschedule.
+    assert (f'href="/booking/{sixty}?week=2026-03-02&amp;reschedule={mine}" rel="prev"'
+            in html_of(booker, f"/booking/{sixty}?reschedule={mine}"))
+    earlier = text(booker.get(f"/booking/{sixty}?week=2026-03-02&reschedule={mine}"))
+    assert "This week: 2 – 8 March 2026" in earlier and "Move your session" in earlier
+    later = text(booker.get(f"/booking/{sixty}?week=2026-03-16&reschedule={mine}"))
+    assert "16 – 22 March 2026" in later and slot_labels(later, "Monday 16 March")
+    assert re.findall(r'<details class="day" open id="day-([\d-]+)"', later) == ["2026-03-16"]
+
+    # A new booking still opens on this week.
+    assert "This week: 2 – 8 March 2026" in text(booker.get(f"/booking/{sixty}"))
+
+
+def test_reschedule_of_a_session_beyond_the_horizon_opens_on_the_last_bookable_week(
+        app, booker, diary, sixty):
+    # The therapist may book further ahead than clients can; clients move it within reach.
+    with app.app_context():
+        therapist = db.session.get(User, diary.therapist.id)
+        far = booking.book(db.session, therapist, client=db.session.get(User, diary.client.id),
+                           therapist=therapist, service_id=sixty, now=NOW, links=EMAIL_LINKS,
+                           starts_at=datetime(2026, 6, 3, 9, 0, tzinfo=UTC)).id
+        db.session.commit()
+    page = text(booker.get(f"/booking/{sixty}?reschedule={far}"))
+    assert "27 April – 3 May 2026" in page and 'rel="next"' not in page
+    assert slot_labels(page, "Monday 27 April")
+
+
+def test_reschedule_opens_on_the_sessions_week_in_the_practice_zone(app, booker, diary):
+    # 23:30 UTC on Sunday 29 March is 00:30 on Monday 30 March in London (BST).
+    with app.app_context():
+        db.session.add(WorkingHours(therapist_id=diary.therapist.id, weekday=0,
+                                    start_time=time(0, 0), end_time=time(3, 0)))
+        db.session.commit()
+    thirty = diary.services["30 minute massage"]
+    mine = book_for(app, diary, diary.client.id, datetime(2026, 3, 29, 23, 30, tzinfo=UTC),
+                    service="30 minute massage")
+    page = text(booker.get(f"/booking/{thirty}?reschedule={mine}"))
+    assert "30 March – 5 April 2026" in page
+    assert re.search(r'class="slot slot--current">.*?00:30 <span class="slot__note">current',
+                     page)
+
+
 def test_reschedule_to_a_taken_slot_keeps_the_old_one(app, booker, diary, sixty, outbox,
                                                       make_client):
     mine = book_for(app, diary, diary.client.id, WEDNESDAY_10)
@@ -579,7 +640,7 @@ def test_a_repeated_move_in_the_service_is_a_no_op(app, diary, practice):
         client = db.session.get(User, diary.client.id)
         for _ in range(2):
             booking.reschedule(db.session, client, db.session.get(Appointment, mine),
-                               starts_at=new_time, now=NOW)
+                               starts_at=new_time, now=NOW, links=EMAIL_LINKS)
             db.session.commit()
         moved = db.session.get(Appointment, mine)
         assert moved.starts_at == new_time and moved.sequence == 1

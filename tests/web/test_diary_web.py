@@ -23,6 +23,7 @@ from portal.models import (
     WorkingHours,
 )
 from portal.services import booking
+from tests.booking_support import EMAIL_LINKS
 from tests.conftest import csrf_from, form_post, login
 
 # Monday 2 March 2026, 08:00 UTC (GMT, so local time is the same).
@@ -59,7 +60,7 @@ def book_as_client(app, diary, start=WEDNESDAY_10, service="60 minute massage", 
         therapist = db.session.get(User, diary.therapist.id)
         appointment = booking.book(db.session, client, client=client, therapist=therapist,
                                    service_id=diary.services[service], starts_at=start, now=NOW,
-                                   note=note)
+                                   links=EMAIL_LINKS, note=note)
         db.session.commit()
         return appointment.id
 
@@ -289,7 +290,8 @@ def test_remove_time_off(app, jo):
 # --- booking rules (now on the practice settings page) ---------------------------------------
 
 RULES_FORM = {"slot_step_minutes": "30", "min_notice_hours": "6", "horizon_value": "4",
-              "horizon_unit": "weeks", "cancel_window_hours": "48", "reminder_lead_hours": "12"}
+              "horizon_unit": "weeks", "cancel_window_hours": "48", "reminder_lead_hours": "12",
+              "max_upcoming_per_client": "4"}
 # The rest of the settings form, as the diary fixture's practice has them.
 PRACTICE_FORM = {"name": "Test Practice", "email": "desk@example.com", "phone": "020 7946 0000",
                  "address": "", "timezone": "Europe/London"}

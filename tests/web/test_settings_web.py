@@ -19,7 +19,8 @@ SETTINGS = "/settings/"
 PRACTICE_FORM = {"name": "Test Practice", "email": "desk@example.com", "phone": "020 7946 0000",
                  "address": "", "timezone": "Europe/London"}
 RULES_FORM = {"slot_step_minutes": "15", "min_notice_hours": "12", "horizon_value": "8",
-              "horizon_unit": "weeks", "cancel_window_hours": "24", "reminder_lead_hours": "24"}
+              "horizon_unit": "weeks", "cancel_window_hours": "24", "reminder_lead_hours": "24",
+              "max_upcoming_per_client": "4"}
 FORM = {**PRACTICE_FORM, **RULES_FORM}
 
 
@@ -35,7 +36,7 @@ def stored(app) -> tuple:
         p = db.session.scalar(sa.select(Practice))
         return (p.name, p.email, p.phone, p.address, p.timezone, p.self_registration,
                 p.slot_step_minutes, p.min_notice_minutes, p.horizon_days,
-                p.cancel_window_hours, p.reminder_lead_hours)
+                p.cancel_window_hours, p.reminder_lead_hours, p.max_upcoming_per_client)
 
 
 def audit_rows(app, action: str | None = None) -> list[AuditEvent]:
@@ -50,7 +51,7 @@ def audit_rows(app, action: str | None = None) -> list[AuditEvent]:
 
 
 ORIGINAL = ("Test Practice", "desk@example.com", "020 7946 0000", None, "Europe/London", False,
-            15, 720, 56, 24, 24)
+            15, 720, 56, 24, 24, 4)
 
 
 # --- showing and saving --------------------------------------------------------------------
@@ -76,12 +77,13 @@ def test_saving_both_sections_at_once_writes_both_and_audits_who_what_and_where(
         "phone": "+44 (0)20 7946-0999", "address": "1 High Street\nLeeds",
         "timezone": "Europe/Dublin", "self_registration": "y",
         "slot_step_minutes": "30", "min_notice_hours": "6", "horizon_value": "4",
-        "cancel_window_hours": "48", "reminder_lead_hours": "12"},
+        "cancel_window_hours": "48", "reminder_lead_hours": "12",
+        "max_upcoming_per_client": "6"},
         environ_base={"REMOTE_ADDR": "203.0.113.9"})
     assert response.status_code == 302 and response.location == SETTINGS
     assert stored(app) == ("Northside Sports Massage", "hello@northside.example",
                            "+44 (0)20 7946-0999", "1 High Street\nLeeds", "Europe/Dublin", True,
-                           30, 360, 28, 48, 12)
+                           30, 360, 28, 48, 12, 6)
     assert "Practice settings saved." in text(as_therapist.get(SETTINGS))
 
     practice_row, = audit_rows(app, "practice.updated")
@@ -239,3 +241,52 @@ def test_the_settings_selects_are_valid_html_without_an_empty_option(as_therapis
     assert {re.search(r'name="([^"]+)"', tag).group(1) for tag in selects} >= {
         "timezone", "slot_step_minutes", "horizon_unit"}
     assert not [tag for tag in selects if re.search(r"\brequired\b", tag)]
+
+
+# --- the most upcoming sessions per client -------------------------------------------------
+
+
+def limit_input(page: str) -> str:
+    """The <input> tag of the upcoming sessions limit."""
+    return re.search(r'<input[^>]*name="max_upcoming_per_client"[^>]*>', page).group(0)
+
+
+def test_the_upcoming_sessions_limit_is_shown_with_its_range_and_saved(app, as_therapist):
+    page = text(as_therapist.get(SETTINGS))
+    rules = page.split('id="rules"', 1)[1]
+    assert re.search(r'<label class="field__label" for="max_upcoming_per_client">'
+                     r'Most upcoming sessions per client</label>', rules)
+    tag = limit_input(rules)
+    for attribute in ('value="4"', 'min="1"', 'max="50"', 'inputmode="numeric"',
+                      'aria-describedby="max_upcoming_per_client-help"'):
+        assert attribute in tag, attribute
+    assert "can't book another online until one has taken place or been cancelled" in rules
+    assert "you can book more for them from the diary (1 to 50)" in rules
+
+    assert form_post(as_therapist, SETTINGS, {**FORM, "max_upcoming_per_client": "12"}
+                     ).status_code == 302
+    assert stored(app)[-1] == 12
+    assert 'value="12"' in limit_input(text(as_therapist.get(SETTINGS)))
+    row, = audit_rows(app, "rules.updated")
+    assert row.details["max_upcoming_per_client"] == 12
+    assert row.details["previous"] == {"max_upcoming_per_client": 4}
+
+
+@pytest.mark.parametrize("value, message", [
+    ("0", "Enter between 1 and 50 sessions."),
+    ("51", "Enter between 1 and 50 sessions."),
+    ("-1", "Enter between 1 and 50 sessions."),
+    ("9" * 40, "Enter between 1 and 50 sessions."),
+    ("", "Enter how many upcoming sessions a client can hold."),
+    ("four", "Enter a whole number of sessions, for example 4."),
+    ("2.5", "Enter a whole number of sessions, for example 4."),
+])
+def test_a_bad_upcoming_sessions_limit_shows_next_to_the_field_and_saves_nothing(
+        app, as_therapist, value, message):
+    response = form_post(as_therapist, SETTINGS, {**FORM, "max_upcoming_per_client": value})
+    assert response.status_code == 200
+    page = text(response)
+    assert field_error(page, "max_upcoming_per_client") == message
+    assert message in summary(page)
+    assert stored(app) == ORIGINAL
+    assert audit_rows(app) == []

@@ -16,6 +16,7 @@ from portal.web.changes_closed import closed_page
 from portal.web.deps import client_ip, now, practice_zone
 from portal.web.errors import render_error
 from portal.web.forms import apply_error
+from portal.web.links import BOOKING_LINKS
 
 bp = Blueprint("appointments", __name__, url_prefix="/appointments")
 restrict(bp, Role.CLIENT)
@@ -65,7 +66,7 @@ def cancel(appointment_id: int):
     form = CancelForm()
     if form.validate_on_submit():
         try:
-            booking.cancel(db.session, user, appointment, now=now(),
+            booking.cancel(db.session, user, appointment, now=now(), links=BOOKING_LINKS,
                            reason=form.reason.data or "", ip=client_ip())
         except PermissionDenied:
             transactions.mark_failed()

@@ -26,6 +26,7 @@ from portal.web.changes_closed import closed_page
 from portal.web.deps import client_ip, now, practice_zone
 from portal.web.errors import render_error
 from portal.web.forms import apply_error
+from portal.web.links import BOOKING_LINKS
 
 bp = Blueprint("booking", __name__, url_prefix="/booking")
 restrict(bp, Role.CLIENT)
@@ -141,6 +142,26 @@ def _intake_gate(target: str):
     return redirect(url_for("intake.index", next=target))
 
 
+def _limit_refusal(practice: Practice) -> booking.UpcomingLimitReached | None:
+    """Why the signed-in client can't book another session now, or None when they can."""
+    return booking.upcoming_limit_refusal(db.session, practice, current_user, now())
+
+
+def _limit_page(ctx: Context, refusal: booking.UpcomingLimitReached):
+    """409: the client already holds the most upcoming sessions they can book online."""
+    return render_template("booking/limit.html", ctx=ctx, refusal=refusal), 409
+
+
+def _new_booking_gate(ctx: Context, target: str):
+    """The questionnaire first, then the limit of upcoming sessions: a page to answer with
+    instead of free times, or None."""
+    gate = _intake_gate(target)
+    if gate:
+        return gate
+    refusal = _limit_refusal(ctx.practice)
+    return _limit_page(ctx, refusal) if refusal else None
+
+
 def _here() -> str:
     query = request.query_string.decode()
     return f"{request.path}?{query}" if query else request.path
@@ -165,19 +186,21 @@ def index():
         open_for_booking = False
     else:
         open_for_booking = True
-    services = booking.active_services(db.session) if open_for_booking else []
-    return render_template("booking/index.html", services=services)
+    refusal = _limit_refusal(accounts.get_practice(db.session)) if open_for_booking else None
+    services = booking.active_services(db.session) if open_for_booking and not refusal else []
+    return render_template("booking/index.html", services=services, refusal=refusal)
 
 
 @bp.route("/<int:service_id>")
 def slots(service_id: int):
-    """One week of free slots for a service (Monday to Sunday in the practice's zone)."""
+    """One week of free slots for a service (Monday to Sunday in the practice's zone): this
+    week, the one asked for, or, when moving a session, the session's own week."""
     try:
         ctx = _context(service_id)
     except NotFound as error:
         return _not_found(error)
     if ctx.moving is None:
-        gate = _intake_gate(_here())
+        gate = _new_booking_gate(ctx, _here())
         if gate:
             return gate
     else:
@@ -191,8 +214,12 @@ def slots(service_id: int):
     this_monday = today - timedelta(days=today.weekday())
     last_monday = last_day - timedelta(days=last_day.weekday())
     asked = _week_param(request.args.get("week"))
+    if asked is None and ctx.moving is not None:
+        # Moving a session: start from its own week, where a new time is most likely wanted.
+        asked = ctx.moving.starts_at.astimezone(zone).date()
     monday = this_monday if asked is None else asked - timedelta(days=asked.weekday())
-    monday = min(max(monday, this_monday), last_monday)  # a stale or tampered week: clamp it
+    # A stale or tampered week, or a session booked beyond the horizon: the nearest bookable.
+    monday = min(max(monday, this_monday), last_monday)
     first = max(monday, today)
     count = (monday + timedelta(days=7) - first).days
     grouped = booking.slots_by_day(
@@ -202,12 +229,15 @@ def slots(service_id: int):
     days = [Day(day=day, label=wording.day(day), bookable=day <= last_day,
                 slots=_slots_for_day(starts, ctx.practice, ctx.moving))
             for day, starts in sorted(grouped.items())]
+    # The day shown open: the one of the session being moved, else the first with a time.
+    open_day = next((d.day for d in days if any(slot.current for slot in d.slots)),
+                    next((d.day for d in days if d.slots), None))
     earlier = monday - timedelta(days=7) if monday > this_monday else None
     later = monday + timedelta(days=7) if monday < last_monday else None
     return render_template(
         "booking/slots.html", ctx=ctx, days=days,
         week_label=wording.day_range(first, monday + timedelta(days=6)),
-        this_week=monday == this_monday, earlier=earlier, later=later,
+        this_week=monday == this_monday, earlier=earlier, later=later, open_day=open_day,
         any_free=any(slot for d in days for slot in d.slots if not slot.current),
         form=ConfirmForm(),
     )
@@ -221,7 +251,11 @@ def confirm(service_id: int):
     except NotFound as error:
         return _not_found(error)
     if ctx.moving is None:
-        gate = _intake_gate(url_for("booking.slots", service_id=service_id))
+        # A POST leaves the limit to booking.book, which counts under lock and so tells a
+        # double submit from a new booking.
+        target = url_for("booking.slots", service_id=service_id)
+        gate = _intake_gate(target) if request.method == "POST" else _new_booking_gate(
+            ctx, target)
         if gate:
             return gate
     else:
@@ -270,19 +304,22 @@ def _book_or_move(ctx: Context, form: ConfirmForm, start: datetime):
                 flash("Your session is already at that time.", "info")
                 return redirect(url_for("appointments.index"))
             appointment = booking.reschedule(db.session, user, ctx.moving, starts_at=start,
-                                             now=now(), ip=client_ip())
+                                             now=now(), links=BOOKING_LINKS, ip=client_ip())
         else:
             appointment = booking.book(
                 db.session, user, client=user, therapist=ctx.therapist,
-                service_id=ctx.service.id, starts_at=start, now=now(),
+                service_id=ctx.service.id, starts_at=start, now=now(), links=BOOKING_LINKS,
                 note=form.note.data or "", ip=client_ip(),
             )
-    except booking.SlotTaken as error:
+    except (booking.SlotTaken, booking.UpcomingLimitReached) as error:
         transactions.mark_failed()
         if ctx.moving is None and _already_booked(user, ctx.service.id, start):
-            # The second click of a double submit: the slot is taken by this very booking.
+            # The second click of a double submit: the slot is taken by this very booking
+            # (which may also have been the last one the limit allowed).
             flash("You already booked this session. It's listed below.", "info")
             return redirect(url_for("appointments.index"))
+        if isinstance(error, booking.UpcomingLimitReached):
+            return _limit_page(ctx, error)
         return _taken(ctx, start, alternatives=error.alternatives)
     except PermissionDenied as error:
         transactions.mark_failed()

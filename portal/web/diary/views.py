@@ -26,6 +26,7 @@ from portal.web.diary.forms import (
     TimeOffForm,
 )
 from portal.web.forms import apply_error, choice
+from portal.web.links import BOOKING_LINKS
 from portal.web.moved import moved
 
 bp = Blueprint("diary", __name__, url_prefix="/diary")
@@ -271,7 +272,8 @@ def book():
             appointment = diary.book_for_client(
                 db.session, me, client_id=form.client.data, service_id=form.service.data,
                 day=form.day.data, slot=form.start.data, override=form.override.data,
-                override_time=form.override_time.data, now=now(), ip=client_ip(),
+                override_time=form.override_time.data, now=now(), links=BOOKING_LINKS,
+                ip=client_ip(),
             )
         except InvalidInput as error:
             apply_error(form, error)
@@ -346,7 +348,7 @@ def reschedule(appointment_id: int):
             if starts_at is None:
                 raise InvalidInput("start", "Choose a new time from the list.")
             booking.reschedule(db.session, _me(), appointment, starts_at=starts_at, now=now(),
-                               ip=client_ip())
+                               links=BOOKING_LINKS, ip=client_ip())
         except InvalidInput as error:
             apply_error(form, error)
         except booking.SlotTaken as error:
@@ -383,7 +385,7 @@ def cancel(appointment_id: int):
     form = CancelForm()
     if form.validate_on_submit():
         try:
-            booking.cancel(db.session, _me(), appointment, now=now(),
+            booking.cancel(db.session, _me(), appointment, now=now(), links=BOOKING_LINKS,
                            reason=form.message.data or "", ip=client_ip())
         except InvalidInput as error:
             apply_error(form, error)

@@ -17,7 +17,14 @@ from wtforms.validators import (
 
 from portal.services import diary
 from portal.services import practice as practice_service
-from portal.web.forms import WholeNumberField, choice, drop_nul, int_or_none, within
+from portal.web.forms import (
+    WholeNumberField,
+    choice,
+    drop_nul,
+    int_or_none,
+    limit_attrs,
+    within,
+)
 
 
 def zone_choices(current: str | None = None) -> list:
@@ -124,6 +131,16 @@ class BookingRulesForm(FlaskForm):
          within(diary.RULE_LIMITS, "reminder_lead_hours")],
         invalid="Enter a whole number of hours, for example 24.",
         description="1 to 168 hours (a week).")
+    max_upcoming_per_client = WholeNumberField(
+        "Most upcoming sessions per client",
+        [InputRequired("Enter how many upcoming sessions a client can hold."),
+         within(diary.RULE_LIMITS, "max_upcoming_per_client")],
+        invalid="Enter a whole number of sessions, for example 4.",
+        render_kw=limit_attrs(diary.RULE_LIMITS["max_upcoming_per_client"]),
+        description="A client with this many sessions booked ahead can't book another "
+                    "online until one has taken place or been cancelled; they can still move "
+                    "the ones they have, and you can book more for them from the diary "
+                    "(1 to 50).")
 
     def validate_horizon_value(self, field) -> None:
         """1 to 52 weeks, or 1 to 366 days (the unit decides)."""
@@ -145,6 +162,7 @@ class BookingRulesForm(FlaskForm):
         self.horizon_unit.data = "weeks" if weeks else "days"
         self.cancel_window_hours.data = practice.cancel_window_hours
         self.reminder_lead_hours.data = practice.reminder_lead_hours
+        self.max_upcoming_per_client.data = practice.max_upcoming_per_client
 
 
 class SettingsForm(PracticeForm, BookingRulesForm):
@@ -154,7 +172,7 @@ class SettingsForm(PracticeForm, BookingRulesForm):
     # Fields a browser always sends; the checkbox is left out (unticked sends nothing).
     ALWAYS_SENT = ("name", "email", "phone", "address", "timezone", "slot_step_minutes",
                    "min_notice_hours", "horizon_value", "horizon_unit", "cancel_window_hours",
-                   "reminder_lead_hours")
+                   "reminder_lead_hours", "max_upcoming_per_client")
 
     def validate(self, extra_validators=None) -> bool:
         """The field checks, plus: a post missing a field (not from our page) saves nothing

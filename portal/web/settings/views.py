@@ -46,7 +46,9 @@ def index():
                 min_notice_hours=form.min_notice_hours.data,
                 horizon_value=form.horizon_value.data, horizon_unit=form.horizon_unit.data,
                 cancel_window_hours=form.cancel_window_hours.data,
-                reminder_lead_hours=form.reminder_lead_hours.data, now=now(), ip=client_ip(),
+                reminder_lead_hours=form.reminder_lead_hours.data,
+                max_upcoming_per_client=form.max_upcoming_per_client.data, now=now(),
+                ip=client_ip(),
             )
         except InvalidInput as error:
             errors.append(error)

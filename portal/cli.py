@@ -316,13 +316,12 @@ def app_version() -> str:
 
 def human_size(size: int) -> str:
     """1,234 bytes, 12.3 KB, 4.5 MB ..."""
-    if size < 1000:
-        return f"{size:,} bytes"
-    for unit in ("KB", "MB", "GB"):
-        size /= 1000
-        if size < 1000 or unit == "GB":
-            return f"{size:,.1f} {unit}"
-    return f"{size} bytes"  # unreachable
+    value, unit = float(size), "bytes"
+    for bigger in ("KB", "MB", "GB"):
+        if value < 1000:
+            break
+        value, unit = value / 1000, bigger
+    return f"{size:,} bytes" if unit == "bytes" else f"{value:,.1f} {unit}"
 
 
 def echo_wrapped(items: list[str], indent: str, width: int = 96) -> None:

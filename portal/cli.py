@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import time
 from datetime import timedelta
+from importlib import metadata as package_metadata
+from pathlib import Path
 
 import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 from sqlalchemy import func, select
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from portal.extensions import db
 from portal.models import User, utcnow
@@ -25,6 +28,8 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(seed_demo)
     app.cli.add_command(send_outbox)
     app.cli.add_command(send_reminders)
+    app.cli.add_command(backup)
+    app.cli.add_command(restore)
 
 
 @click.command("create-therapist")
@@ -179,3 +184,167 @@ def make_transport(config) -> outbox.Transport:
             timeout=float(config["MAIL_TIMEOUT"]),
         )
     return outbox.FileTransport(config["MAIL_FILE_DIR"])
+
+
+# --- backups ------------------------------------------------------------------------------
+
+
+@click.command("backup")
+@with_appcontext
+@click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path),
+              help="Where archives go (default: BACKUP_DIR, instance/backups/).")
+@click.option("--keep", type=click.IntRange(min=1),
+              help="How many archives to keep, the newest (default: BACKUP_KEEP, 14).")
+def backup(directory: Path | None, keep: int | None) -> None:
+    """Write the database and the uploaded pictures to one archive (encrypted when
+    PORTAL_BACKUP_KEY is set), then remove all but the newest --keep archives."""
+    from portal.services import backup_archive, backups
+
+    config = current_app.config
+    keep = keep or int(config["BACKUP_KEEP"])
+    try:
+        result = backups.create(
+            db.engine, db.metadata, upload_dir=Path(config["UPLOAD_DIR"]),
+            backup_dir=Path(directory or config["BACKUP_DIR"]),
+            key=backup_archive.parse_key(config["BACKUP_KEY"]), now=utcnow(), keep=keep,
+            app_version=app_version(),
+            tools=backups.Tools(config["PG_DUMP"], config["PG_RESTORE"]),
+        )
+    except backup_archive.BackupError as error:
+        raise click.ClickException(error.message) from error
+    except OperationalError as error:
+        raise click.ClickException(f"The database could not be read: {error.orig}") from error
+    rows = {table.name: table.rows for table in result.tables}
+    click.echo(f"Backup written: {result.path}")
+    click.echo(f"  {human_size(result.size)}, " + (
+        "encrypted with PORTAL_BACKUP_KEY" if result.encrypted
+        else "not encrypted (set PORTAL_BACKUP_KEY to encrypt backups)"))
+    click.echo(f"  Database: {result.engine} at revision {result.revision}, "
+               f"{sum(rows.values()):,} rows in {len(rows)} tables")
+    echo_wrapped(backups.describe_rows(rows), "    ")
+    click.echo(f"  Pictures: {result.pictures} ({human_size(result.picture_bytes)})")
+    if result.removed:
+        click.echo(f"  Removed {len(result.removed)} older backup(s), keeping the newest "
+                   f"{keep}: {', '.join(path.name for path in result.removed)}")
+    if result.missing_pictures:
+        click.echo(f"Warning: {len(result.missing_pictures)} picture(s) recorded in the "
+                   f"database have no file in {config['UPLOAD_DIR']}: "
+                   f"{', '.join(result.missing_pictures)}", err=True)
+    if result.damaged_pictures:
+        click.echo(f"Warning: {len(result.damaged_pictures)} picture file(s) no longer match "
+                   f"the checksum recorded at upload: {', '.join(result.damaged_pictures)}",
+                   err=True)
+
+
+@click.command("restore")
+@with_appcontext
+@click.argument("archive", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--replace", is_flag=True,
+              help="Delete the rows this database holds, in the same transaction that loads "
+                   "the archive, and overwrite pictures of the same name.")
+@click.option("--extract-to", type=click.Path(file_okay=False, path_type=Path),
+              help="Only check the archive and write its files to this new folder; the "
+                   "database is not touched.")
+def restore(archive: Path, replace: bool, extract_to: Path | None) -> None:
+    """Rebuild the database (empty, or new: the schema is created) and the pictures from an
+    archive made by `flask backup`, checking every checksum."""
+    from flask_migrate import upgrade
+
+    from portal.services import backup_archive, backups
+
+    config = current_app.config
+    upload_dir = Path(config["UPLOAD_DIR"])
+    try:
+        key = backup_archive.parse_key(config["BACKUP_KEY"])
+        with backup_archive.opened(archive, key) as contents:
+            manifest = contents.manifest
+            click.echo(f"Archive checked: {len(manifest['files'])} files match their "
+                       f"checksums (made {manifest['created_at']} from {manifest['engine']}, "
+                       f"revision {manifest['alembic_revision']}"
+                       + (", encrypted)." if contents.encrypted else ")."))
+            if extract_to is not None:
+                _extract(contents, extract_to)
+                return
+            head = head_revision()
+            backups.check_archive_matches(contents, db.metadata, head)
+            state = backups.database_state(db.engine, db.metadata)
+            if state.blank:
+                click.echo("The database is empty: creating the schema (flask db upgrade).")
+                upgrade()
+            elif state.revision != head:
+                raise backup_archive.BackupError(
+                    f"This database's schema is at revision {state.revision or 'unknown'}, "
+                    f"the archive's at {head}. Restore into a new, empty database.")
+            # Checked again inside the restore's transaction; here, before any picture is
+            # written.
+            backups.refuse_data(state.rows, replace=replace)
+            plan = backups.plan_pictures(contents, upload_dir, replace=replace)
+            written = backups.restore_pictures(contents, upload_dir, plan)
+            result = backups.restore_rows(db.engine, db.metadata, contents, replace=replace)
+    except backup_archive.BackupError as error:
+        raise click.ClickException(error.message) from error
+    except OperationalError as error:
+        raise click.ClickException(f"The database could not be reached: {error.orig}") from error
+    rows = {table.name: table.rows for table in result.tables}
+    target = db.engine.url.render_as_string(hide_password=True)
+    if result.deleted:
+        click.echo(f"Replaced {sum(result.deleted.values()):,} rows that were in the database.")
+    click.echo(f"Restored {sum(rows.values()):,} rows in {len(rows)} tables into {target}:")
+    echo_wrapped(backups.describe_rows(rows), "  ")
+    click.echo("Every table's row count and checksum match the archive.")
+    click.echo(f"Pictures: {len(plan.write)} written ({human_size(written)}) to {upload_dir}"
+               + (f", {len(plan.present)} already there" if plan.present else "") + ".")
+    if manifest.get("missing_pictures"):
+        click.echo(f"Warning: {len(manifest['missing_pictures'])} picture(s) were already "
+                   "missing from the upload directory when the backup was made: "
+                   f"{', '.join(manifest['missing_pictures'])}", err=True)
+
+
+def _extract(contents, target: Path) -> None:
+    """Copy an opened archive's checked files into a new (or empty) folder."""
+    if target.exists() and any(target.iterdir()):
+        raise click.ClickException(f"{target} is not empty: choose a new folder.")
+    shutil.copytree(contents.root, target, dirs_exist_ok=True)
+    click.echo(f"Extracted to {target}; the database was not touched.")
+
+
+def head_revision() -> str:
+    """The schema revision this code's migrations end at."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(current_app.extensions["migrate"].directory))
+    return ScriptDirectory.from_config(config).get_current_head()
+
+
+def app_version() -> str:
+    """The installed portal's version, for the backup manifest."""
+    try:
+        return package_metadata.version("portal")
+    except package_metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def human_size(size: int) -> str:
+    """1,234 bytes, 12.3 KB, 4.5 MB ..."""
+    value, unit = float(size), "bytes"
+    for bigger in ("KB", "MB", "GB"):
+        if value < 1000:
+            break
+        value, unit = value / 1000, bigger
+    return f"{size:,} bytes" if unit == "bytes" else f"{value:,.1f} {unit}"
+
+
+def echo_wrapped(items: list[str], indent: str, width: int = 96) -> None:
+    """Items joined with commas, wrapped between items and indented."""
+    line = ""
+    for number, item in enumerate(items, start=1):
+        piece = item if number == len(items) else f"{item},"
+        if line and len(indent) + len(line) + 1 + len(piece) > width:
+            click.echo(indent + line)
+            line = piece
+        else:
+            line = f"{line} {piece}" if line else piece
+    if line:
+        click.echo(indent + line)

@@ -65,6 +65,14 @@ def defaults(instance_path: Path) -> dict:
         # Days an email is retried (at most an hour apart) before it is marked not delivered
         # and shown to the therapist; "Send again" gives it as long again.
         "OUTBOX_RETRY_DAYS": 7,
+        # `flask backup`: where archives go, how many to keep, the encryption key (URL-safe
+        # base64 of 32 bytes, from PORTAL_BACKUP_KEY; none: archives are not encrypted) and
+        # the PostgreSQL client programs (found on PATH when empty).
+        "BACKUP_DIR": str(instance_path / "backups"),
+        "BACKUP_KEEP": 14,
+        "BACKUP_KEY": "",
+        "PG_DUMP": "",
+        "PG_RESTORE": "",
         "TRUSTED_PROXIES": 0,
     }
 
@@ -83,6 +91,10 @@ def load(app: Flask, test_config: dict | None) -> None:
         app.config["RATELIMIT_STORAGE_URI"] = os.environ["RATELIMIT_STORAGE_URI"]
     if os.environ.get("PRACTICE_TIMEZONE"):
         app.config["PRACTICE_TIMEZONE"] = os.environ["PRACTICE_TIMEZONE"]
+    for variable, setting in (("PORTAL_BACKUP_KEY", "BACKUP_KEY"), ("PORTAL_PG_DUMP", "PG_DUMP"),
+                              ("PORTAL_PG_RESTORE", "PG_RESTORE")):
+        if os.environ.get(variable):
+            app.config[setting] = os.environ[variable]
     if test_config:
         app.config.update(test_config)
 

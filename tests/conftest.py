@@ -72,7 +72,7 @@ def pytest_collection_modifyitems(config, items):
 
 SLOW_FILES = ("test_client_filters.py", "test_demo.py", "test_gunicorn_race.py",
               "test_no_double_booking.py", "test_outbox.py", "test_cli.py", "test_adherence.py",
-              "test_valid_html.py")
+              "test_valid_html.py", "test_backup.py")
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -206,6 +206,7 @@ def database(request, tmp_path_factory) -> Iterator[Database]:
 FRESH_DB_FILES = (
     "tests/e2e/",
     "tests/test_cli.py",
+    "tests/test_backup.py",
     "tests/test_migrations.py",
     "tests/test_gunicorn_race.py",
     "tests/services/test_outbox.py",

@@ -149,21 +149,31 @@ def store(data: bytes, upload_dir: Path) -> Stored:
 
 def save(encoded: Encoded, upload_dir: Path) -> Stored:
     """Write an encoded picture to the upload directory under a new random name."""
-    upload_dir = Path(upload_dir)
-    upload_dir.mkdir(parents=True, exist_ok=True)
     name = f"{secrets.token_urlsafe(24)}.{encoded.extension}"
-    partial = upload_dir / f".{name}.part"
-    # Write then rename, so a reader never sees half a file; "x" never overwrites.
-    try:
-        with open(partial, "xb") as handle:
-            handle.write(encoded.data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(partial, upload_dir / name)
-    finally:
-        partial.unlink(missing_ok=True)
+    put(upload_dir, name, encoded.data)
     return Stored(stored_name=name, content_type=encoded.content_type, width=encoded.width,
                   height=encoded.height, byte_size=len(encoded.data), sha256=encoded.sha256)
+
+
+def put(upload_dir: Path, stored_name: str, data: bytes) -> Path:
+    """Write `data` as `stored_name` in the upload directory (a new upload, or a picture
+    coming back from a backup), replacing a file of that name; returns its path."""
+    target = path_of(upload_dir, stored_name)
+    if target is None:
+        raise ValueError(f"not a stored picture name: {stored_name!r}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{stored_name}.part")
+    # Write then rename, so a reader never sees half a file; "x" never shares a partial file
+    # with another writer.
+    try:
+        with open(partial, "xb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
+    return target
 
 
 def path_of(upload_dir: Path, stored_name: str) -> Path | None:

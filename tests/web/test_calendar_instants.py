@@ -33,6 +33,7 @@ from portal.seed.library import seed_library
 from portal.services import booking, calendar, moment_feed, moment_reminders, programmes
 from portal.services import reminders as reminder_service
 from portal.services.programmes import ItemInput
+from tests.booking_support import EMAIL_LINKS
 from tests.conftest import login
 from tests.tools import icaljs_command
 
@@ -115,7 +116,8 @@ def act_in_zone(app, diary, zone_name: str, now: datetime, changes: list[date]
             before = last_outbox_id()
             appointment = booking.book(db.session, jo, client=alex, therapist=jo,
                                        service_id=service_id, now=now,
-                                       starts_at=datetime.combine(day, at, zone))
+                                       starts_at=datetime.combine(day, at, zone),
+                                       links=EMAIL_LINKS)
             outputs.extend(new_emails(before, zone_name, stored(appointment, practice)))
             return appointment
 
@@ -125,11 +127,13 @@ def act_in_zone(app, diary, zone_name: str, now: datetime, changes: list[date]
         moved = book(working_day(first, -1), time(15))
         before = last_outbox_id()
         booking.reschedule(db.session, jo, moved, now=now,
-                           starts_at=datetime.combine(working_day(first, 1), time(15), zone))
+                           starts_at=datetime.combine(working_day(first, 1), time(15), zone),
+                           links=EMAIL_LINKS)
         outputs += new_emails(before, zone_name, stored(moved, practice))
         cancelled = booked.pop(2)  # the day before the second change
         before = last_outbox_id()
-        booking.cancel(db.session, jo, cancelled, now=now, reason="Away that week.")
+        booking.cancel(db.session, jo, cancelled, now=now, reason="Away that week.",
+                       links=EMAIL_LINKS)
         outputs += new_emails(before, zone_name, stored(cancelled, practice))
         reminded = booked[-1]
         before = last_outbox_id()

@@ -45,6 +45,7 @@ from portal.models import (
 )
 from portal.seed import demo
 from portal.services import booking
+from portal.web.links import BOOKING_LINKS
 from tests.conftest import ROOT, TEST_PASSWORD, csrf_from, link_in, login
 from tests.tools import vnu_command
 
@@ -228,15 +229,20 @@ def latest_email_text(app, kind: str) -> str:
 def compose_appointment_emails(app) -> None:
     """Confirmation, change, reminder and cancellation (with a message) of the next session,
     composed by the code that sends them."""
-    with app.app_context():
+    # A request context, as when a client books: the emails carry their real links.
+    with app.test_request_context():
         practice = db.session.scalar(sa.select(Practice))
         appointment = db.session.scalars(
             sa.select(Appointment).where(Appointment.status == AppointmentStatus.BOOKED,
                                          Appointment.starts_at > utcnow())
             .order_by(Appointment.starts_at)).first()
-        for kind in ("confirmed", "rescheduled", "reminder"):
-            booking.notify(db.session, practice, appointment, kind, utcnow())
+        for kind in ("confirmed", "rescheduled"):
+            booking.notify(db.session, practice, appointment, kind, utcnow(),
+                           links=BOOKING_LINKS)
+        # The reminder duty runs outside any request and sends no links.
+        booking.notify(db.session, practice, appointment, "reminder", utcnow(), links=None)
         booking.notify(db.session, practice, appointment, "cancelled", utcnow(),
+                       links=BOOKING_LINKS,
                        message="Sorry, the practice is closed that day.\nCall us to rebook.")
         db.session.commit()
 
@@ -282,6 +288,11 @@ def walk_every_role(app, documents: list[Document], failures: list[str]) -> dict
     pain = alex.post(item, {**form, "feedback": "pain", "feedback_left": "pain",
                             "feedback_right": "pain"}, action=log)
     assert pain.status_code == 200, "a pain report shows the easier version"
+    # At the practice's limit of upcoming sessions the booking page says so instead.
+    with app.app_context():
+        db.session.scalar(sa.select(Practice)).max_upcoming_per_client = 1
+        db.session.commit()
+    assert alex.get(f"/booking/{ids['service']}").status_code == 409
 
     nia = Visitor("newcomer", signed_in(app, *NEWCOMER), documents, failures)
     walked[nia.role] = nia.walk(ENTRY_POINTS[nia.role])

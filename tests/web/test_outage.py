@@ -18,7 +18,7 @@ from limits.errors import StorageError
 from limits.storage import storage_from_string
 from sqlalchemy.orm import Session
 
-from portal import create_app
+from portal import config, create_app
 from portal.extensions import db, limiter
 from portal.models import User
 from portal.services import library
@@ -274,3 +274,36 @@ def test_a_configured_redis_that_is_down_gives_the_503_page(tmp_path):
         with app.app_context():
             db.engine.dispose()
 
+
+# --- servers that accept and never answer -------------------------------------------------
+
+
+def loaded_config(tmp_path, **settings) -> dict:
+    """The configuration create_app would build from these settings."""
+    probe = Flask("probe", instance_path=str(tmp_path))
+    config.load(probe, {**base_config("sqlite://", tmp_path), **settings})
+    return probe.config
+
+
+def test_silent_database_and_redis_hosts_are_given_up_on_in_seconds(tmp_path):
+    """A host that accepts the connection and then says nothing would hold every request past
+    gunicorn's 30 s. Against a local socket that never answers, the 503 page came after 5 s
+    (PostgreSQL) and 2 s (Redis); without these settings the request waited on."""
+    settings = loaded_config(tmp_path, SQLALCHEMY_DATABASE_URI="postgresql://db.internal/portal",
+                             RATELIMIT_STORAGE_URI="redis://cache.internal:6379/0")
+    assert settings["SQLALCHEMY_ENGINE_OPTIONS"]["connect_args"] == {"connect_timeout": 5}
+    assert settings["SQLALCHEMY_ENGINE_OPTIONS"]["pool_pre_ping"] is True
+    assert settings["RATELIMIT_STORAGE_OPTIONS"] == {"socket_connect_timeout": 2,
+                                                     "socket_timeout": 2}
+    # What the deployer wrote wins.
+    settings = loaded_config(
+        tmp_path, SQLALCHEMY_DATABASE_URI="postgresql://db.internal/portal?connect_timeout=20",
+        RATELIMIT_STORAGE_URI="rediss://cache.internal:6379/0",
+        RATELIMIT_STORAGE_OPTIONS={"socket_timeout": 5})
+    assert "connect_args" not in settings["SQLALCHEMY_ENGINE_OPTIONS"]
+    assert settings["RATELIMIT_STORAGE_OPTIONS"] == {"socket_connect_timeout": 2,
+                                                     "socket_timeout": 5}
+    # Neither SQLite nor the in-memory counter waits on a network.
+    settings = loaded_config(tmp_path)
+    assert "connect_args" not in settings["SQLALCHEMY_ENGINE_OPTIONS"]
+    assert "RATELIMIT_STORAGE_OPTIONS" not in settings

@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from flask import Flask
+from sqlalchemy.engine import make_url
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -101,6 +102,7 @@ def load(app: Flask, test_config: dict | None) -> None:
     app.config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(
         app.config["SQLALCHEMY_DATABASE_URI"]
     )
+    _give_up_on_silent_servers(app)
     if app.config["PORTAL_ENV"] == "production":
         _harden_for_production(app)
     elif not app.config.get("SECRET_KEY"):
@@ -113,6 +115,29 @@ def normalise_database_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix):]
     return url
+
+
+# A database or Redis host that stops answering, rather than refusing, would hold every request
+# until the operating system gives up (minutes), long after gunicorn (30 s) has killed the
+# worker and the visitor has seen a bare error. Give up sooner and show the outage page.
+DATABASE_CONNECT_TIMEOUT = 5
+REDIS_TIMEOUT = 2
+
+
+def _give_up_on_silent_servers(app: Flask) -> None:
+    """Connection timeouts for PostgreSQL and Redis, unless their URLs set their own."""
+    url = make_url(app.config["SQLALCHEMY_DATABASE_URI"])
+    if url.get_backend_name() == "postgresql" and "connect_timeout" not in url.query:
+        options = dict(app.config["SQLALCHEMY_ENGINE_OPTIONS"])
+        options["connect_args"] = {"connect_timeout": DATABASE_CONNECT_TIMEOUT,
+                                   **options.get("connect_args", {})}
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
+    if app.config["RATELIMIT_STORAGE_URI"].startswith(("redis://", "rediss://")):
+        # redis-py lets options in the URL win over these.
+        app.config["RATELIMIT_STORAGE_OPTIONS"] = {
+            "socket_connect_timeout": REDIS_TIMEOUT, "socket_timeout": REDIS_TIMEOUT,
+            **app.config.get("RATELIMIT_STORAGE_OPTIONS", {}),
+        }
 
 
 def is_sqlite(url: str) -> bool:

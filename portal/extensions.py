@@ -17,7 +17,10 @@ db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 csrf = CSRFProtect()
 login_manager = LoginManager()
-limiter = Limiter(key_func=get_remote_address, default_limits=[])
+# Storage errors arrive as limits' StorageError whatever the store (Redis in production), so
+# the web layer can answer them with its outage page (portal/web/errors.py).
+limiter = Limiter(key_func=get_remote_address, default_limits=[],
+                  storage_options={"wrap_exceptions": True})
 
 
 def configure_sqlite(engine: Engine) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import current_app, flash, session
+from flask import current_app, flash, request, session
 from flask_login import current_user, logout_user
 
 from portal.extensions import db, login_manager
@@ -47,7 +47,10 @@ def end() -> None:
 
 def enforce_timeouts():
     """before_request: sign out sessions idle or old beyond the configured limits."""
-    if not current_user.is_authenticated:
+    # Stylesheets and scripts need no user: loading one from the database for each file
+    # would cost a query apiece, and while the database is down, the outage page's own
+    # styles would fail with it.
+    if request.endpoint == "static" or not current_user.is_authenticated:
         return
     current = now().timestamp()
     if "login_at" not in session:

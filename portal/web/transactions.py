@@ -28,8 +28,18 @@ def mark_failed() -> None:
     g.unit_of_work_failed = True
     # At once, not at the end: the page that explains the failure must read the database as
     # it was, and after a failed flush the session refuses every query until rolled back.
-    db.session.rollback()
+    _roll_back()
     _undo_outside_the_database()
+
+
+def _roll_back() -> None:
+    """Roll the session back; when the database has gone away, the rollback cannot reach it
+    either, and the server drops the transaction with the connection, so the error page
+    still follows."""
+    try:
+        db.session.rollback()
+    except SQLAlchemyError:
+        current_app.logger.warning("rollback failed", exc_info=True)
 
 
 def on_failure(undo: Callable[[], None]) -> None:
@@ -51,7 +61,7 @@ def failed() -> bool:
 def finish(response: Response) -> Response:
     """after_request: commit a successful response; roll back anything else."""
     if failed() or response.status_code >= 400:
-        db.session.rollback()
+        _roll_back()
         _undo_outside_the_database()
         return response
     try:
@@ -59,19 +69,24 @@ def finish(response: Response) -> Response:
     except IntegrityError:
         current_app.logger.warning("commit refused by a constraint", exc_info=True)
         return _not_saved(409, COMMIT_CONFLICT)
-    except SQLAlchemyError:
-        current_app.logger.exception("commit failed")
-        return _not_saved(500)
+    except SQLAlchemyError as error:
+        return _not_saved(500, error=error)
     return response
 
 
-def _not_saved(code: int, detail: str | None = None) -> Response:
-    """The error page that replaces a response whose writes could not be committed."""
-    from portal.web.errors import render_error  # here: errors imports this module
+def _not_saved(code: int, detail: str | None = None, *,
+               error: SQLAlchemyError | None = None) -> Response:
+    """The error page that replaces a response whose writes could not be committed: the
+    503 page when the database stopped answering, else the page for code."""
+    from portal.web import errors  # here: errors imports this module
 
     # The page may have queued "Saved" messages for the next page; none of it was saved.
     session.pop("_flashes", None)
-    return current_app.make_response(render_error(code, detail))
+    if errors.is_outage(error):
+        return errors.render_unavailable(error)
+    if error is not None:
+        current_app.logger.error("commit failed", exc_info=error)
+    return current_app.make_response(errors.render_error(code, detail))
 
 
 def forget(_error: BaseException | None = None) -> None:

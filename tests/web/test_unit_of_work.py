@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from flask import Flask, flash, redirect, render_template_string
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import InternalError
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import MethodNotAllowed, TooManyRequests
 from wtforms import StringField
@@ -205,6 +205,8 @@ def test_a_commit_refused_by_a_constraint_is_a_409_and_writes_nothing(app, clien
 
 
 def test_a_commit_that_fails_is_a_500_and_writes_nothing(app, client, practice, monkeypatch):
+    """A commit the database answers with an error of its own; a lost connection is the 503
+    page instead (tests/web/test_outage.py)."""
     undone = []
 
     def write_and_answer():
@@ -214,7 +216,7 @@ def test_a_commit_that_fails_is_a_500_and_writes_nothing(app, client, practice, 
         return "saved"
 
     def broken_commit(self):
-        raise OperationalError("COMMIT", {}, Exception("connection lost"))
+        raise InternalError("COMMIT", {}, Exception("could not write to file"))
 
     _route(app, "/_uow/lost", write_and_answer)
     monkeypatch.setattr(Session, "commit", broken_commit)

@@ -277,15 +277,16 @@ def _pseudonymise(client: User) -> None:
 # --- the purge ------------------------------------------------------------------------------
 
 
-def purge_due(session: Session, now: datetime, *, limit: int = PURGE_BATCH) -> int:
-    """Delete for good the clinical records of up to `limit` erased clients whose retention
-    date has passed; returns how many. Safe on several hosts at once: each claims its rows
-    (FOR UPDATE SKIP LOCKED on PostgreSQL; SQLite writers queue with BEGIN IMMEDIATE)."""
+def purge_due(session: Session, now: datetime, *, limit: int | None = None) -> int:
+    """Delete for good the clinical records of up to `limit` (PURGE_BATCH) erased clients
+    whose retention date has passed; returns how many. Safe on several hosts at once: each
+    claims its rows (FOR UPDATE SKIP LOCKED on PostgreSQL; SQLite writers queue with BEGIN
+    IMMEDIATE)."""
     due = list(session.scalars(
         select(ClientErasure)
         .where(ClientErasure.purged_at.is_(None), ClientErasure.retain_until <= now)
         .order_by(ClientErasure.retain_until, ClientErasure.id)
-        .limit(limit).with_for_update(skip_locked=True)))
+        .limit(limit or PURGE_BATCH).with_for_update(skip_locked=True)))
     for erasure in due:
         deleted = _delete_records(session, erasure.client_id)
         erasure.purged_at = now

@@ -94,7 +94,17 @@ function focusErrors(root) {
   if (summary) summary.focus();
 }
 
+// A "Print" button ([data-print], hidden in the markup): without JavaScript it stays hidden
+// and the browser's own Print works the same.
+function addPrintButtons(root) {
+  for (const button of root.querySelectorAll("[data-print]")) {
+    button.hidden = false;
+    button.addEventListener("click", () => window.print());
+  }
+}
+
 addMenuToggle(document);
+addPrintButtons(document);
 addPasswordToggles(document);
 addConfirmations(document);
 focusErrors(document);

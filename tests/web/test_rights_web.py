@@ -139,7 +139,7 @@ def test_my_data_as_a_page_to_read_and_print_is_audited(app, world, alex):
                      "Do you have pain that is worse at night", "Tight psoas, Alex's left side",
                      "Session note, Mon 2 March 2026, 12:00 , Jo Fletcher", "Cat–cow",
                      "Once a day, every day", "Easy (Alex)", "Tuesday 3 March 2026",
-                     "The client downloaded their data", "Print this page"):
+                     "All data downloaded (the client's own copy)", "Print this page"):
         assert expected in page, expected
     assert "Bea" not in page
     html = response.get_data(as_text=True)

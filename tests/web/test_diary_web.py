@@ -292,7 +292,7 @@ RULES_FORM = {"slot_step_minutes": "30", "min_notice_hours": "6", "horizon_value
               "horizon_unit": "weeks", "cancel_window_hours": "48", "reminder_lead_hours": "12"}
 # The rest of the settings form, as the diary fixture's practice has them.
 PRACTICE_FORM = {"name": "Test Practice", "email": "desk@example.com", "phone": "020 7946 0000",
-                 "address": "", "timezone": "Europe/London"}
+                 "address": "", "timezone": "Europe/London", "retention_years": "8"}
 SETTINGS = "/settings/"
 
 

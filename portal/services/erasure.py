@@ -161,6 +161,9 @@ def erase_client(session: Session, passwords: Passwords, actor: User, client: Us
     by_client = actor.id == client.id
     if not by_client and not actor.is_therapist:
         raise PermissionDenied("Only the client or a therapist can erase a client's account.")
+    # Hold the client's row until this transaction ends: a second erasure of the same
+    # account (two tabs, the client and the therapist at once) waits, then finds this one.
+    session.execute(select(User.id).where(User.id == client.id).with_for_update())
     if is_erased(session, client):
         raise Conflict("This account has already been erased.")
     if not passwords.verify(actor.password_hash, password):

@@ -297,7 +297,9 @@ def test_a_therapist_erases_an_account_for_a_client(app, world, jo):
     record = text(jo.get(f"/clients/{world['alex']}"))
     assert "This account was erased Wed 4 March 2026 by the practice" in record
     assert "Tight psoas, Alex's left side" in record  # the clinical record is kept
-    assert "Erased client" not in text(jo.get("/clients/"))
+    for listing in ("/clients/", "/programmes/", "/dashboard/"):
+        assert "Erased client" not in text(jo.get(listing)), listing
+    assert "Bea Lund" in text(jo.get("/programmes/"))
     page = jo.get(f"/clients/{world['alex']}").get_data(as_text=True)
     response = jo.post(f"/clients/{world['alex']}/access",
                        data={"csrf_token": csrf_from(page), "active": "1"})

@@ -113,6 +113,10 @@ def delete():
             flash(f"Your account is deleted and you are signed out. Your health records are "
                   f"kept until {kept_until}, then deleted for good. If you ever need them, "
                   f"contact the practice and quote reference #{done.client_id}.", "success")
-            return redirect(url_for("auth.login"))
+            response = redirect(url_for("auth.login"))
+            # The browser forgets what it kept for this site: the offline copy of Today and
+            # anything stored for it (the session cookie stays, to carry the message).
+            response.headers["Clear-Site-Data"] = '"cache", "storage"'
+            return response
     plan = erasure.plan(db.session, me, now())
     return render_template("account/delete.html", form=form, plan=plan)

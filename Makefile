@@ -29,7 +29,8 @@ run: $(VENV)/.installed
 	@export PORTAL_ENV=$${PORTAL_ENV:-development}; \
 	  $(BIN)/flask send-outbox --loop --interval 2 & sender=$$!; \
 	  $(BIN)/flask send-reminders --loop --interval 60 >/dev/null & reminders=$$!; \
-	  trap 'kill $$sender $$reminders 2>/dev/null' EXIT INT TERM; \
+	  $(BIN)/flask purge-expired --loop >/dev/null & purge=$$!; \
+	  trap 'kill $$sender $$reminders $$purge 2>/dev/null' EXIT INT TERM; \
 	  $(BIN)/flask run --host 127.0.0.1 --port $(PORT)
 
 test: $(VENV)/.installed-test

@@ -30,6 +30,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(send_reminders)
     app.cli.add_command(backup)
     app.cli.add_command(restore)
+    app.cli.add_command(purge_expired)
 
 
 @click.command("create-therapist")
@@ -162,6 +163,38 @@ def send_reminders(loop: bool, interval: float) -> None:
             queued = 0
         if queued or not loop:
             click.echo(f"reminders: {queued} queued")
+        if not loop:
+            return
+        db.session.remove()
+        time.sleep(interval)
+
+
+@click.command("purge-expired")
+@with_appcontext
+@click.option("--loop", is_flag=True, help="Keep running and purge records as they fall due.")
+@click.option("--interval", default=3600.0, show_default=True, help="Seconds between runs.")
+def purge_expired(loop: bool, interval: float) -> None:
+    """Delete for good the clinical records of erased clients whose retention date has
+    passed (run it daily from cron, or with --loop). Safe on several hosts at once."""
+    from portal.services import erasure
+
+    while True:
+        purged = 0
+        try:
+            # A batch at a time, each its own unit of work: a long backlog is never one huge
+            # transaction, and what is done stays done if a later batch fails.
+            while batch := erasure.purge_due(db.session, utcnow()):
+                db.session.commit()
+                purged += batch
+        except SQLAlchemyError:
+            db.session.rollback()
+            if not loop:
+                raise
+            # A database hiccup must not end the loop: report it and try again next round.
+            current_app.logger.exception("purge-expired: this run failed; retrying")
+        if purged or not loop:
+            click.echo(f"purge: records of {purged} erased account{'s' if purged != 1 else ''} "
+                       "deleted")
         if not loop:
             return
         db.session.remove()

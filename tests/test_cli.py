@@ -1,4 +1,4 @@
-"""The flask commands: create-therapist, seed-demo and send-outbox."""
+"""The flask commands: create-therapist, seed-demo, send-outbox and purge-expired."""
 
 from __future__ import annotations
 
@@ -296,3 +296,75 @@ def test_send_outbox_loop_survives_a_database_error(app, runner, monkeypatch):
     runs.clear()
     once = runner.invoke(args=["send-outbox"])
     assert isinstance(once.exception, OperationalError)
+
+
+# --- purge-expired -------------------------------------------------------------------------
+
+
+def erased_clients(app, *kept_until) -> list[int]:
+    """One erased client per date, each with a questionnaire and an attended session, whose
+    records are kept until that date; returns their ids."""
+    from datetime import timedelta
+
+    from portal.models import Appointment, AppointmentStatus, ClientErasure, IntakeForm, Service
+    from portal.services import erasure
+
+    ids = []
+    with app.app_context():
+        passwords = app.extensions["portal.passwords"]
+        now = utcnow()
+        db.session.add(Practice(name="Test Practice", timezone="Europe/London"))
+        jo = User(email="jo@example.com", name="Jo Fletcher", role=Role.THERAPIST,
+                  password_hash=passwords.hash(TEST_PASSWORD))
+        service = Service(name="60 minute massage", duration_minutes=60, price_pence=5500)
+        db.session.add_all([jo, service])
+        db.session.flush()
+        for n, until in enumerate(kept_until):
+            client = User(email=f"client{n}@example.com", name=f"Client Number{n}",
+                          role=Role.CLIENT, password_hash=passwords.hash(TEST_PASSWORD))
+            db.session.add(client)
+            db.session.flush()
+            start = now - timedelta(days=30, hours=2 * n)
+            db.session.add_all([
+                IntakeForm(client_id=client.id, answers={"complaints": "Stiff"}, red_flags=[],
+                           consent_version="2026-11", consent_given_at=start,
+                           submitted_at=start),
+                Appointment(client_id=client.id, therapist_id=jo.id, service_id=service.id,
+                            starts_at=start, ends_at=start + timedelta(hours=1),
+                            blocked_until=start + timedelta(hours=1), price_pence=5500,
+                            booked_by_id=jo.id, status=AppointmentStatus.ATTENDED)])
+            db.session.flush()
+            erasure.erase_client(db.session, passwords, jo, client, password=TEST_PASSWORD,
+                                 now=now)
+            db.session.scalar(select(ClientErasure).where(
+                ClientErasure.client_id == client.id)).retain_until = now + until
+            ids.append(client.id)
+        db.session.commit()
+    return ids
+
+
+def test_purge_expired_deletes_only_records_past_their_date(app, runner, monkeypatch):
+    from datetime import timedelta
+
+    from portal.models import Appointment, ClientErasure, IntakeForm
+    from portal.services import erasure
+
+    monkeypatch.setattr(erasure, "PURGE_BATCH", 2)  # three due: two batches, two commits
+    day = timedelta(days=1)
+    *due, kept = erased_clients(app, -day, -2 * day, -3 * day, 300 * day)
+
+    result = runner.invoke(args=["purge-expired"])
+
+    assert result.exit_code == 0, result.output
+    assert "records of 3 erased accounts deleted" in result.output
+    for model in (IntakeForm, Appointment):
+        assert count(app, model, model.client_id.in_(due)) == 0
+        assert count(app, model, model.client_id == kept) == 1
+    assert count(app, ClientErasure, ClientErasure.purged_at.is_not(None)) == 3
+    assert count(app, AuditEvent, AuditEvent.action == "account.records_purged",
+                 AuditEvent.subject_user_id.in_(due), AuditEvent.actor_id.is_(None)) == 3
+    assert count(app, User, User.id.in_(due)) == 3  # the pseudonymous rows stay
+
+    again = runner.invoke(args=["purge-expired"])
+    assert "records of 0 erased accounts deleted" in again.output
+    assert count(app, AuditEvent, AuditEvent.action == "account.records_purged") == 3

@@ -11,6 +11,7 @@ from portal.models.booking import (
     TimeOff,
     WorkingHours,
 )
+from portal.models.erasure import ClientErasure
 from portal.models.intake import IntakeForm
 from portal.models.library import BODY_AREAS, Exercise, ExerciseLevel, Picture, Sides
 from portal.models.notes import SessionNote
@@ -35,6 +36,7 @@ __all__ = [
     "AppointmentStatus",
     "IntakeForm",
     "BODY_AREAS",
+    "ClientErasure",
     "CompletionLog",
     "Exercise",
     "ExerciseLevel",

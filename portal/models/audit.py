@@ -11,7 +11,9 @@ from portal.models.base import Base, utcnow
 
 
 class AuditEvent(Base):
-    """Who did what to whom, when (UTC) and from where. Rows are only ever inserted."""
+    """Who did what to whom, when (UTC) and from where. Rows are only ever inserted, with one
+    exception: erasing a client's account takes their name, email and addresses out of the
+    rows about them (portal.services.erasure), which keep only the ids."""
 
     __tablename__ = "audit_event"
     __table_args__ = (Index("ix_audit_event_subject", "subject_user_id", "at"),)

@@ -21,6 +21,7 @@ class Practice(Base):
         CheckConstraint("cancel_window_hours BETWEEN 0 AND 336", name="cancel_window_range"),
         CheckConstraint("reminder_lead_hours BETWEEN 1 AND 168", name="reminder_lead_range"),
         CheckConstraint("max_upcoming_per_client BETWEEN 1 AND 50", name="upcoming_limit_range"),
+        CheckConstraint("retention_years BETWEEN 6 AND 30", name="retention_range"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -39,6 +40,9 @@ class Practice(Base):
     # The most upcoming booked sessions a client may hold when booking online (the therapist
     # may book beyond it); checked by portal.services.booking.
     max_upcoming_per_client: Mapped[int] = mapped_column(default=4)
+    # How many years an erased client's clinical records are kept after their care ended
+    # (portal.services.erasure); 8 is the usual guidance for adults' health records in the UK.
+    retention_years: Mapped[int] = mapped_column(default=8)
     # "Exercise of the week" on every client's home page; set by portal.services.library.
     featured_exercise_id: Mapped[int | None] = mapped_column(
         ForeignKey("exercise.id", ondelete="SET NULL"))

@@ -9,10 +9,10 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from portal.models import Practice, Role, User
+from portal.models import ClientErasure, Practice, Role, User
 from portal.services import audit, emails, outbox
 from portal.services import practice as practice_service
-from portal.services.errors import InvalidInput, NotFound, PermissionDenied
+from portal.services.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from portal.services.passwords import Passwords, check_policy
 from portal.services.tokens import INVITE, RESET, Tokens
 
@@ -247,6 +247,10 @@ def set_active(session: Session, actor: User, client: User, *, active: bool, now
         raise PermissionDenied("Only a therapist can change a client's access.")
     if client.active == active:
         return
+    if active and session.scalar(select(ClientErasure.id)
+                                 .where(ClientErasure.client_id == client.id)):
+        raise Conflict("This account was erased, so it can't be turned back on. The client "
+                       "can register or be invited again as a new client.")
     client.active = active
     client.session_version += 1
     audit.record(session, actor=actor, subject=client, now=now, ip=ip,

@@ -477,6 +477,15 @@ def cancel(
         raise PermissionDenied(_closed_message(practice))
     if len(reason) > 2000:
         raise InvalidInput("reason", "Keep the message under 2,000 characters.")
+    _mark_cancelled(session, practice, actor, appointment, now=now, reason=reason, ip=ip)
+    notify(session, practice, appointment, "cancelled", now, links=links,
+           message=appointment.cancel_reason)
+
+
+def _mark_cancelled(session: Session, practice: Practice, actor: User, appointment: Appointment,
+                    *, now: datetime, reason: str, ip: str | None, **details: object) -> None:
+    """The cancel transition, audited: who and when, why, whether it was late (inside the
+    policy window), and a new calendar sequence."""
     appointment.status = AppointmentStatus.CANCELLED
     appointment.cancelled_at = now
     appointment.cancelled_by_id = actor.id
@@ -487,9 +496,26 @@ def cancel(
     session.flush()
     audit.record(session, actor=actor, subject=appointment.client, now=now, ip=ip,
                  action="appointment.cancelled", appointment=appointment.id,
-                 late=appointment.late_cancellation or None)
-    notify(session, practice, appointment, "cancelled", now, links=links,
-           message=appointment.cancel_reason)
+                 late=appointment.late_cancellation or None, **details)
+
+
+def cancel_upcoming_of_erased(session: Session, actor: User, client: User, *, now: datetime,
+                              reason: str, ip: str | None = None) -> list[Appointment]:
+    """Cancel every session of the client still to come because their account is being
+    erased (portal.services.erasure), whatever the policy window, and without emailing the
+    client: their address is about to go. Returns the cancelled appointments, by start."""
+    practice = practice_service.current(session)
+    upcoming = list(session.scalars(
+        select(Appointment)
+        .where(Appointment.client_id == client.id, Appointment.starts_at > now,
+               Appointment.status == AppointmentStatus.BOOKED)
+        .options(joinedload(Appointment.service), joinedload(Appointment.therapist))
+        .order_by(Appointment.starts_at, Appointment.id)
+    ).unique())
+    for appointment in upcoming:
+        _mark_cancelled(session, practice, actor, appointment, now=now, reason=reason, ip=ip,
+                        erasure=True)
+    return upcoming
 
 
 def _closed_message(practice: Practice) -> str:

@@ -1,6 +1,8 @@
 """One client's record as the therapist reads it: the record with adherence over time and
-session notes, the client's audit trail, and the whole record as a file. Every function runs
-a fixed number of queries however many appointments, notes and logs the client has.
+session notes, the client's audit trail, and the whole record as a file, which the client
+downloads too ("Download my data"), with the practice's views of it ("Who has seen my
+record"). Every function runs a fixed number of queries however many appointments, notes and
+logs the client has.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from sqlalchemy.orm import Session, aliased, contains_eager, joinedload
 from portal.models import (
     Appointment,
     AuditEvent,
+    ClientErasure,
     CompletionLog,
     IntakeForm,
     MomentTime,
@@ -59,6 +62,8 @@ class ClientRecord:
     notes: dict[int, list[SessionNote]] = field(default_factory=dict)
     # Each appointment's local date in the practice's zone, for links to the diary's days.
     days: dict[int, date] = field(default_factory=dict)
+    # Set when the client's account was erased: the records stay until its retain_until.
+    erasure: ClientErasure | None = None
 
     @property
     def current_intake(self) -> IntakeForm | None:
@@ -86,6 +91,10 @@ def get_client(session: Session, actor: User, client_id: int) -> User:
     return client
 
 
+def _erasure(session: Session, client: User) -> ClientErasure | None:
+    return session.scalar(select(ClientErasure).where(ClientErasure.client_id == client.id))
+
+
 def session_notes(session: Session, client: User) -> dict[int, list[SessionNote]]:
     """Every session note on the client's appointments with its author, by appointment id,
     oldest first (one query)."""
@@ -101,7 +110,7 @@ def session_notes(session: Session, client: User) -> dict[int, list[SessionNote]
 
 def client_record(session: Session, actor: User, client: User, now: datetime, *,
                   ip: str | None = None) -> ClientRecord:
-    """The client's record, and an audit row saying the actor read it. Nine queries and an
+    """The client's record, and an audit row saying the actor read it. Ten queries and an
     insert, however many appointments, notes and logs the client has."""
     require_therapist(actor)
     zone = practice_service.zone(session)
@@ -132,6 +141,7 @@ def client_record(session: Session, actor: User, client: User, now: datetime, *,
         red_flag_questions={f.key: f.question for f in intake_service.RED_FLAGS},
         notes=session_notes(session, client),
         days={a.id: a.starts_at.astimezone(zone).date() for a in appointments},
+        erasure=_erasure(session, client),
     )
     audit.record(session, actor=actor, subject=client, action="client.record_viewed",
                  now=now, ip=ip)
@@ -166,15 +176,41 @@ def audit_trail(session: Session, actor: User, client: User, page: int,
     """The audit rows about the client, newest first, one page (a page past the end shows
     the last one). Two queries."""
     require_therapist(actor)
+    return _audit_page(session, [AuditEvent.subject_user_id == client.id], page, per_page)
+
+
+# What the practice does that counts as seeing a client's record, in the client's words.
+PRACTICE_VIEWS = {
+    "client.record_viewed": "Opened your record",
+    "client.exported": "Downloaded your whole record",
+}
+
+
+def record_views(session: Session, actor: User, client: User, page: int,
+                 per_page: int = AUDIT_PAGE_SIZE) -> AuditPage:
+    """Each time someone at the practice opened or downloaded the client's record, newest
+    first, one page, for the client ("Who has seen my record"). The client's own downloads
+    are not views by the practice. Two queries."""
+    if actor.id != client.id:
+        require_therapist(actor)
+    return _audit_page(session, [AuditEvent.subject_user_id == client.id,
+                                 AuditEvent.action.in_(PRACTICE_VIEWS),
+                                 AuditEvent.actor_id.is_not(None),
+                                 AuditEvent.actor_id != client.id], page, per_page)
+
+
+def _audit_page(session: Session, conditions: list, page: int, per_page: int) -> AuditPage:
+    """One page of the audit rows matching the conditions, newest first, with who did each
+    (a page past the end shows the last one). Two queries."""
     total = session.scalar(select(func.count()).select_from(AuditEvent)
-                           .where(AuditEvent.subject_user_id == client.id)) or 0
+                           .where(*conditions)) or 0
     pages = max(1, math.ceil(total / per_page))
     page = min(max(1, page), pages)
     who = aliased(User)
     result = session.execute(
         select(AuditEvent, who.name, who.email)
         .outerjoin(who, who.id == AuditEvent.actor_id)
-        .where(AuditEvent.subject_user_id == client.id)
+        .where(*conditions)
         .order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
         .limit(per_page).offset((page - 1) * per_page)
     )
@@ -204,19 +240,33 @@ def _feedback_of(log: CompletionLog) -> dict[str, str]:
 
 
 def export_record(session: Session, actor: User, client: User, now: datetime, *,
-                  ip: str | None = None) -> dict:
+                  ip: str | None = None, shown_as: str = "file") -> dict:
     """Everything the practice holds about the client as plain JSON values, for a subject
     access request, and an audit row saying the actor exported it (written first, so the
-    export lists itself). Nine queries and an insert, however long the history.
+    export lists itself). Ten queries and an insert, however long the history.
+
+    The actor is a therapist ("client.exported") or the client themselves ("Download my
+    data": "account.data_exported", with `shown_as` "file" or "page"). Private session notes
+    are included either way: they are the client's personal data, and the right of access
+    covers them.
 
     Left out on purpose: the password hash, sign-in and calendar secrets, share link token
     hashes, and anything about other people beyond the names of the therapists who wrote or
     changed the record (and their IP addresses)."""
-    require_therapist(actor)
+    by_client = actor.id == client.id
+    if not by_client:
+        require_therapist(actor)
+    if not client.is_client:
+        raise NotFound("There is no such client.")
     zone = practice_service.zone(session)
-    audit.record(session, actor=actor, subject=client, action="client.exported", now=now,
-                 ip=ip)
+    if by_client:
+        audit.record(session, actor=actor, subject=client, action="account.data_exported",
+                     now=now, ip=ip, shown_as=shown_as)
+    else:
+        audit.record(session, actor=actor, subject=client, action="client.exported", now=now,
+                     ip=ip)
     session.flush()
+    erasure = _erasure(session, client)
     appointments = list(session.scalars(
         select(Appointment).where(Appointment.client_id == client.id)
         .order_by(Appointment.starts_at, Appointment.id)).unique())
@@ -271,6 +321,12 @@ def export_record(session: Session, actor: User, client: User, now: datetime, *,
             "last_login_at": _utc(client.last_login_at),
             "password_changed_at": _utc(client.password_changed_at),
             "calendar_feed_issued": client.calendar_token is not None,
+        },
+        "erasure": None if erasure is None else {
+            "erased_at": _utc(erasure.erased_at),
+            "by": "client" if erasure.by_client else "therapist",
+            "records_kept_until": _utc(erasure.retain_until),
+            "records_purged_at": _utc(erasure.purged_at),
         },
         "questionnaires": [{
             "submitted_at": _utc(form.submitted_at),

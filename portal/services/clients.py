@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from portal.models import (
     Appointment,
     AppointmentStatus,
+    ClientErasure,
     CompletionLog,
     Programme,
     ProgrammeVersion,
@@ -160,9 +161,15 @@ def _filter_condition(name: str, now: datetime, zone: ZoneInfo, today: date, sco
     raise ValueError(f"unknown filter {name!r}")
 
 
+def not_erased():
+    """The SQL condition on User: the account was not erased. Erased clients leave the lists
+    (their pseudonymous records are reached from Clients, Erased accounts)."""
+    return ~select(ClientErasure.id).where(ClientErasure.client_id == User.id).exists()
+
+
 def _conditions(query: ClientQuery, now: datetime, zone: ZoneInfo, today: date) -> list:
     """The WHERE conditions on User for the search and every chosen filter."""
-    matching = [User.role == Role.CLIENT]
+    matching = [User.role == Role.CLIENT, not_erased()]
     if query.search:
         matching.append(_search_condition(query.search))
     scope = select(User.id).where(*matching)
@@ -255,13 +262,14 @@ class ClientProgramme:
 
 
 def programme_overview(session: Session, zone: ZoneInfo, today: date) -> list[ClientProgramme]:
-    """Every client by name, with their current version, adherence for the week (Monday to
-    Sunday) holding the local date `today`, and unacknowledged pain reports. Four queries,
-    however many clients and logs there are."""
+    """Every client by name (erased ones left out), with their current version, adherence for
+    the week (Monday to Sunday) holding the local date `today`, and unacknowledged pain
+    reports. Four queries, however many clients and logs there are."""
     week_start = today - timedelta(days=today.weekday())
     last = min(today, week_start + timedelta(days=6))
     clients = list(session.scalars(
-        select(User).where(User.role == Role.CLIENT).order_by(func.lower(User.name), User.id)
+        select(User).where(User.role == Role.CLIENT, not_erased())
+        .order_by(func.lower(User.name), User.id)
     ))
     programmes = adherence.current_programmes(session)
     logs = adherence.daily_logs(session, week_start, last)

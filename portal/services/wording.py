@@ -53,6 +53,12 @@ def iso(instant: datetime) -> str:
     return instant.isoformat(timespec="seconds")
 
 
+def parse_iso(text: str | None) -> datetime | None:
+    """The instant an ISO 8601 text names ("2026-03-04T12:00:00Z", as the record export
+    writes them), or None for None."""
+    return None if text is None else datetime.fromisoformat(text)
+
+
 def span(starts_at: datetime, ends_at: datetime, zone: ZoneInfo) -> str:
     """A period such as time off: 'Mon 6 April (whole day)', 'Mon 6 April – Fri 10 April
     (whole days)', 'Mon 6 April, 14:00–17:00' or 'Mon 6 April, 14:00 – Tue 7 April, 09:00'."""

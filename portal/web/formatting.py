@@ -64,6 +64,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(local_when)
     app.add_template_filter(price)
     app.add_template_filter(wording.iso, "iso")
+    app.add_template_filter(wording.parse_iso, "parse_iso")
     app.add_template_filter(wording.zone_name, "zone_name")
     app.add_template_filter(wording.zone_place, "zone_place")
     # Templates name the zone and hand it to scripts through this, never the row's raw column.

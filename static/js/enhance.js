@@ -114,7 +114,17 @@ function focusOnLoad(root) {
   else messages.focus();
 }
 
+// A "Print" button ([data-print], hidden in the markup): without JavaScript it stays hidden
+// and the browser's own Print works the same.
+function addPrintButtons(root) {
+  for (const button of root.querySelectorAll("[data-print]")) {
+    button.hidden = false;
+    button.addEventListener("click", () => window.print());
+  }
+}
+
 addMenuToggle(document);
+addPrintButtons(document);
 addPasswordToggles(document);
 addConfirmations(document);
 focusOnLoad(document);

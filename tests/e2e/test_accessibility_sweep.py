@@ -84,6 +84,11 @@ CLIENT = [
     Visit("/programme/history"),
     Visit("/sheet/"),
     Visit("/sheet/moments"),
+    Visit("/account/data"),
+    Visit("/account/data", javascript=False),
+    Visit("/account/views"),
+    Visit("/account/delete"),
+    Visit("/account/delete", state="send_empty"),
 ]
 CLIENT_AT_LIMIT = [  # the same client once the practice allows one upcoming session
     Visit("/booking/"),
@@ -117,6 +122,12 @@ THERAPIST = [
     Visit("/account/"),
     Visit("/account/password"),
     Visit("/account/password", state="send_empty"),
+    Visit("/clients/erasures"),
+    Visit("/clients/{other}/erase"),
+    Visit("/clients/{other}/erase", state="send_empty"),
+    Visit("/clients/{other}/erase", state="erase"),  # erases Sam: the pages below show it
+    Visit("/clients/erasures"),
+    Visit("/clients/{other}"),
 ]
 
 
@@ -153,8 +164,16 @@ def _invite_empty(page) -> None:
     expect(page.locator("[aria-invalid=true]").first).to_be_attached()
 
 
+def _erase(page) -> None:
+    page.get_by_label("Your password").fill(THERAPIST_PASSWORD)
+    page.get_by_label("I understand").check()
+    page.get_by_role("button", name="Erase the account").click()
+    expect(page.get_by_role("heading", name="Erased accounts")).to_be_visible()
+
+
 STATES: dict[str, Callable] = {
     "send_empty": _send_empty,
+    "erase": _erase,
     "wrong_password": _wrong_password,
     "open_menu": _open_menu,
     "invite_empty": _invite_empty,
@@ -183,10 +202,11 @@ def practice_world(app, live_server) -> dict[str, object]:
                               "<alex.typo@exmaple.com>: Recipient address rejected")
         db.session.commit()
         alex = db.session.scalar(sa.select(User.id).where(User.email == CLIENT_EMAIL))
+        sam = db.session.scalar(sa.select(User.id).where(User.email == demo.CLIENTS[1][1]))
         service = db.session.scalar(sa.select(Service.id).order_by(Service.sort_order,
                                                                    Service.id))
         db.session.remove()
-    return {"client": alex, "service": service}
+    return {"client": alex, "other": sam, "service": service}
 
 
 def _href(page, selector: str, pattern: str) -> str:

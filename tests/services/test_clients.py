@@ -348,8 +348,11 @@ def test_export_leaves_out_secrets_and_other_clients(session, full_history):
         assert secret not in text, secret
 
 
-def test_only_therapists_may_export(session, full_history):
+def test_only_therapists_and_the_client_themselves_may_export(session, full_history):
     with pytest.raises(PermissionDenied):
-        records.export_record(session, full_history["alex"], full_history["alex"], NOW)
+        records.export_record(session, full_history["bea"], full_history["alex"], NOW)
     assert not session.scalars(select(AuditEvent).where(
-        AuditEvent.action == "client.exported")).all()
+        AuditEvent.action.in_(["client.exported", "account.data_exported"]))).all()
+    own = records.export_record(session, full_history["alex"], full_history["alex"], NOW)
+    assert own["account"]["email"] == "alex@example.com"
+    assert own["audit_trail"][-1]["action"] == "account.data_exported"

@@ -294,7 +294,7 @@ RULES_FORM = {"slot_step_minutes": "30", "min_notice_hours": "6", "horizon_value
               "max_upcoming_per_client": "4"}
 # The rest of the settings form, as the diary fixture's practice has them.
 PRACTICE_FORM = {"name": "Test Practice", "email": "desk@example.com", "phone": "020 7946 0000",
-                 "address": "", "timezone": "Europe/London"}
+                 "address": "", "timezone": "Europe/London", "retention_years": "8"}
 SETTINGS = "/settings/"
 
 

@@ -125,7 +125,7 @@ def test_the_old_settings_address_redirects_and_still_saves(as_therapist, practi
             "address": "", "timezone": "Europe/London", "slot_step_minutes": "15",
             "min_notice_hours": "12", "horizon_value": "8", "horizon_unit": "weeks",
             "cancel_window_hours": "24", "reminder_lead_hours": "24",
-            "max_upcoming_per_client": "4"}
+            "max_upcoming_per_client": "4", "retention_years": "8"}
     saved = post_like_a_browser(as_therapist, "/dashboard/settings", data)
     assert "Practice settings saved." in saved.get_data(as_text=True)
     assert "Harbour Sports Massage" in as_therapist.get("/settings/").get_data(as_text=True)

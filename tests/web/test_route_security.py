@@ -198,6 +198,24 @@ def test_therapist_areas_refuse_signed_in_clients(app, as_client):
     assert as_client.get("/account/").status_code == 200  # still signed in: refused, not out
 
 
+def test_client_only_routes_refuse_signed_in_therapists(app, as_therapist):
+    """Routes for clients alone (booking, Today, "Download my data", "Delete my account"...)
+    answer a therapist 403, whatever the method: a therapist has no data of their own there,
+    and must never reach a client-only action by accident."""
+    client_only = [r for r in routes(app)
+                   if access.access_of(app, r.endpoint) == frozenset({Role.CLIENT})]
+    assert {"account.data", "account.data_file", "account.views", "account.delete",
+            "booking.index"} <= {r.endpoint for r in client_only}
+    problems = []
+    for route in client_only:
+        for method in route.methods:
+            response = as_therapist.open(route.url, method=method, data=FORM_DATA)
+            if response.status_code != 403:
+                problems.append(f"{method} {route}: {response.status_code}")
+    assert problems == []
+    assert as_therapist.get("/dashboard/").status_code == 200  # refused, not signed out
+
+
 # --- CSRF -------------------------------------------------------------------------------
 
 

@@ -21,7 +21,8 @@ PRACTICE_FORM = {"name": "Test Practice", "email": "desk@example.com", "phone": 
 RULES_FORM = {"slot_step_minutes": "15", "min_notice_hours": "12", "horizon_value": "8",
               "horizon_unit": "weeks", "cancel_window_hours": "24", "reminder_lead_hours": "24",
               "max_upcoming_per_client": "4"}
-FORM = {**PRACTICE_FORM, **RULES_FORM}
+RECORDS_FORM = {"retention_years": "8"}
+FORM = {**PRACTICE_FORM, **RULES_FORM, **RECORDS_FORM}
 
 
 def summary(page: str) -> str:
@@ -177,6 +178,36 @@ def test_every_mistake_shows_at_once(as_therapist):
         assert field_error(page, field), field
 
 
+def retention(app) -> int:
+    with app.app_context():
+        return db.session.scalar(sa.select(Practice.retention_years))
+
+
+def test_the_retention_period_is_shown_saved_and_audited(app, as_therapist):
+    page = text(as_therapist.get(SETTINGS))
+    assert ">Records</h2>" in page and 'name="retention_years"' in page and 'value="8"' in page
+    response = form_post(as_therapist, SETTINGS, {**FORM, "retention_years": "10"},
+                         follow_redirects=True)
+    assert "Practice settings saved." in text(response)
+    assert retention(app) == 10
+    [row] = audit_rows(app, "retention.updated")
+    assert row.details == {"previous": 8, "retention_years": 10}
+
+
+@pytest.mark.parametrize("value, message", [
+    ("5", "between 6 and 30 years"), ("31", "between 6 and 30 years"),
+    ("", "Enter how many years"), ("eight", "whole number of years"),
+])
+def test_a_bad_retention_period_is_refused_next_to_the_field(app, as_therapist, value,
+                                                             message):
+    response = form_post(as_therapist, SETTINGS, {**FORM, "retention_years": value,
+                                                  "name": "Renamed Practice"})
+    page = text(response)
+    assert message in (field_error(page, "retention_years") or "")
+    assert stored(app) == ORIGINAL and retention(app) == 8
+    assert audit_rows(app) == []
+
+
 # --- forged posts ----------------------------------------------------------------------------
 
 
@@ -208,7 +239,7 @@ def test_nul_characters_are_refused_before_the_form(app, as_therapist, forged):
     assert audit_rows(app) == []
 
 
-@pytest.mark.parametrize("missing", [*PRACTICE_FORM, *RULES_FORM])
+@pytest.mark.parametrize("missing", [*PRACTICE_FORM, *RULES_FORM, *RECORDS_FORM])
 def test_a_post_missing_a_field_writes_nothing(app, as_therapist, missing):
     data = {k: v for k, v in FORM.items() if k != missing}
     response = form_post(as_therapist, SETTINGS, data)

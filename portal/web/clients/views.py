@@ -3,23 +3,23 @@ access, and invitations."""
 
 from __future__ import annotations
 
-import json
-
-from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from portal.extensions import db, limiter
 from portal.models import Role
-from portal.services import accounts, adherence
+from portal.services import accounts, adherence, erasure
 from portal.services import client_record as record_service
 from portal.services import clients as client_service
 from portal.services.errors import InvalidInput
 from portal.web.access import restrict
-from portal.web.deps import client_ip, now
+from portal.web.deps import client_ip, now, passwords
+from portal.web.downloads import json_attachment
+from portal.web.erasure_form import EraseForm
 from portal.web.forms import apply_error
 from portal.web.invite_form import InviteForm
 from portal.web.links import invite_link
-from portal.web.rate_limits import email_limit
+from portal.web.rate_limits import email_limit, login_limit
 
 bp = Blueprint("clients", __name__, url_prefix="/clients")
 restrict(bp, Role.THERAPIST)
@@ -66,12 +66,8 @@ def export(client_id: int):
     actor = current_user._get_current_object()
     client = record_service.get_client(db.session, actor, client_id)
     record = record_service.export_record(db.session, actor, client, now(), ip=client_ip())
-    body = json.dumps(record, ensure_ascii=False, indent=2)
-    filename = f"client-{client.id}-record-{record['exported_at_local'][:10]}.json"
-    response = Response(body, mimetype="application/json")
-    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return json_attachment(
+        record, f"client-{client.id}-record-{record['exported_at_local'][:10]}.json")
 
 
 CHART_HEIGHT = 120
@@ -111,6 +107,43 @@ def invite():
             flash(f"{verb} to {user.name} at {user.email}.", "success")
             return redirect(url_for("clients.index"))
     return render_template("clients/invite.html", form=form)
+
+
+@bp.route("/<int:client_id>/erase", methods=["GET", "POST"])
+@limiter.limit(login_limit, methods=["POST"])
+def erase(client_id: int):
+    """Erase a client's account for them (asked by phone or in person, say): the same as the
+    client's own "Delete my account", confirmed with the therapist's password."""
+    actor = current_user._get_current_object()
+    client = record_service.get_client(db.session, actor, client_id)
+    done = erasure.erasure_of(db.session, client)
+    form = EraseForm()
+    form.confirm.label.text = (f"I understand that {client.name}'s account is erased at once "
+                               "and cannot be restored")
+    if done is None and form.validate_on_submit():
+        name = client.name
+        try:
+            done = erasure.erase_client(db.session, passwords(), actor, client,
+                                        password=form.password.data, now=now(),
+                                        ip=client_ip())
+        except InvalidInput as error:
+            apply_error(form, error)
+        else:
+            flash(f"{name}'s account is erased: they are now {client.name} in the portal. "
+                  "Their clinical records are kept until the date shown below.", "success")
+            return redirect(url_for("clients.erasures"))
+    plan = None if done else erasure.plan(db.session, client, now())
+    return render_template("clients/erase.html", client=client, form=form, plan=plan,
+                           done=done)
+
+
+@bp.route("/erasures")
+def erasures():
+    """Every erased account: who, requested when and by whom, records kept until when, and
+    purged when."""
+    result = erasure.list_erasures(db.session, current_user._get_current_object(),
+                                   client_service.parse_page(request.args.get("page")))
+    return render_template("clients/erasures.html", result=result)
 
 
 @bp.route("/<int:client_id>/access", methods=["POST"])

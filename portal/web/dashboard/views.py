@@ -34,12 +34,14 @@ def index():
     """The therapist's starting point."""
     counts = dict(
         db.session.execute(
-            select(User.active, func.count()).where(User.role == Role.CLIENT)
+            select(User.active, func.count())
+            .where(User.role == Role.CLIENT, client_service.not_erased())
             .group_by(User.active)
         ).all()
     )
     recent = db.session.scalars(
-        select(User).where(User.role == Role.CLIENT).order_by(User.created_at.desc()).limit(5)
+        select(User).where(User.role == Role.CLIENT, client_service.not_erased())
+        .order_by(User.created_at.desc()).limit(5)
     ).all()
     me, current = current_user._get_current_object(), now()
     day = diary_days.overview(db.session, me, practice_zone(), now=current)

@@ -15,7 +15,7 @@ from wtforms.validators import (
     ValidationError,
 )
 
-from portal.services import diary
+from portal.services import diary, erasure
 from portal.services import practice as practice_service
 from portal.web.forms import (
     WholeNumberField,
@@ -165,14 +165,33 @@ class BookingRulesForm(FlaskForm):
         self.max_upcoming_per_client.data = practice.max_upcoming_per_client
 
 
-class SettingsForm(PracticeForm, BookingRulesForm):
+class RecordsForm(FlaskForm):
+    """How long an erased client's clinical records are kept."""
+
+    retention_years = WholeNumberField(
+        "Keep clinical records, in years after care ends",
+        [InputRequired("Enter how many years to keep records."),
+         within({"retention": erasure.RETENTION_LIMIT}, "retention")],
+        invalid="Enter a whole number of years, for example 8.",
+        description="When a client deletes their account, their questionnaires, notes, "
+                    "appointments, programme and logs are kept this long after their last "
+                    "session, then deleted for good. 8 years is the usual guidance for adults' "
+                    "health records in the UK; your insurer or professional body may ask for "
+                    "more (6 to 30).")
+
+    def fill_records(self, practice) -> None:
+        """Show the practice's retention setting."""
+        self.retention_years.data = practice.retention_years
+
+
+class SettingsForm(PracticeForm, BookingRulesForm, RecordsForm):
     """Every practice setting on one page: one form, saved together, so a mistake in one
     section never loses what was typed in the other."""
 
     # Fields a browser always sends; the checkbox is left out (unticked sends nothing).
     ALWAYS_SENT = ("name", "email", "phone", "address", "timezone", "slot_step_minutes",
                    "min_notice_hours", "horizon_value", "horizon_unit", "cancel_window_hours",
-                   "reminder_lead_hours", "max_upcoming_per_client")
+                   "reminder_lead_hours", "max_upcoming_per_client", "retention_years")
 
     def validate(self, extra_validators=None) -> bool:
         """The field checks, plus: a post missing a field (not from our page) saves nothing

@@ -1,5 +1,5 @@
-"""The practice settings: name, contact details, time zone, registration and booking rules;
-and the emails that could not be delivered."""
+"""The practice settings: name, contact details, time zone, registration, booking rules and
+how long records are kept; and the emails that could not be delivered."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from flask_login import current_user
 
 from portal.extensions import db
 from portal.models import Role
-from portal.services import accounts, diary, undelivered
+from portal.services import accounts, diary, erasure, undelivered
 from portal.services import practice as practice_service
 from portal.services.errors import InvalidInput
 from portal.web.access import restrict
@@ -22,13 +22,15 @@ restrict(bp, Role.THERAPIST)
 
 @bp.route("/", methods=["GET", "POST"])
 def index():
-    """Every practice setting: name, contact details, time zone, registration and the booking
-    rules. One form saved in one commit, so a mistake anywhere keeps everything typed."""
+    """Every practice setting: name, contact details, time zone, registration, the booking
+    rules and how long records are kept. One form saved in one commit, so a mistake anywhere
+    keeps everything typed."""
     practice = accounts.get_practice(db.session)
     form = SettingsForm(obj=None if request.method == "POST" else practice)
     form.timezone.choices = zone_choices(practice.timezone)
     if not form.is_submitted():
         form.fill(practice)
+        form.fill_records(practice)
     if form.validate_on_submit():
         me, errors = current_user._get_current_object(), []
         try:
@@ -50,6 +52,11 @@ def index():
                 max_upcoming_per_client=form.max_upcoming_per_client.data, now=now(),
                 ip=client_ip(),
             )
+        except InvalidInput as error:
+            errors.append(error)
+        try:
+            erasure.update_retention(db.session, me, practice,
+                                     years=form.retention_years.data, now=now(), ip=client_ip())
         except InvalidInput as error:
             errors.append(error)
         if errors:

@@ -256,6 +256,11 @@ def one_email_of_each_kind(app) -> list[Document]:
     return list(first.values())
 
 
+def client_id(app, email: str) -> int:
+    with app.app_context():
+        return db.session.scalar(sa.select(User.id).where(User.email == email))
+
+
 def walk_every_role(app, documents: list[Document], failures: list[str]) -> dict[str, int]:
     """Walk as the therapist, a client, a newcomer and a stranger, then bring up the states
     links do not reach; returns how many pages each walk fetched."""
@@ -312,6 +317,13 @@ def walk_every_role(app, documents: list[Document], failures: list[str]) -> dict
     for page, data in REFUSED_FORMS[stranger.role]:
         stranger.refused(page, data)
     stranger.refused(invite, {"password": "short", "confirm": "other"})
+
+    # The therapist erases a client with sessions to come: the erasures list, and the email
+    # telling the therapist which sessions were cancelled.
+    sam = client_id(app, demo.CLIENTS[1][1])
+    erased = jo.post(f"/clients/{sam}/erase", {"password": demo.THERAPIST[2], "confirm": "y"})
+    assert erased.status_code == 302, "the erasure went through"
+    jo.get("/clients/erasures")
     assert stranger.post("/auth/login", {"email": ALEX[0]}, csrf=False).status_code == 400
     return walked
 

@@ -24,7 +24,7 @@ from portal.models import User
 from portal.services import library
 from portal.web.errors import DATABASE_DOWN, LIMITS_DOWN, NOT_SAVED, NOT_USED
 from portal.web.headers import CSP
-from tests.conftest import TEST_PASSWORD, base_config, csrf_from
+from tests.conftest import TEST_PASSWORD, base_config, csrf_from, login
 
 NOBODY_LISTENS = "127.0.0.1:1"
 DEAD_REDIS = f"redis://{NOBODY_LISTENS}/0"
@@ -221,19 +221,26 @@ def rate_limited_rules(app: Flask) -> list:
 
 
 def test_every_rate_limited_form_waits_while_the_limit_store_is_down(
-        app, as_therapist, stop_rate_limit_store):
+        app, as_therapist, make_client, stop_rate_limit_store):
     """Failing closed: no form that the limits guard is handled without its count."""
     rules = rate_limited_rules(app)
     assert {rule.endpoint for rule in rules} >= {
         "auth.login", "auth.forgot", "auth.reset", "auth.accept_invite", "auth.register",
         "clients.invite"}
     token = csrf_from(as_therapist.get("/clients/invite").get_data(as_text=True))
+    # Forms only a client may send (deleting one's account) are sent by a client.
+    alex = app.test_client()
+    assert login(alex, make_client().email).status_code == 302
+    alex_token = csrf_from(alex.get("/account/").get_data(as_text=True))
     stop_rate_limit_store()
     for rule in rules:
         with app.test_request_context():
             path = url_for(rule.endpoint, **dict.fromkeys(rule.arguments, 1))
-        response = as_therapist.post(path, data={
-            "csrf_token": token, "email": "someone@example.com", "name": "Some One"})
+        sender, csrf = ((alex, alex_token) if rule.endpoint.startswith("account.")
+                        else (as_therapist, token))
+        response = sender.post(path, data={
+            "csrf_token": csrf, "email": "someone@example.com", "name": "Some One",
+            "password": "whatever it is", "confirm": "y"})
         assert_outage_page(response, LIMITS_DOWN, sent=True, retry=path)
     # Pages without a limit carry on, and so do forms without one.
     assert as_therapist.get("/dashboard/").status_code == 200

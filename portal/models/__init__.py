@@ -29,6 +29,7 @@ from portal.models.programmes import (
     ProgrammeVersion,
     TemplateItem,
 )
+from portal.models.two_factor import Passkey, RecoveryCode, TwoFactor
 
 __all__ = [
     "Appointment",
@@ -59,7 +60,10 @@ __all__ = [
     "Base",
     "OutboxMessage",
     "OutboxStatus",
+    "Passkey",
     "Practice",
+    "RecoveryCode",
+    "TwoFactor",
     "Role",
     "User",
     "utcnow",

@@ -128,7 +128,7 @@ def _send_empty(page) -> None:
 def _wrong_password(page) -> None:
     page.get_by_label("Email").fill(THERAPIST_EMAIL)
     page.get_by_label("Password", exact=True).fill("not the password at all")
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
     expect(page.locator("[aria-invalid=true], .flash, [role=alert]").first).to_be_attached()
 
 
@@ -163,7 +163,8 @@ def practice_world(app, live_server) -> dict[str, object]:
     filled in the questionnaire; returns ids for the paths."""
     with app.app_context():
         passwords = app.extensions["portal.passwords"]
-        demo.seed(db.session, passwords, now=utcnow(), timezone="Europe/London")
+        demo.seed(db.session, passwords, box=app.extensions["portal.secret_box"], now=utcnow(),
+                  timezone="Europe/London")
         db.session.add(User(email=NEWCOMER_EMAIL, name="Nia Newcomer", role=Role.CLIENT,
                             password_hash=passwords.hash(NEWCOMER_PASSWORD),
                             password_changed_at=utcnow()))

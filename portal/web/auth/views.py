@@ -124,8 +124,10 @@ def second_step():
             two_factor.check_code(db.session, secret_box(), user, code=form.code.data,
                                   now=now(), ip=client_ip())
         except (InvalidInput, Conflict) as error:
-            # Wrong codes are counted (and pause code entry): keep the count.
+            # Wrong codes are counted (and pause code entry): keep the count. The field is
+            # emptied for the next code.
             apply_error(form, _as_input(error), keep_writes=True)
+            form.code.data = ""
         else:
             return second_factor.complete(user, note)
     return render_template("auth/second_step.html", form=form, state=state,
@@ -148,6 +150,7 @@ def recovery():
                                   now=now(), ip=client_ip(), accept=(two_factor.RECOVERY,))
         except InvalidInput as error:
             apply_error(form, error, keep_writes=True)
+            form.code.data = ""
         else:
             left = two_factor.recovery_codes_left(db.session, user)
             response = second_factor.complete(user, note)

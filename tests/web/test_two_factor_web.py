@@ -353,3 +353,13 @@ def test_therapists_from_the_factory_have_the_app_and_sign_in_with_a_code(app, c
     with app.app_context():
         row = db.session.get(TwoFactor, jo.id)
         assert app.extensions["portal.secret_box"].open(row.totp_secret) == TEST_TOTP_SECRET
+
+
+def test_password_and_code_forms_share_the_login_rate_limit(app, client, alex):
+    assert login(client, alex.email).status_code == 302
+    app.config["RATELIMIT_LOGIN"] = "2 per minute"
+    token = csrf_from(text(client.get("/account/two-factor/app/off")))
+    statuses = [client.post("/account/two-factor/app/off", data={
+        "csrf_token": token, "password": f"guess {n}", "code": "123456"}).status_code
+        for n in range(3)]
+    assert statuses == [200, 200, 429]

@@ -1,11 +1,14 @@
-"""The signed-in user's own account: details, password and two-factor sign-in."""
+"""The signed-in user's own account: details, password and two-factor sign-in.
+
+The two-factor forms take a password or a code, so their POSTs share the login's rate limit
+(per address): a browser left signed in is no place to guess either."""
 
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, session, url_for
 from flask_login import current_user
 
-from portal.extensions import db
+from portal.extensions import db, limiter
 from portal.models import Role
 from portal.services import accounts, passkeys, two_factor
 from portal.services.errors import Conflict, InvalidInput
@@ -21,6 +24,7 @@ from portal.web.account.forms import (
 from portal.web.deps import client_ip, now, passwords, practice, secret_box
 from portal.web.forms import apply_error
 from portal.web.qr import qr_svg
+from portal.web.rate_limits import login_limit
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 restrict(bp, Role.CLIENT, Role.THERAPIST)
@@ -67,6 +71,7 @@ def two_factor_page():
 
 
 @bp.route("/two-factor/app", methods=["GET", "POST"])
+@limiter.limit(login_limit, methods=["POST"])
 @open_during_enrolment
 def app_setup():
     """Set up an authenticator app: scan the code (or type the key), give the first code;
@@ -98,6 +103,7 @@ def app_setup():
 
 
 @bp.route("/two-factor/app/off", methods=["GET", "POST"])
+@limiter.limit(login_limit, methods=["POST"])
 def app_off():
     """Turn the authenticator app off: the password and a code."""
     state = two_factor.status(db.session, _user())
@@ -119,6 +125,7 @@ def app_off():
 
 
 @bp.route("/two-factor/recovery-codes", methods=["GET", "POST"])
+@limiter.limit(login_limit, methods=["POST"])
 def recovery_codes():
     """Make new recovery codes (the old ones stop working): the password and a code."""
     state = two_factor.status(db.session, _user())
@@ -139,6 +146,7 @@ def recovery_codes():
 
 
 @bp.route("/two-factor/passkeys/new", methods=["GET", "POST"])
+@limiter.limit(login_limit, methods=["POST"])
 @open_during_enrolment
 def passkey_add():
     """Register a passkey: name it, then let the browser make it (passkeys.js)."""
@@ -170,6 +178,7 @@ def passkey_add():
 
 
 @bp.route("/two-factor/passkeys/<int:passkey_id>/remove", methods=["GET", "POST"])
+@limiter.limit(login_limit, methods=["POST"])
 def passkey_remove(passkey_id: int):
     """Remove a passkey: the password (and a recovery code if it is the last factor)."""
     user = _user()

@@ -65,7 +65,6 @@ ANONYMOUS = [
     Visit("/auth/login", state="password_only"),
     Visit("/auth/two-factor", state="wrong_code"),
     Visit("/auth/two-factor/recovery"),
-    Visit("/auth/two-factor/recovery", state="send_empty"),
 ]
 NEWCOMER = [  # a client who has not filled in the health questionnaire yet
     Visit("/"),
@@ -92,7 +91,6 @@ CLIENT = [
     Visit("/sheet/moments"),
     Visit("/account/two-factor"),
     Visit("/account/two-factor/app"),
-    Visit("/account/two-factor/app", state="send_empty"),
 ]
 THERAPIST = [
     Visit("/dashboard/"),
@@ -125,7 +123,6 @@ THERAPIST = [
     Visit("/account/two-factor/app/off"),
     Visit("/account/two-factor/app/off", state="send_empty"),
     Visit("/account/two-factor/passkeys/new"),
-    Visit("/account/two-factor/passkeys/new", state="send_empty"),
     Visit("/account/two-factor/passkeys/{passkey}/remove"),
     Visit("/account/two-factor/recovery-codes"),
     Visit("/account/two-factor/recovery-codes", state="new_codes"),

@@ -25,7 +25,7 @@ run: $(VENV)/.installed
 	@PORTAL_ENV=$${PORTAL_ENV:-development} $(BIN)/flask db upgrade
 	@PORTAL_ENV=$${PORTAL_ENV:-development} $(BIN)/flask seed-demo --if-empty
 	@echo "Emails are written to instance/mail/ (no SMTP server configured)."
-	@echo "Serving on http://127.0.0.1:$(PORT)  (Ctrl+C to stop)"
+	@echo "Serving on http://localhost:$(PORT)  (Ctrl+C to stop)"
 	@export PORTAL_ENV=$${PORTAL_ENV:-development}; \
 	  $(BIN)/flask send-outbox --loop --interval 2 & sender=$$!; \
 	  $(BIN)/flask send-reminders --loop --interval 60 >/dev/null & reminders=$$!; \

@@ -31,6 +31,8 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(backup)
     app.cli.add_command(restore)
     app.cli.add_command(purge_expired)
+    app.cli.add_command(demo_code)
+    app.cli.add_command(reset_two_factor)
 
 
 @click.command("create-therapist")
@@ -76,7 +78,8 @@ def seed_demo(if_empty: bool) -> None:
         click.echo("The database already has data; the demo was not seeded again.")
     else:
         try:
-            demo.seed(db.session, current_app.extensions["portal.passwords"], now=utcnow(),
+            demo.seed(db.session, current_app.extensions["portal.passwords"],
+                      box=current_app.extensions["portal.secret_box"], now=utcnow(),
                       timezone=current_app.config["PRACTICE_TIMEZONE"])
         except InvalidInput as error:
             db.session.rollback()
@@ -88,7 +91,41 @@ def seed_demo(if_empty: bool) -> None:
         click.echo("\nDemo logins (development only):")
         for role, email, password in demo_logins():
             click.echo(f"  {role:<10} {email:<28} {password}")
+        click.echo("\nThe therapist then gives a code from an authenticator app. In another "
+                   "terminal,\n  .venv/bin/flask demo-code\nprints the current one; or add "
+                   f"this key to your app: {demo.THERAPIST_TOTP_SECRET}")
         click.echo("")
+
+
+@click.command("demo-code")
+@with_appcontext
+def demo_code() -> None:
+    """Print the demo therapist's current two-factor code (development only)."""
+    from portal.seed import demo
+    from portal.services import two_factor
+
+    if current_app.config["PORTAL_ENV"] == "production":
+        raise click.ClickException("demo-code is for the demo practice, not production.")
+    click.echo(two_factor.current_code(demo.THERAPIST_TOTP_SECRET, utcnow()))
+
+
+@click.command("reset-two-factor")
+@with_appcontext
+@click.argument("email")
+def reset_two_factor(email: str) -> None:
+    """Turn two-factor sign-in off for someone who lost their device and recovery codes.
+
+    They sign in with their password alone next time (a therapist is then asked to set up a
+    second factor again); every session they have is ended."""
+    from portal.services import two_factor
+
+    user = accounts.find_by_email(db.session, email)
+    if user is None:
+        raise click.ClickException(f"No account has the email {email}.")
+    two_factor.reset(db.session, user, now=utcnow())
+    # No request hook commits for a command: each one is its own unit of work.
+    db.session.commit()
+    click.echo(f"Two-factor sign-in is off for {user.name} <{user.email}>.")
 
 
 def demo_logins() -> list[tuple[str, str, str]]:

@@ -47,6 +47,16 @@ def defaults(instance_path: Path) -> dict:
         "RATELIMIT_LOGIN": "10 per minute;60 per hour",
         "RATELIMIT_EMAIL": "5 per minute;30 per hour",
         "LOGIN_FAILURES_BEFORE_LOCK": 5,
+        # Two-factor sign-in. The key that encrypts authenticator secrets and hashes recovery
+        # codes is derived from TWO_FACTOR_KEY, or from SECRET_KEY when that is empty.
+        "TWO_FACTOR_KEY": "",
+        # How long someone who gave the right password has to give the second factor.
+        "SECOND_FACTOR_TIMEOUT": timedelta(minutes=10),
+        # Passkeys: the site's domain and origin (https://portal.example.com). Development
+        # takes them from the address in the browser; production needs both set, or offers
+        # no passkeys (a forged Host header must not pick the domain passkeys are checked for).
+        "WEBAUTHN_RP_ID": "",
+        "WEBAUTHN_ORIGIN": "",
         # Argon2id cost; tests lower it to keep the suite quick.
         "PASSWORD_HASH_TIME_COST": 3,
         "PASSWORD_HASH_MEMORY_COST": 64 * 1024,

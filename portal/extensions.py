@@ -48,6 +48,7 @@ def configure_sqlite(engine: Engine) -> None:
 def init_app(app) -> None:
     """Bind every extension to the app."""
     from portal.services.passwords import HashParams, Passwords
+    from portal.services.secret_box import SecretBox
 
     db.init_app(app)
     with app.app_context():
@@ -66,6 +67,8 @@ def init_app(app) -> None:
             parallelism=app.config["PASSWORD_HASH_PARALLELISM"],
         )
     )
+    app.extensions["portal.secret_box"] = SecretBox(
+        app.config["TWO_FACTOR_KEY"] or app.config["SECRET_KEY"])
 
 
 def _migrations_dir():

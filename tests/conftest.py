@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import sqlalchemy as sa
@@ -25,9 +26,12 @@ from flask_migrate import upgrade
 from portal import create_app
 from portal.extensions import db as _db
 from portal.extensions import limiter as _limiter
-from portal.models import OutboxMessage, Practice, Role, User, utcnow
+from portal.models import OutboxMessage, Practice, Role, TwoFactor, User, utcnow
+from portal.services import two_factor
 
 TEST_PASSWORD = "a quiet harbour at dawn"
+# The authenticator-app key every factory therapist signs in with (see make_user).
+TEST_TOTP_SECRET = "KRSXG5CUIRBTMYLMMFXGIY3PMRSXGMZQ"
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -333,13 +337,18 @@ def practice(app: Flask) -> Practice:
 
 @pytest.fixture
 def make_user(app: Flask, practice: Practice) -> Callable[..., User]:
-    """Factory: make_user(role=Role.CLIENT, email=..., name=..., password=TEST_PASSWORD)."""
+    """Factory: make_user(role=Role.CLIENT, email=..., name=..., password=TEST_PASSWORD,
+    two_factor=...). Therapists must sign in with a second factor, so by default a therapist
+    has an authenticator app set up with TEST_TOTP_SECRET (the `login` helper gives its code);
+    two_factor=False makes one who still has to set it up, two_factor=True gives a client
+    the app too."""
     counter = iter(range(1, 10_000))
 
     def factory(**overrides) -> User:
         n = next(counter)
         role = overrides.pop("role", Role.CLIENT)
         password = overrides.pop("password", TEST_PASSWORD)
+        with_app = overrides.pop("two_factor", role is Role.THERAPIST)
         with app.app_context():
             passwords = app.extensions["portal.passwords"]
             user = User(
@@ -351,6 +360,10 @@ def make_user(app: Flask, practice: Practice) -> Callable[..., User]:
                 **overrides,
             )
             _db.session.add(user)
+            _db.session.flush()
+            if with_app:
+                two_factor.enrol_app(_db.session, app.extensions["portal.secret_box"], user,
+                                     secret=TEST_TOTP_SECRET, now=utcnow())
             _db.session.commit()
             _db.session.refresh(user)
             _db.session.expunge(user)
@@ -391,11 +404,34 @@ def form_post(client: FlaskClient, page: str, data: dict, *, action: str | None 
 
 
 def login(client: FlaskClient, email: str, password: str = TEST_PASSWORD, remember=False):
-    """Sign in through the login form; returns the response to the POST."""
+    """Sign in through the login form, and through the code step for someone with two-factor
+    (as a person with the app would); returns the response to the last POST."""
     data = {"email": email, "password": password}
     if remember:
         data["remember"] = "y"
-    return form_post(client, "/auth/login", data)
+    response = form_post(client, "/auth/login", data)
+    if response.status_code == 302 and urlsplit(response.location).path == SECOND_STEP:
+        response = form_post(client, SECOND_STEP, {"code": app_code(client.application, email)})
+    return response
+
+
+SECOND_STEP = "/auth/two-factor"
+
+
+def app_code(app: Flask, email: str) -> str:
+    """The code the user's authenticator app shows now (by the app's clock).
+
+    Tests sign one user in many times within one 30-second step, and a code is accepted once
+    only, so the user's last used step is forgotten first; the replay rule has its own tests
+    (tests/web/test_two_factor_web.py)."""
+    with app.app_context():
+        user = _db.session.scalar(sa.select(User).where(User.email == email.lower()))
+        row = _db.session.get(TwoFactor, user.id)
+        secret = app.extensions["portal.secret_box"].open(row.totp_secret)
+        row.totp_last_step = None
+        _db.session.commit()
+        clock = app.config.get("PORTAL_CLOCK")
+        return two_factor.current_code(secret, clock() if clock else utcnow())
 
 
 @pytest.fixture

@@ -1,11 +1,14 @@
-"""The flask commands: create-therapist, seed-demo, send-outbox and purge-expired."""
+"""The flask commands: create-therapist, seed-demo, demo-code, reset-two-factor, send-outbox
+and purge-expired."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from email import message_from_bytes, policy
 from pathlib import Path
 
+import pyotp
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
@@ -58,7 +61,10 @@ def test_create_therapist_with_prompted_password_can_sign_in(app, runner, client
         assert db.session.scalar(select(AuditEvent.action)) == "account.therapist_created"
     response = login(client, "jo.fletcher@example.com", TEST_PASSWORD)
     assert response.status_code == 302
-    assert client.get("/dashboard/").status_code == 200
+    # Signed in, and asked to set up a second factor before anything else.
+    dashboard = client.get("/dashboard/")
+    assert dashboard.status_code == 302 and dashboard.location == "/account/two-factor"
+    assert client.get("/account/two-factor").status_code == 200
 
 
 def test_create_therapist_with_password_option_keeps_an_existing_practice(app, runner,
@@ -111,6 +117,45 @@ def test_seed_demo_creates_the_practice_and_prints_working_logins(app, runner):
     assert count(app, User, User.role == Role.CLIENT) == len(demo.PEOPLE)
     for _role, email, password in demo.LOGINS:
         assert signs_in(app, email, password), email
+
+
+def test_seed_demo_prints_how_the_therapist_gets_a_code(app, runner):
+    result = runner.invoke(args=["seed-demo"])
+    assert demo.THERAPIST_TOTP_SECRET in result.output
+    assert "flask demo-code" in result.output
+
+    code = runner.invoke(args=["demo-code"])
+
+    assert code.exit_code == 0, code.output
+    totp, moment = pyotp.TOTP(demo.THERAPIST_TOTP_SECRET), time.time()
+    assert code.output.strip() in {totp.at(moment), totp.at(moment - 30)}  # a step may turn
+
+
+def test_demo_code_is_refused_in_production(app, runner):
+    app.config["PORTAL_ENV"] = "production"
+    result = runner.invoke(args=["demo-code"])
+    assert result.exit_code != 0 and "not production" in result.output
+
+
+def test_reset_two_factor_lets_someone_who_lost_everything_back_in(app, runner,
+                                                                   make_therapist):
+    jo = make_therapist(email="jo@example.com")
+    browser = app.test_client()
+    assert login(browser, jo.email).status_code == 302
+
+    result = runner.invoke(args=["reset-two-factor", "JO@example.com"])
+
+    assert result.exit_code == 0, result.output
+    assert "Two-factor sign-in is off for" in result.output
+    assert browser.get("/account/").status_code == 302  # their sessions ended
+    fresh = app.test_client()
+    first = login(fresh, jo.email)  # the password alone, then straight to the setup
+    assert first.location == "/"
+    assert fresh.get("/dashboard/").location == "/account/two-factor"
+    with app.app_context():
+        assert db.session.scalar(select(AuditEvent.action).order_by(
+            AuditEvent.id.desc())) == "account.two_factor_reset"
+    assert runner.invoke(args=["reset-two-factor", "nobody@example.com"]).exit_code != 0
 
 
 def test_seed_demo_if_empty_twice_seeds_once(app, runner):

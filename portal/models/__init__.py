@@ -30,6 +30,7 @@ from portal.models.programmes import (
     ProgrammeVersion,
     TemplateItem,
 )
+from portal.models.two_factor import Passkey, RecoveryCode, TwoFactor
 
 __all__ = [
     "Appointment",
@@ -61,7 +62,10 @@ __all__ = [
     "Base",
     "OutboxMessage",
     "OutboxStatus",
+    "Passkey",
     "Practice",
+    "RecoveryCode",
+    "TwoFactor",
     "Role",
     "User",
     "utcnow",

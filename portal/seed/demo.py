@@ -42,12 +42,17 @@ from portal.services import (
     library,
     programmes,
     slots,
+    two_factor,
 )
 from portal.services import practice as practice_service
 from portal.services.errors import InvalidInput
 from portal.services.passwords import Passwords
+from portal.services.secret_box import SecretBox
 
 THERAPIST = ("therapist", "jo@example.com", "knead-to-know-2026")
+# Therapists sign in with a second factor. The demo therapist's authenticator key is published
+# like the passwords: `flask demo-code` prints the code it gives now, or add the key to an app.
+THERAPIST_TOTP_SECRET = "JBSWY3DPEHPK3PXPDEMOJOFLETCHER23"  # noqa: S105 - published demo key
 CLIENTS = [
     ("client", "alex@example.com", "hip-flexor-friday"),
     ("client", "sam@example.com", "long-run-sunday"),
@@ -487,9 +492,11 @@ def anchor_monday(today: date) -> date:
     return today - timedelta(days=today.weekday())
 
 
-def seed(session: Session, passwords: Passwords, *, now: datetime, timezone: str) -> None:
-    """Create the practice, its therapist, fourteen clients (two with the demo logins), a
-    busy diary around `now`, questionnaires, programmes with logs and session notes."""
+def seed(session: Session, passwords: Passwords, *, box: SecretBox, now: datetime,
+         timezone: str) -> None:
+    """Create the practice, its therapist (with an authenticator app), fourteen clients (two
+    with the demo logins), a busy diary around `now`, questionnaires, programmes with logs and
+    session notes."""
     taken = [p.email for p in PEOPLE if accounts.find_by_email(session, p.email)]
     taken += [THERAPIST[1]] if accounts.find_by_email(session, THERAPIST[1]) else []
     if taken:
@@ -509,6 +516,7 @@ def seed(session: Session, passwords: Passwords, *, now: datetime, timezone: str
     therapist = accounts.create_therapist(
         session, passwords, email=THERAPIST[1], name="Jo Fletcher", password=THERAPIST[2],
         now=opened)
+    two_factor.enrol_app(session, box, therapist, secret=THERAPIST_TOTP_SECRET, now=opened)
     ctx = _Context(session=session, now=now, zone=zone, monday=monday, therapist=therapist)
     services = seed_practice(session, practice, therapist, since=opened)
     exercises = seed_exercise_library(session, therapist, now=now,

@@ -223,8 +223,7 @@ def change_password(
     now: datetime, ip: str | None = None,
 ) -> None:
     """Change a signed-in user's password; every other session is signed out."""
-    if not passwords.verify(user.password_hash, current):
-        raise InvalidInput("current_password", "That is not your current password.")
+    check_password(passwords, user, current, field="current_password")
     if current == new:
         raise InvalidInput("new_password", "Choose a password different from the current one.")
     check_policy(new, email=user.email, field="new_password")
@@ -232,6 +231,14 @@ def change_password(
     audit.record(session, actor=user, subject=user, action="account.password_changed",
                  now=now, ip=ip)
     session.flush()
+
+
+def check_password(passwords: Passwords, user: User, password: str, *,
+                   field: str = "password") -> None:
+    """InvalidInput(field) unless this is the signed-in user's password (asked again before a
+    change that matters, so an unattended browser is not enough)."""
+    if not passwords.verify(user.password_hash, password):
+        raise InvalidInput(field, "That is not your current password.")
 
 
 def end_sessions(session: Session, user: User) -> None:
@@ -281,6 +288,7 @@ __all__ = [
     "accept_link",
     "authenticate",
     "change_password",
+    "check_password",
     "create_therapist",
     "end_sessions",
     "ensure_practice",

@@ -5,7 +5,17 @@ from __future__ import annotations
 from flask import Flask, request
 
 from portal.extensions import csrf, login_manager
-from portal.web import access, deps, errors, formatting, headers, hygiene, sessions, transactions
+from portal.web import (
+    access,
+    deps,
+    errors,
+    formatting,
+    headers,
+    hygiene,
+    second_factor,
+    sessions,
+    transactions,
+)
 
 
 def init_app(app: Flask) -> None:
@@ -33,10 +43,11 @@ def init_app(app: Flask) -> None:
     login_manager.session_protection = "basic"
 
     # Order matters: input hygiene, timeouts, then access (strangers go to the login page),
-    # then CSRF.
+    # then a therapist without a second factor is sent to set one up, then CSRF.
     app.before_request(hygiene.reject_nul_bytes)
     app.before_request(sessions.enforce_timeouts)
     app.before_request(access.guard)
+    app.before_request(second_factor.require_enrolment)
     csrf.init_app(app)
     app.after_request(headers.apply)
 
@@ -52,4 +63,5 @@ def init_app(app: Flask) -> None:
 
     @app.context_processor
     def inject_globals():
-        return {"practice": deps.practice(), "current_endpoint": request.endpoint or ""}
+        return {"practice": deps.practice(), "current_endpoint": request.endpoint or "",
+                "enrolment_needed": second_factor.enrolment_needed}

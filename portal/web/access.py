@@ -41,6 +41,20 @@ def restrict(blueprint: Blueprint, *allowed: Role) -> None:
     _BLUEPRINT_ROLES[blueprint.name] = frozenset(allowed)
 
 
+def open_during_enrolment(view: Callable) -> Callable:
+    """A page a therapist who has no second factor yet may open (setting one up); every other
+    page sends them there first (portal.web.second_factor.require_enrolment)."""
+    view._open_during_enrolment = True  # type: ignore[attr-defined]
+    return view
+
+
+def is_open_during_enrolment(app: Flask, endpoint: str) -> bool:
+    """True for public routes and the pages that set up a second factor."""
+    view = app.view_functions.get(endpoint)
+    return (access_of(app, endpoint) == PUBLIC
+            or bool(getattr(view, "_open_during_enrolment", False)))
+
+
 def access_of(app: Flask, endpoint: str) -> str | frozenset[Role] | None:
     """The declared access of an endpoint: PUBLIC, a set of roles, or None (undeclared)."""
     if endpoint == "static":

@@ -1,5 +1,5 @@
 """Small accessors the views share: the clock, the practice and its time zone, the password
-hasher, tokens, client IP."""
+hasher, the two-factor keys, tokens, client IP."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from portal.extensions import db
 from portal.models import Practice, utcnow
 from portal.services import practice as practice_service
 from portal.services.passwords import Passwords
+from portal.services.secret_box import SecretBox
 from portal.services.tokens import Tokens
 from portal.web import transactions
 
@@ -46,6 +47,11 @@ def practice_zone() -> ZoneInfo:
 def passwords() -> Passwords:
     """The app's configured password hasher."""
     return current_app.extensions["portal.passwords"]
+
+
+def secret_box() -> SecretBox:
+    """The app's keys for two-factor secrets and recovery codes."""
+    return current_app.extensions["portal.secret_box"]
 
 
 def tokens() -> Tokens:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from flask_wtf import FlaskForm
-from wtforms import IntegerField, PasswordField
-from wtforms.validators import DataRequired, EqualTo, Length, NumberRange
+from wtforms import IntegerField, PasswordField, StringField
+from wtforms.validators import DataRequired, EqualTo, Length, NumberRange, Regexp
 
 try:
     from wtforms.fields.choices import SelectChoice
@@ -37,6 +37,37 @@ def confirm_field(other: str) -> PasswordField:
         validators=[DataRequired("Type the password again."),
                     EqualTo(other, message="The two passwords don't match.")],
         render_kw={"autocomplete": "new-password", "maxlength": MAX_LENGTH},
+    )
+
+
+def current_password_field(label: str = "Your password",
+                           missing: str = "Enter your password.") -> PasswordField:
+    """The signed-in user's password, asked again before a change that matters."""
+    return PasswordField(
+        label, validators=[DataRequired(missing), Length(max=MAX_LENGTH)],
+        render_kw={"autocomplete": "current-password"},
+    )
+
+
+def app_code_field(label: str = "Code from your app") -> StringField:
+    """A 6-digit code from an authenticator app (spaces allowed, as some apps show them)."""
+    return StringField(
+        label,
+        validators=[DataRequired("Enter the 6-digit code from your authenticator app."),
+                    Regexp(r"^\s*(\d\s*){6}$", message="Enter the 6 digits your app shows.")],
+        render_kw={"autocomplete": "one-time-code", "inputmode": "numeric", "maxlength": 12,
+                   "autocapitalize": "off", "spellcheck": "false"},
+    )
+
+
+def recovery_code_field(label: str = "Recovery code", description: str = "") -> StringField:
+    """A recovery code, or (where the service allows either) a code from the app."""
+    return StringField(
+        label, description=description,
+        validators=[DataRequired("Enter a code."),
+                    Length(max=40, message="That code is too long.")],
+        render_kw={"autocomplete": "off", "autocapitalize": "off", "spellcheck": "false",
+                   "maxlength": 40},
     )
 
 

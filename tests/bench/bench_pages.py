@@ -25,7 +25,7 @@ from portal import create_app  # noqa: E402
 from portal.extensions import db  # noqa: E402
 from portal.models import Practice, Service, User  # noqa: E402
 from portal.seed import demo  # noqa: E402
-from portal.services import booking, slots  # noqa: E402
+from portal.services import booking, slots, two_factor  # noqa: E402
 
 
 def measure(label: str, action, runs: int) -> None:
@@ -54,8 +54,8 @@ def main() -> None:
     now = datetime.now(UTC)
     with app.app_context():
         upgrade()
-        demo.seed(db.session, app.extensions["portal.passwords"], now=now,
-                  timezone="Europe/London")
+        demo.seed(db.session, app.extensions["portal.passwords"],
+                  box=app.extensions["portal.secret_box"], now=now, timezone="Europe/London")
         db.session.commit()
         practice = db.session.scalar(select(Practice))
         therapist = db.session.scalar(select(User).where(User.email == demo.THERAPIST[1]))
@@ -109,6 +109,10 @@ def therapist_pages(app, client_id: int) -> None:
     token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
     jo.post("/auth/login", data={"csrf_token": token, "email": demo.THERAPIST[1],
                                  "password": demo.THERAPIST[2]})
+    page = jo.get("/auth/two-factor").get_data(as_text=True)
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
+    jo.post("/auth/two-factor", data={"csrf_token": token, "code": two_factor.current_code(
+        demo.THERAPIST_TOTP_SECRET, datetime.now(UTC))})
     for label, url in [
         ("GET /dashboard/ (therapist home)", "/dashboard/"),
         ("GET /diary/days?view=week", "/diary/days?view=week"),

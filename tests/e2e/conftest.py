@@ -33,6 +33,7 @@ from datetime import timedelta
 from email.message import EmailMessage
 from email.policy import default as default_policy
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from flask import Flask
@@ -41,7 +42,7 @@ from werkzeug.serving import make_server
 from portal.extensions import db
 from portal.models import utcnow
 from portal.services import outbox
-from tests.conftest import ROOT, Database
+from tests.conftest import ROOT, SECOND_STEP, Database, app_code
 
 CHROMIUM = os.environ.get("PORTAL_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -358,11 +359,17 @@ def review(screenshot):
 
 
 def sign_in(page, live_server: LiveServer, email: str, password: str) -> None:
-    """Open the login page and sign in (the caller checks where it lands)."""
+    """Open the login page and sign in, giving the authenticator app's code when asked (the
+    caller checks where it lands)."""
     page.goto(live_server.url("/auth/login"))
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password", exact=True).fill(password)
-    page.get_by_role("button", name="Sign in").click()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Sign in", exact=True).click()
+    if urlsplit(page.url).path == SECOND_STEP:
+        page.get_by_label("Code from your app").fill(app_code(live_server.app, email))
+        with page.expect_navigation():
+            page.get_by_role("button", name="Continue").click()
 
 
 def nav_link(page, name: str):

@@ -16,15 +16,17 @@ Pages are named by path; a journey that reaches a new page should add it here.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import pyotp
 import pytest
 import sqlalchemy as sa
 from playwright.sync_api import expect
 
 from portal.extensions import db
-from portal.models import OutboxStatus, Practice, Role, Service, User, utcnow
+from portal.models import OutboxStatus, Passkey, Practice, Role, Service, User, utcnow
 from portal.seed import demo
 from portal.services import outbox as outbox_service
 from portal.services.emails import Email
@@ -60,6 +62,11 @@ ANONYMOUS = [
     Visit("/no/such/page", status=404),
     Visit("/sheet/s/{share_token}"),
     Visit("/sheet/s/not-a-real-token", status=None),
+    # Half signed in (the therapist's password given, the second step not yet): these come
+    # last, as the login page itself abandons a half-done sign-in.
+    Visit("/auth/login", state="password_only"),
+    Visit("/auth/two-factor", state="wrong_code"),
+    Visit("/auth/two-factor/recovery"),
 ]
 NEWCOMER = [  # a client who has not filled in the health questionnaire yet
     Visit("/"),
@@ -84,6 +91,8 @@ CLIENT = [
     Visit("/programme/history"),
     Visit("/sheet/"),
     Visit("/sheet/moments"),
+    Visit("/account/two-factor"),
+    Visit("/account/two-factor/app"),
     Visit("/account/data"),
     Visit("/account/data", javascript=False),
     Visit("/account/views"),
@@ -122,6 +131,13 @@ THERAPIST = [
     Visit("/account/"),
     Visit("/account/password"),
     Visit("/account/password", state="send_empty"),
+    Visit("/account/two-factor"),
+    Visit("/account/two-factor/app/off"),
+    Visit("/account/two-factor/app/off", state="send_empty"),
+    Visit("/account/two-factor/passkeys/new"),
+    Visit("/account/two-factor/passkeys/{passkey}/remove"),
+    Visit("/account/two-factor/recovery-codes"),
+    Visit("/account/two-factor/recovery-codes", state="new_codes"),
     Visit("/clients/erasures"),
     Visit("/clients/{other}/erase"),
     Visit("/clients/{other}/erase", state="send_empty"),
@@ -146,7 +162,7 @@ def _send_empty(page) -> None:
 def _wrong_password(page) -> None:
     page.get_by_label("Email").fill(THERAPIST_EMAIL)
     page.get_by_label("Password", exact=True).fill("not the password at all")
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
     expect(page.locator("[aria-invalid=true], .flash, [role=alert]").first).to_be_attached()
 
 
@@ -171,12 +187,43 @@ def _erase(page) -> None:
     expect(page.get_by_role("heading", name="Erased accounts")).to_be_visible()
 
 
+def _next_code() -> str:
+    """The demo therapist's code for the next 30-second step: accepted (one step of drift is),
+    and newer than the one sign_in just used."""
+    return pyotp.TOTP(demo.THERAPIST_TOTP_SECRET).at(time.time() + 30)
+
+
+def _password_only(page) -> None:
+    page.get_by_label("Email").fill(THERAPIST_EMAIL)
+    page.get_by_label("Password", exact=True).fill(THERAPIST_PASSWORD)
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    expect(page.get_by_role("heading", name="Enter the code from your app")).to_be_visible()
+
+
+def _wrong_code(page) -> None:
+    page.get_by_label("Code from your app").fill(
+        "000000" if _next_code() != "000000" else "111111")
+    page.get_by_role("button", name="Continue").click()
+    expect(page.locator("[aria-invalid=true]").first).to_be_attached()
+
+
+def _new_codes(page) -> None:
+    """New recovery codes: the page that shows them once (only a form's answer shows it)."""
+    page.get_by_label("Your password").fill(THERAPIST_PASSWORD)
+    page.get_by_label("Code", exact=True).fill(_next_code())
+    page.get_by_role("button", name="Make new codes").click()
+    expect(page.get_by_role("heading", name="Save your recovery codes")).to_be_visible()
+
+
 STATES: dict[str, Callable] = {
     "send_empty": _send_empty,
     "erase": _erase,
     "wrong_password": _wrong_password,
     "open_menu": _open_menu,
     "invite_empty": _invite_empty,
+    "password_only": _password_only,
+    "wrong_code": _wrong_code,
+    "new_codes": _new_codes,
 }
 
 
@@ -186,10 +233,12 @@ STATES: dict[str, Callable] = {
 @pytest.fixture
 def practice_world(app, live_server) -> dict[str, object]:
     """The demo practice (a busy diary, programmes, logs and notes) plus a client who has not
-    filled in the questionnaire; returns ids for the paths."""
+    filled in the questionnaire, and a passkey for the therapist (its pages only list it);
+    returns ids for the paths."""
     with app.app_context():
         passwords = app.extensions["portal.passwords"]
-        demo.seed(db.session, passwords, now=utcnow(), timezone="Europe/London")
+        demo.seed(db.session, passwords, box=app.extensions["portal.secret_box"], now=utcnow(),
+                  timezone="Europe/London")
         db.session.add(User(email=NEWCOMER_EMAIL, name="Nia Newcomer", role=Role.CLIENT,
                             password_hash=passwords.hash(NEWCOMER_PASSWORD),
                             password_changed_at=utcnow()))
@@ -200,13 +249,18 @@ def practice_world(app, live_server) -> dict[str, object]:
         refused.status, refused.attempts = OutboxStatus.FAILED, 1
         refused.last_error = ("The mail server refused this address for good: 550 5.1.1 "
                               "<alex.typo@exmaple.com>: Recipient address rejected")
+        jo = db.session.scalar(sa.select(User.id).where(User.email == THERAPIST_EMAIL))
+        passkey = Passkey(user_id=jo, name="Jo's laptop", credential_id="c3dlZXAtcGFzc2tleQ",
+                          public_key=b"not used by any page", transports=["internal"])
+        db.session.add(passkey)
         db.session.commit()
         alex = db.session.scalar(sa.select(User.id).where(User.email == CLIENT_EMAIL))
         sam = db.session.scalar(sa.select(User.id).where(User.email == demo.CLIENTS[1][1]))
         service = db.session.scalar(sa.select(Service.id).order_by(Service.sort_order,
                                                                    Service.id))
+        ids = {"client": alex, "service": service, "passkey": passkey.id}
         db.session.remove()
-    return {"client": alex, "other": sam, "service": service}
+    return {**ids, "other": sam}
 
 
 def _href(page, selector: str, pattern: str) -> str:

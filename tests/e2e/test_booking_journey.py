@@ -34,7 +34,7 @@ def sign_in(page, live_server, email: str) -> None:
     page.goto(live_server.url("/auth/login"))
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password", exact=True).fill(TEST_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
 
 
 def ics_attachment(message) -> str:

@@ -90,7 +90,7 @@ def test_invite_journey(live_server, page, new_page, make_therapist, smtp_server
     review(client, "journey-07-login-after-joining")
 
     client.get_by_label("Password", exact=True).fill(CLIENT_PASSWORD)
-    client.get_by_role("button", name="Sign in").click()
+    client.get_by_role("button", name="Sign in", exact=True).click()
     expect(client).to_have_url(live_server.url("/"))
     expect(client.get_by_role("heading", name="Hello, Sam")).to_be_visible()
     expect(nav_link(client, "Home")).to_have_attribute("aria-current", "page")

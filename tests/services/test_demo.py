@@ -20,7 +20,15 @@ from portal.models import (
     User,
 )
 from portal.seed import demo
-from portal.services import accounts, clients, diary, diary_days, intake, programmes
+from portal.services import (
+    accounts,
+    clients,
+    diary,
+    diary_days,
+    intake,
+    programmes,
+    two_factor,
+)
 from portal.services.errors import InvalidInput
 
 LONDON = ZoneInfo("Europe/London")
@@ -42,7 +50,8 @@ LIVE = (AppointmentStatus.BOOKED, AppointmentStatus.ATTENDED, AppointmentStatus.
 def seeded(request, app, session):
     """The demo seeded at one of NOWS and committed; returns (now, therapist)."""
     now = NOWS[request.param]
-    demo.seed(session, app.extensions["portal.passwords"], now=now, timezone="Europe/London")
+    demo.seed(session, app.extensions["portal.passwords"], box=app.extensions["portal.secret_box"],
+              now=now, timezone="Europe/London")
     session.commit()
     therapist = session.scalar(select(User).where(User.email == demo.THERAPIST[1]))
     return now, therapist
@@ -192,6 +201,11 @@ def check_clients_joined_were_invited_or_left_and_the_demo_logins_work(app, sess
         user = accounts.authenticate(session, passwords, email=email, password=password,
                                      now=now)
         assert user.email == email
+    # The demo therapist signs in with the published authenticator key (`flask demo-code`).
+    assert two_factor.is_on(session, therapist)
+    code = two_factor.current_code(demo.THERAPIST_TOTP_SECRET, now)
+    assert two_factor.check_code(session, app.extensions["portal.secret_box"], therapist,
+                                 code=code, now=now) == two_factor.APP
 
 
 # Seeding the demo is the slow part of these tests, so each moment is seeded once and every
@@ -214,12 +228,14 @@ def test_the_demo_practice_at_each_moment(app, session, seeded):
 def test_seeding_twice_is_refused(app, session):
     now = NOWS["wednesday-1400"]
     passwords = app.extensions["portal.passwords"]
-    demo.seed(session, passwords, now=now, timezone="Europe/London")
+    box = app.extensions["portal.secret_box"]
+    demo.seed(session, passwords, box=box, now=now, timezone="Europe/London")
     session.commit()
     users = session.scalar(select(func.count()).select_from(User))
 
     with pytest.raises(InvalidInput, match="already exist"):
-        demo.seed(session, passwords, now=now + timedelta(days=1), timezone="Europe/London")
+        demo.seed(session, passwords, box=box, now=now + timedelta(days=1),
+                  timezone="Europe/London")
     session.rollback()
 
     assert session.scalar(select(func.count()).select_from(User)) == users

@@ -21,7 +21,7 @@ from portal import create_app
 from portal.extensions import db
 from portal.models import Role
 from portal.web import access
-from tests.conftest import TEST_PASSWORD, base_config, login
+from tests.conftest import TEST_PASSWORD, app_code, base_config, form_post, login
 
 # Endpoints anyone may open without signing in. Keep this list short and deliberate.
 PUBLIC = {
@@ -42,7 +42,17 @@ PUBLIC = {
     # The moments reminders feed: like calendar.feed, calendar apps fetch it without signing
     # in; the user's calendar secret opens only their own daily stretch reminders.
     "sheet.moments_feed",
+    # Signing in with a passkey alone: the passkey's signature is the credential.
+    "auth.passkey",
+    # The second step of signing in (a code, a recovery code or a passkey): whoever is here is
+    # not signed in yet. Each answers only with a note in the session that the password was
+    # right a few minutes ago, and sends everyone else to the login page (SECOND_STEP below).
+    *(SECOND_STEP := {"auth.second_step", "auth.recovery", "auth.second_step_passkey"}),
 }
+# The pages a therapist who has not set up a second factor may open: setting one up, and
+# signing out. Every other page sends them to the first (portal.web.second_factor).
+OPEN_DURING_ENROLMENT = {"account.two_factor", "account.app_setup", "account.passkey_add",
+                         "auth.logout"}
 # Blueprints whose every route is for therapists only.
 # "builder" holds only the old /builder/ addresses of Programmes (redirects), guarded the same way.
 THERAPIST_BLUEPRINTS = {"dashboard", "clients", "diary", "library", "programmes", "builder",
@@ -164,7 +174,9 @@ def test_every_private_route_sends_strangers_to_login(app, client, practice):
 
 def test_public_routes_answer_strangers_without_errors(app, client, request):
     public_routes = [r for r in routes(app) if r.endpoint in PUBLIC and "GET" in r.methods]
-    assert {r.endpoint for r in public_routes} == PUBLIC
+    # Passkey answers are only ever posted.
+    assert {r.endpoint for r in public_routes} == PUBLIC - {"auth.passkey",
+                                                            "auth.second_step_passkey"}
 
     # Once before the practice is set up (a fresh install), once after.
     for stage in ("no practice", "practice"):
@@ -172,12 +184,87 @@ def test_public_routes_answer_strangers_without_errors(app, client, request):
             request.getfixturevalue("practice")
         for route in public_routes:
             response = client.get(route.url)
+            if route.endpoint in SECOND_STEP:
+                # Nobody gave a password in this browser: back to the first step.
+                assert response.status_code == 302, f"{stage}: GET {route}"
+                assert urlsplit(response.location).path == "/auth/login"
+                continue
             assert response.status_code in (200, 404), f"{stage}: GET {route}"
             if route.endpoint in {"auth.reset", "auth.accept_invite"}:
                 # A junk token gets the friendly page that offers a fresh link.
                 assert response.status_code == 404
                 assert 'href="/auth/forgot"' in response.get_data(as_text=True), route
     assert client.get("/healthz").get_json() == {"status": "ok"}
+
+
+# --- half signed in ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("role", [Role.THERAPIST, Role.CLIENT])
+def test_half_signed_in_is_a_stranger_everywhere_but_the_second_step(app, client, make_user,
+                                                                     role):
+    """After the right password and before the second factor, every route that is not public
+    answers as it does a stranger: a redirect to the login page."""
+    user = make_user(role=role, two_factor=True)
+    first = form_post(client, "/auth/login", {"email": user.email, "password": TEST_PASSWORD})
+    assert urlsplit(first.location).path == "/auth/two-factor"
+    assert client.get("/auth/two-factor").status_code == 200  # the half state is live
+
+    problems = []
+    for route in routes(app):
+        if route.endpoint in PUBLIC:
+            continue
+        for method in route.methods:
+            response = client.open(route.url, method=method, data=FORM_DATA)
+            target = urlsplit(response.location or "")
+            if response.status_code != 302 or target.path != "/auth/login":
+                problems.append(f"{method} {route}: {response.status_code} {response.location}")
+    assert problems == []
+    # Still half signed in, and the code step still finishes the sign-in.
+    finished = form_post(client, "/auth/two-factor", {"code": app_code(app, user.email)})
+    assert finished.status_code == 302
+    assert client.get("/account/").status_code == 200
+
+
+# --- a therapist without a second factor ---------------------------------------------------
+
+
+def test_only_setting_up_a_second_factor_is_open_during_enrolment(app):
+    open_pages = {e for e in app.view_functions
+                  if access.is_open_during_enrolment(app, e) and e not in PUBLIC}
+    assert open_pages == OPEN_DURING_ENROLMENT
+
+
+def test_a_therapist_without_a_second_factor_is_sent_to_set_one_up_from_every_route(
+        app, client, make_therapist, first_client):
+    therapist = make_therapist(two_factor=False)
+    assert login(client, therapist.email).status_code == 302
+    before = snapshot(app)
+
+    problems, checked = [], 0
+    for route in routes(app):
+        if route.endpoint in PUBLIC or route.endpoint in OPEN_DURING_ENROLMENT:
+            continue
+        for method in route.methods:
+            response = client.open(route.url, method=method, data=FORM_DATA)
+            checked += 1
+            if Role.THERAPIST not in access.access_of(app, route.endpoint):
+                # A clients' page refuses every therapist, enrolled or not.
+                if response.status_code != 403:
+                    problems.append(f"{method} {route}: {response.status_code}")
+                continue
+            target = urlsplit(response.location or "")
+            if response.status_code != 302 or target.path != "/account/two-factor":
+                problems.append(f"{method} {route}: {response.status_code} {response.location}")
+    assert problems == []
+    assert checked > 50
+    assert snapshot(app) == before
+
+    for url in ("/account/two-factor", "/account/two-factor/app",
+                "/account/two-factor/passkeys/new"):
+        assert client.get(url).status_code == 200, url
+    assert form_post(client, "/account/two-factor", {}, action="/auth/logout").status_code == 302
+    assert urlsplit(client.get("/account/two-factor").location).path == "/auth/login"
 
 
 # --- the wrong role ---------------------------------------------------------------------

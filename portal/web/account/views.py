@@ -1,6 +1,9 @@
-"""The signed-in user's own account: details and password; for clients, their rights over
-their data too: download it, see who at the practice has seen their record, delete the
-account."""
+"""The signed-in user's own account: details, password and two-factor sign-in; for clients,
+their rights over their data too: download it, see who at the practice has seen their
+record, delete the account.
+
+The two-factor forms take a password or a code, so their POSTs share the login's rate limit
+(per address): a browser left signed in is no place to guess either."""
 
 from __future__ import annotations
 
@@ -9,17 +12,24 @@ from flask_login import current_user
 
 from portal.extensions import db, limiter
 from portal.models import MOMENTS, Feedback, Role
-from portal.services import accounts, dose, erasure, intake, wording
+from portal.services import accounts, dose, erasure, intake, passkeys, two_factor, wording
 from portal.services import client_record as record_service
 from portal.services.clients import parse_page
-from portal.services.errors import InvalidInput
-from portal.web import sessions
-from portal.web.access import restrict, roles
-from portal.web.account.forms import ChangePasswordForm
-from portal.web.deps import client_ip, now, passwords, practice_zone
+from portal.services.errors import Conflict, InvalidInput
+from portal.web import second_factor, sessions
+from portal.web.access import open_during_enrolment, restrict, roles
+from portal.web.account.forms import (
+    ChangePasswordForm,
+    ConfirmAppForm,
+    NewPasskeyForm,
+    PasswordAndCodeForm,
+    RemovePasskeyForm,
+)
+from portal.web.deps import client_ip, now, passwords, practice, practice_zone, secret_box
 from portal.web.downloads import json_attachment
 from portal.web.erasure_form import EraseForm
 from portal.web.forms import apply_error
+from portal.web.qr import qr_svg
 from portal.web.rate_limits import login_limit
 
 bp = Blueprint("account", __name__, url_prefix="/account")
@@ -29,7 +39,8 @@ restrict(bp, Role.CLIENT, Role.THERAPIST)
 @bp.route("/")
 def index():
     """The user's details and what they can change."""
-    return render_template("account/index.html")
+    return render_template("account/index.html",
+                           state=two_factor.status(db.session, _user()))
 
 
 @bp.route("/password", methods=["GET", "POST"])
@@ -37,7 +48,7 @@ def password():
     """Change password; every other device is signed out, this one stays in."""
     form = ChangePasswordForm()
     if form.validate_on_submit():
-        user = current_user._get_current_object()
+        user = _user()
         try:
             accounts.change_password(
                 db.session, passwords(), user, current=form.current_password.data,
@@ -46,7 +57,7 @@ def password():
         except InvalidInput as error:
             apply_error(form, error)
         else:
-            sessions.start(user, remember=bool(session.get("remember")))
+            _stay_signed_in(user)
             flash("Your password is changed. Other devices have been signed out.", "success")
             return redirect(url_for("account.index"))
     return render_template("account/password.html", form=form)
@@ -120,3 +131,164 @@ def delete():
             return response
     plan = erasure.plan(db.session, me, now())
     return render_template("account/delete.html", form=form, plan=plan)
+
+
+# --- two-factor sign-in ---------------------------------------------------------------------
+
+
+@bp.route("/two-factor", endpoint="two_factor")
+@open_during_enrolment
+def two_factor_page():
+    """What protects the account beyond the password, and how to change it (for a therapist
+    without a second factor: the page that sets one up, the only page open to them)."""
+    return render_template("account/two_factor.html",
+                           state=two_factor.status(db.session, _user()),
+                           passkeys_on=second_factor.relying_party() is not None)
+
+
+@bp.route("/two-factor/app", methods=["GET", "POST"])
+@limiter.limit(login_limit, methods=["POST"])
+@open_during_enrolment
+def app_setup():
+    """Set up an authenticator app: scan the code (or type the key), give the first code;
+    then the recovery codes are shown, once."""
+    user = _user()
+    try:
+        secret = two_factor.begin_app(db.session, secret_box(), user, now())
+    except Conflict as error:
+        flash(error.message, "info")
+        return redirect(url_for("account.two_factor"))
+    form = ConfirmAppForm()
+    if form.validate_on_submit():
+        try:
+            codes = two_factor.confirm_app(db.session, secret_box(), user, code=form.code.data,
+                                           now=now(), ip=client_ip())
+        except InvalidInput as error:
+            # The secret being set up is kept (the app holds it already): keep the writes.
+            apply_error(form, error, keep_writes=True)
+        else:
+            _stay_signed_in(user)
+            return _show_codes(codes, "Your authenticator app is set up.")
+    issuer = practice().name if practice() else "Portal"
+    uri = two_factor.setup_uri(secret, account=user.email, issuer=issuer)
+    return render_template(
+        "account/app_setup.html", form=form, key=" ".join(secret[i:i + 4]
+                                                         for i in range(0, len(secret), 4)),
+        qr=qr_svg(uri, title="QR code to scan with your authenticator app",
+                  css_class="setup-qr__code"))
+
+
+@bp.route("/two-factor/app/off", methods=["GET", "POST"])
+@limiter.limit(login_limit, methods=["POST"])
+def app_off():
+    """Turn the authenticator app off: the password and a code."""
+    state = two_factor.status(db.session, _user())
+    if not state.app:
+        return redirect(url_for("account.two_factor"))
+    form = PasswordAndCodeForm()
+    if form.validate_on_submit():
+        try:
+            still_on = two_factor.disable_app(
+                db.session, passwords(), secret_box(), _user(), password=form.password.data,
+                code=form.code.data, now=now(), ip=client_ip())
+        except InvalidInput as error:
+            apply_error(form, error, keep_writes=True)
+        else:
+            flash("Your authenticator app is turned off." if still_on else
+                  "Two-factor sign-in is off: your password alone now signs you in.", "success")
+            return redirect(url_for("account.two_factor"))
+    return render_template("account/app_off.html", form=form, state=state)
+
+
+@bp.route("/two-factor/recovery-codes", methods=["GET", "POST"])
+@limiter.limit(login_limit, methods=["POST"])
+def recovery_codes():
+    """Make new recovery codes (the old ones stop working): the password and a code."""
+    state = two_factor.status(db.session, _user())
+    if not state.on:
+        return redirect(url_for("account.two_factor"))
+    form = PasswordAndCodeForm()
+    if form.validate_on_submit():
+        try:
+            codes = two_factor.renew_recovery_codes(
+                db.session, passwords(), secret_box(), _user(), password=form.password.data,
+                code=form.code.data, now=now(), ip=client_ip())
+        except InvalidInput as error:
+            apply_error(form, error, keep_writes=True)
+        else:
+            return _show_codes(codes, "Here are your new recovery codes. The old ones no "
+                                      "longer work.")
+    return render_template("account/recovery_renew.html", form=form, state=state)
+
+
+@bp.route("/two-factor/passkeys/new", methods=["GET", "POST"])
+@limiter.limit(login_limit, methods=["POST"])
+@open_during_enrolment
+def passkey_add():
+    """Register a passkey: name it, then let the browser make it (passkeys.js)."""
+    rp = second_factor.relying_party()
+    if rp is None:
+        flash("Passkeys are not available on this site yet.", "info")
+        return redirect(url_for("account.two_factor"))
+    user = _user()
+    form = NewPasskeyForm()
+    if form.validate_on_submit():
+        try:
+            codes = passkeys.register(
+                db.session, secret_box(), user, rp, name=form.name.data,
+                credential=form.credential.data or "",
+                challenge=second_factor.take_challenge(second_factor.REGISTER), now=now(),
+                ip=client_ip())
+        except InvalidInput as error:
+            apply_error(form, error)
+        else:
+            if codes is not None:
+                _stay_signed_in(user)
+                return _show_codes(codes, "Your passkey is added.")
+            flash("Your passkey is added.", "success")
+            return redirect(url_for("account.two_factor"))
+    options = passkeys.registration_options(
+        db.session, user, rp, challenge=second_factor.new_challenge(second_factor.REGISTER),
+        now=now())
+    return render_template("account/passkey_add.html", form=form, options=options)
+
+
+@bp.route("/two-factor/passkeys/<int:passkey_id>/remove", methods=["GET", "POST"])
+@limiter.limit(login_limit, methods=["POST"])
+def passkey_remove(passkey_id: int):
+    """Remove a passkey: the password (and a recovery code if it is the last factor)."""
+    user = _user()
+    key = passkeys.get_own(db.session, user, passkey_id)
+    last = passkeys.is_last_factor(db.session, user, key)
+    form = RemovePasskeyForm()
+    if form.validate_on_submit():
+        try:
+            still_on = passkeys.remove(
+                db.session, passwords(), secret_box(), user, passkey_id,
+                password=form.password.data, code=form.code.data or "", now=now(),
+                ip=client_ip())
+        except InvalidInput as error:
+            apply_error(form, error, keep_writes=True)
+        else:
+            flash(f"The passkey “{key.name}” is removed." if still_on else
+                  "The passkey is removed and two-factor sign-in is off.", "success")
+            return redirect(url_for("account.two_factor"))
+    return render_template("account/passkey_remove.html", form=form, key=key, last=last)
+
+
+def _user():
+    return current_user._get_current_object()
+
+
+def _stay_signed_in(user) -> None:
+    """The change ended every session of the user: start a new one for this browser."""
+    sessions.start(user, remember=bool(session.get("remember")))
+
+
+def _show_codes(codes: list[str] | None, done: str):
+    """The recovery codes, in this response only (never stored in the clear, never sent
+    again); or, when the user still has codes, back to the two-factor page."""
+    if codes is None:
+        flash(f"{done} Your recovery codes still work.", "success")
+        return redirect(url_for("account.two_factor"))
+    return render_template("account/recovery_codes.html", codes=codes, done=done)

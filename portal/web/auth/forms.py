@@ -6,7 +6,12 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
-from portal.web.forms import confirm_field, new_password_field
+from portal.web.forms import (
+    app_code_field,
+    confirm_field,
+    new_password_field,
+    recovery_code_field,
+)
 
 
 class LoginForm(FlaskForm):
@@ -46,3 +51,24 @@ class SetPasswordForm(FlaskForm):
 
     password = new_password_field("Choose a password")
     confirm = confirm_field("password")
+
+
+class AppCodeForm(FlaskForm):
+    """The second step: a code from the authenticator app."""
+
+    code = app_code_field()
+
+
+class RecoveryCodeForm(FlaskForm):
+    """The second step with a recovery code instead."""
+
+    code = recovery_code_field(description="One of the codes you saved when you set up "
+                                           "two-factor sign-in, like abcde-fghjk.")
+
+
+class PasskeyForm(FlaskForm):
+    """A passkey's answer (filled in by passkeys.js), with the sign-in's choices."""
+
+    credential = HiddenField()
+    remember = HiddenField()
+    next = HiddenField()

@@ -16,7 +16,6 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import segno
 from flask import (
     Blueprint,
     Response,
@@ -28,7 +27,6 @@ from flask import (
     url_for,
 )
 from flask_login import current_user
-from markupsafe import Markup
 
 from portal.extensions import db
 from portal.models import MOMENTS, Exercise, ProgrammeItem, Role, User
@@ -49,6 +47,7 @@ from portal.web.deps import client_ip, now
 from portal.web.errors import render_error
 from portal.web.forms import apply_error
 from portal.web.pictures import Picture, picture_of
+from portal.web.qr import qr_svg
 from portal.web.sheet.forms import MomentTimesForm
 
 bp = Blueprint("sheet", __name__, url_prefix="/sheet")
@@ -104,19 +103,6 @@ def _glance(items: list[ProgrammeItem]) -> list[tuple[str, list[str]]]:
     return [(label, names) for label, names in rows if names]
 
 
-def qr_svg(url: str) -> Markup:
-    """The QR code for a link as an inline <svg> (the CSP allows no data: images)."""
-    code = segno.make(url, error="m", micro=False)
-    # A viewBox and no fixed size, so CSS can scale it (a fixed-size <svg> would be cropped,
-    # and a cropped code doesn't scan); the full quiet zone of four modules is kept.
-    svg = code.svg_inline(scale=1, border=4, dark="#000", light="#fff", omitsize=True,
-                          svgclass="sheet-qr__code", lineclass=None,
-                          title="QR code that opens this programme, read only")
-    # A named image for assistive technology (the <title> gives the name); sharp modules.
-    attributes = 'role="img" focusable="false" shape-rendering="crispEdges" '
-    return Markup(svg.replace("<svg ", "<svg " + attributes, 1))  # noqa: S704
-
-
 def _remembered(client: User) -> str | None:
     links = session.get(LINKS_KEY)
     return links.get(str(client.id)) if isinstance(links, dict) else None
@@ -166,7 +152,8 @@ def _sheet(client: User, *, for_therapist: bool):
         "sheet/index.html", client=client, version=version, for_therapist=for_therapist,
         cards=_cards(items, uploaded_pictures=True), glance=_glance(items),
         live_count=len(live), share_url=share_url,
-        qr=qr_svg(share_url) if share_url else None, actions=actions,
+        qr=qr_svg(share_url, title="QR code that opens this programme, read only",
+                  css_class="sheet-qr__code") if share_url else None, actions=actions,
     )
 
 

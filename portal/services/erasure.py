@@ -42,12 +42,15 @@ from portal.models import (
     MomentTime,
     NotificationClaim,
     OutboxMessage,
+    Passkey,
     Practice,
     Programme,
     ProgrammeItem,
     ProgrammeShare,
     ProgrammeVersion,
+    RecoveryCode,
     SessionNote,
+    TwoFactor,
     User,
 )
 from portal.services import audit, booking, calendar, emails, outbox, programme_shares, wording
@@ -180,6 +183,9 @@ def erase_client(session: Session, passwords: Passwords, actor: User, client: Us
     calendar.revoke_feed(session, client)
     session.execute(delete(MomentTime).where(MomentTime.client_id == client.id))
     session.execute(delete(OutboxMessage).where(OutboxMessage.to_addr == client.email))
+    # Ways to sign in beyond the password go with it: the app's key, recovery codes, passkeys.
+    for factor in (TwoFactor, RecoveryCode, Passkey):
+        session.execute(delete(factor).where(factor.user_id == client.id))
     _blank_contact_answers(session, client)
     session.flush()
     _scrub_audit(session, client)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, time, timedelta
 
+import pyotp
 import pytest
 from sqlalchemy import func, select
 
@@ -19,21 +20,25 @@ from portal.models import (
     IntakeForm,
     MomentTime,
     OutboxMessage,
+    Passkey,
     Programme,
     ProgrammeItem,
     ProgrammeShare,
     ProgrammeVersion,
+    RecoveryCode,
     SessionNote,
+    TwoFactor,
     User,
 )
-from portal.services import accounts, audit, erasure, programme_shares
+from portal.services import accounts, audit, erasure, programme_shares, two_factor
 from portal.services import calendar as calendar_service
 from portal.services import client_record as records
 from portal.services.emails import Email
 from portal.services.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from portal.services.outbox import queue
+from portal.services.secret_box import SecretBox
 from tests.clients_support import NOW, add_note, book, give_programme, log, set_up_practice
-from tests.conftest import TEST_PASSWORD
+from tests.conftest import TEST_PASSWORD, TEST_SECRET
 
 LAST_VISIT = NOW - timedelta(days=5)  # after the programme started (STARTED)
 
@@ -161,6 +166,23 @@ def test_erasure_removes_sign_in_and_contact_details_at_once(session, world, pas
     assert result.retain_until == datetime(2034, 2, 28, 12, 0, tzinfo=UTC)
     assert result.retention_years == 8 and result.cancelled_appointments == 1
     assert result.purged_at is None
+
+
+def test_erasure_removes_every_second_factor_of_the_client_only(session, world, passwords):
+    alex, bea = world["alex"], world["bea"]
+    box = SecretBox(TEST_SECRET)
+    for who in (alex, bea):
+        secret = two_factor.begin_app(session, box, who, NOW)
+        assert two_factor.confirm_app(session, box, who, code=pyotp.TOTP(secret).at(NOW),
+                                      now=NOW)
+        session.add(Passkey(user_id=who.id, name="Phone", credential_id=f"key-{who.id}",
+                            public_key=b"public", transports=["internal"]))
+    session.commit()
+    erasure.erase_client(session, passwords, alex, alex, password=TEST_PASSWORD, now=NOW)
+    session.commit()
+    for factor in (TwoFactor, RecoveryCode, Passkey):
+        assert count(session, factor, user_id=alex.id) == 0, factor.__name__
+        assert count(session, factor, user_id=bea.id) > 0, factor.__name__
 
 
 def test_erasure_tells_the_therapist_and_drops_the_clients_emails(session, world, passwords):

@@ -11,6 +11,7 @@ from portal.models.booking import (
     TimeOff,
     WorkingHours,
 )
+from portal.models.devices import Device
 from portal.models.intake import IntakeForm
 from portal.models.library import BODY_AREAS, Exercise, ExerciseLevel, Picture, Sides
 from portal.models.notes import SessionNote
@@ -56,6 +57,7 @@ __all__ = [
     "TimeOff",
     "WorkingHours",
     "AuditEvent",
+    "Device",
     "Base",
     "OutboxMessage",
     "OutboxStatus",

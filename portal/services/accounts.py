@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal.models import Practice, Role, User
-from portal.services import audit, emails, outbox
+from portal.services import audit, devices, emails, outbox
 from portal.services import practice as practice_service
 from portal.services.errors import InvalidInput, NotFound, PermissionDenied
 from portal.services.passwords import Passwords, check_policy
@@ -188,7 +188,7 @@ def accept_link(
     """Set a password from an invitation or reset link; the link is then spent."""
     user = tokens.resolve(session, purpose, token, max_age)
     check_policy(password, email=user.email)
-    _set_password(user, passwords, password, now)
+    _set_password(session, user, passwords, password, now)
     audit.record(session, actor=user, subject=user, now=now, ip=ip,
                  action="account.invite_accepted" if purpose == INVITE else "account.reset")
     session.flush()
@@ -228,15 +228,16 @@ def change_password(
     if current == new:
         raise InvalidInput("new_password", "Choose a password different from the current one.")
     check_policy(new, email=user.email, field="new_password")
-    _set_password(user, passwords, new, now)
+    _set_password(session, user, passwords, new, now)
     audit.record(session, actor=user, subject=user, action="account.password_changed",
                  now=now, ip=ip)
     session.flush()
 
 
-def end_sessions(session: Session, user: User) -> None:
-    """Invalidate every session and remember-me cookie the user holds."""
+def end_sessions(session: Session, user: User, now: datetime) -> None:
+    """Sign out every device: every session and remember-me cookie the user holds dies."""
     user.session_version += 1
+    devices.end_all(session, user, now)
     session.flush()
 
 
@@ -249,17 +250,21 @@ def set_active(session: Session, actor: User, client: User, *, active: bool, now
         return
     client.active = active
     client.session_version += 1
+    devices.end_all(session, client, now)
     audit.record(session, actor=actor, subject=client, now=now, ip=ip,
                  action="account.reactivated" if active else "account.deactivated")
     session.flush()
 
 
-def _set_password(user: User, passwords: Passwords, password: str, now: datetime) -> None:
+def _set_password(session: Session, user: User, passwords: Passwords, password: str,
+                  now: datetime) -> None:
     user.password_hash = passwords.hash(password)
     user.password_changed_at = now
     user.failed_logins = 0
     user.locked_until = None
+    # Every device signed in with the old password is signed out.
     user.session_version += 1
+    devices.end_all(session, user, now)
 
 
 def _clean_name(raw: str) -> str:

@@ -654,5 +654,5 @@ def test_only_a_therapist_changes_access(session, client_user, make_client):
 def test_end_sessions_bumps_version(session, client_user):
     """Signing out everywhere changes the id every cookie carries."""
     old_id = client_user.get_id()
-    accounts.end_sessions(session, client_user)
+    accounts.end_sessions(session, client_user, NOW)
     assert client_user.get_id() != old_id

@@ -1,4 +1,4 @@
-"""The signed-in user's own account: details and password."""
+"""The signed-in user's own account: details, password and signed-in devices."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from flask_login import current_user
 
 from portal.extensions import db
 from portal.models import Role
-from portal.services import accounts
-from portal.services.errors import InvalidInput
-from portal.web import sessions
+from portal.services import accounts, devices
+from portal.services.errors import InvalidInput, NotFound
+from portal.web import sessions, transactions
 from portal.web.access import restrict
 from portal.web.account.forms import ChangePasswordForm
 from portal.web.deps import client_ip, now, passwords
@@ -21,8 +21,41 @@ restrict(bp, Role.CLIENT, Role.THERAPIST)
 
 @bp.route("/")
 def index():
-    """The user's details and what they can change."""
-    return render_template("account/index.html")
+    """The user's details, what they can change, and the devices signed in to the account."""
+    lifetimes = sessions.lifetimes()
+    signed_in = devices.signed_in(db.session, current_user._get_current_object(), now=now(),
+                                  lifetimes=lifetimes)
+    return render_template("account/index.html", devices=signed_in,
+                           this_device=sessions.current_device(),
+                           remembered_days=lifetimes.remembered.days)
+
+
+@bp.route("/devices/<int:device_id>/sign-out", methods=["POST"])
+def sign_out_device(device_id: int):
+    """Sign out one device: its next request finds itself signed out."""
+    this_device = sessions.current_device()
+    if this_device is not None and this_device.id == device_id:
+        sessions.end(clear_site_data=True)
+        flash("You are signed out.", "success")
+        return redirect(url_for("auth.login"))
+    try:
+        device = devices.sign_out(db.session, current_user._get_current_object(), device_id,
+                                  now())
+    except NotFound:
+        transactions.mark_failed()
+        flash("That device was already signed out.", "info")
+    else:
+        flash(f"{device.description} is signed out.", "success")
+    return redirect(url_for("account.index", _anchor="devices"))
+
+
+@bp.route("/sign-out-everywhere", methods=["POST"])
+def sign_out_everywhere():
+    """Sign out every device, this one included: every session and remember-me cookie dies."""
+    accounts.end_sessions(db.session, current_user._get_current_object(), now())
+    sessions.end(clear_site_data=True)
+    flash("You are signed out on every device.", "success")
+    return redirect(url_for("auth.login"))
 
 
 @bp.route("/password", methods=["GET", "POST"])

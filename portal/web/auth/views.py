@@ -53,9 +53,10 @@ def login():
 @bp.route("/logout", methods=["POST"])
 @roles(Role.CLIENT, Role.THERAPIST)
 def logout():
-    """Sign out here and everywhere: the session version changes, so old cookies die."""
-    accounts.end_sessions(db.session, current_user._get_current_object())
-    sessions.end()
+    """Sign this browser out: its device row ends, so its session and remember-me cookie die
+    with it, and the browser is told to forget what the site stored (the offline Today).
+    Other devices stay signed in; "Sign out everywhere" is on the account page."""
+    sessions.end(clear_site_data=True)
     flash("You are signed out.", "success")
     return redirect(url_for("auth.login"))
 

@@ -30,11 +30,13 @@ from portal.models.programmes import (
     ProgrammeVersion,
     TemplateItem,
 )
+from portal.models.throttle import LoginThrottle
 
 __all__ = [
     "Appointment",
     "AppointmentStatus",
     "IntakeForm",
+    "LoginThrottle",
     "BODY_AREAS",
     "CompletionLog",
     "Exercise",

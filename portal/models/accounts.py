@@ -25,7 +25,6 @@ class User(Base):
     __tablename__ = "user"
     __table_args__ = (
         CheckConstraint("email = lower(email)", name="email_lower"),
-        CheckConstraint("failed_logins >= 0", name="failed_logins_positive"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -41,8 +40,6 @@ class User(Base):
     active: Mapped[bool] = mapped_column(default=True)
     # Bumped on logout, password change and deactivation: every older cookie stops working.
     session_version: Mapped[int] = mapped_column(default=1)
-    failed_logins: Mapped[int] = mapped_column(default=0)
-    locked_until: Mapped[datetime | None]
     last_login_at: Mapped[datetime | None]
     password_changed_at: Mapped[datetime | None]
     # Secret for the private calendar feed; replaced to revoke, None until first asked for.

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal.models import Practice, Role, User
-from portal.services import audit, devices, emails, outbox
+from portal.services import audit, devices, emails, outbox, throttle
 from portal.services import practice as practice_service
 from portal.services.errors import InvalidInput, NotFound, PermissionDenied
 from portal.services.passwords import Passwords, check_policy
@@ -19,11 +19,8 @@ from portal.services.tokens import INVITE, RESET, Tokens
 LinkFor = Callable[[User], str]
 
 LOGIN_FAILED = (
-    "That email and password don't match. After several failed tries an account is paused "
-    "for a few minutes; you can also reset your password."
+    "That email and password don't match. Check them and try again, or reset your password."
 )
-LOCK_BASE = timedelta(minutes=1)
-LOCK_MAX = timedelta(hours=1)
 
 
 def normalise_email(raw: str, field: str = "email") -> str:
@@ -153,32 +150,51 @@ def _queue_set_password(session: Session, practice: Practice, user: User, link: 
 
 def authenticate(
     session: Session, passwords: Passwords, *, email: str, password: str, now: datetime,
-    failures_before_lock: int = 5, ip: str | None = None,
+    guard: throttle.Guard | None = None, ip: str | None = None,
 ) -> User:
     """The user for a correct email and password; InvalidInput with one generic message
-    otherwise. Repeated failures pause the account with growing backoff."""
+    otherwise. Failures are counted per bucket (services/throttle.py): a browser that has
+    signed in before keeps its own allowance, so guesses from elsewhere never lock the
+    account holder out of it."""
+    guard = guard or throttle.Guard()
     user = find_by_email(session, email)
-    if user is not None and user.locked_until is not None and user.locked_until > now:
+    bucket = throttle.bucket_for(email, user.id if user else None, guard)
+    counter = throttle.hold(session, bucket, now)
+    if throttle.paused(counter, now):
         passwords.verify(None, password)  # same cost as a real attempt
-        raise InvalidInput(None, LOGIN_FAILED)
+        raise InvalidInput(None, throttle.paused_message(counter, bucket, now))
     ok = passwords.verify(user.password_hash if user else None, password)
     if user is None or not ok or not user.active:
-        if user is not None and user.active and user.has_password:
-            user.failed_logins += 1
-            over = user.failed_logins - failures_before_lock
-            if over >= 0:
-                user.locked_until = now + min(LOCK_MAX, LOCK_BASE * (2 ** over))
-                audit.record(session, actor=None, action="account.login_paused",
-                             subject=user, now=now, ip=ip, failures=user.failed_logins)
-            session.flush()
+        now_paused = throttle.failed(counter, bucket, guard.limits.window, now)
+        if now_paused and not bucket.trusted and user is not None and user.is_active:
+            audit.record(session, actor=None, action="account.login_paused", subject=user,
+                         now=now, ip=ip, failures=bucket.limit)
+            if throttle.should_alert(counter, guard.limits.alert_every, now):
+                _queue_attack_alert(session, user, guard, now)
+        session.flush()
         raise InvalidInput(None, LOGIN_FAILED)
+    if bucket.trusted:
+        throttle.forgive(counter)
     if passwords.needs_rehash(user.password_hash):
         user.password_hash = passwords.hash(password)
-    user.failed_logins = 0
-    user.locked_until = None
     user.last_login_at = now
     session.flush()
     return user
+
+
+def _queue_attack_alert(session: Session, user: User, guard: throttle.Guard,
+                        now: datetime) -> None:
+    """Tell the account holder that wrong passwords are being tried (no link that signs in:
+    an alert must not look like the phishing it warns about)."""
+    practice = get_practice(session)
+    window = round(guard.limits.window / timedelta(minutes=1))
+    mail = emails.compose(
+        "sign_in_attempts", f"Someone is trying to sign in to your {practice.name} account",
+        practice=practice, name=user.first_name, attempts=guard.limits.untrusted,
+        window=f"{window} minutes" if window != 60 else "an hour",
+        forgot_url=guard.forgot_url,
+    )
+    outbox.queue(session, to=user.email, email=mail, kind="sign_in_attempts", now=now)
 
 
 def accept_link(
@@ -260,8 +276,6 @@ def _set_password(session: Session, user: User, passwords: Passwords, password: 
                   now: datetime) -> None:
     user.password_hash = passwords.hash(password)
     user.password_changed_at = now
-    user.failed_logins = 0
-    user.locked_until = None
     # Every device signed in with the old password is signed out.
     user.session_version += 1
     devices.end_all(session, user, now)

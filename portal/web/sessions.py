@@ -15,7 +15,8 @@ from flask_login import current_user, login_user, logout_user
 
 from portal.extensions import db, login_manager
 from portal.models import User
-from portal.services import devices
+from portal.services import devices, throttle
+from portal.web import device_cookie
 from portal.web.deps import client_ip, now
 
 # Sent with the response that signs a browser out: the browser then forgets its HTTP cache,
@@ -31,6 +32,16 @@ def lifetimes() -> devices.Lifetimes:
     return devices.Lifetimes(idle=config["SESSION_IDLE_TIMEOUT"],
                              absolute=config["SESSION_ABSOLUTE_TIMEOUT"],
                              remembered=config["REMEMBER_COOKIE_DURATION"])
+
+
+def login_guard() -> throttle.Guard:
+    """What accounts.authenticate needs to throttle this browser's attempt fairly."""
+    return device_cookie.login_guard()
+
+
+def trust_browser(user: User) -> None:
+    """This browser proved it is the account holder's: vouch for it at the next sign-in."""
+    device_cookie.trust(user)
 
 
 @login_manager.user_loader
@@ -71,6 +82,7 @@ def start(user: User, *, remember: bool) -> None:
     session.permanent = remember
     if not remember and had_remember_cookie:
         session["_remember"] = "clear"  # an older remember-me cookie must not outlive this
+    trust_browser(user)
     stamp = now().timestamp()
     session["login_at"] = stamp
     session["seen_at"] = stamp

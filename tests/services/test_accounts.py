@@ -94,8 +94,7 @@ def set_self_registration(session, on: bool) -> None:
 
 def login(session, passwords, email, password, now=NOW) -> User:
     """authenticate() with the defaults the app uses."""
-    return accounts.authenticate(session, passwords, email=email, password=password, now=now,
-                                 failures_before_lock=5)
+    return accounts.authenticate(session, passwords, email=email, password=password, now=now)
 
 
 # --- authenticate -------------------------------------------------------------------------
@@ -106,7 +105,6 @@ def test_authenticate_returns_user_and_stamps_login(session, passwords, client_u
     user = login(session, passwords, "alex@example.com", TEST_PASSWORD)
     assert user.id == client_user.id
     assert user.last_login_at == NOW
-    assert user.failed_logins == 0
 
 
 @pytest.mark.parametrize("email, password", [
@@ -134,83 +132,12 @@ def test_authenticate_refuses_invited_client_without_password(session, passwords
 
 def test_authenticate_refuses_deactivated_account_generically(session, passwords,
                                                               client_user):
-    """A deactivated account fails like a wrong password and does not count failures."""
+    """A deactivated account fails like a wrong password."""
     client_user.active = False
     session.flush()
     with pytest.raises(InvalidInput) as caught:
         login(session, passwords, "alex@example.com", TEST_PASSWORD)
     assert caught.value.message == LOGIN_FAILED
-    assert client_user.failed_logins == 0
-
-
-def test_failures_are_counted_per_account(session, passwords, client_user, make_client):
-    """Each wrong password counts against that account only."""
-    other = attach(session, make_client(email="sam@example.com"))
-    for _ in range(3):
-        with pytest.raises(InvalidInput):
-            login(session, passwords, "alex@example.com", "wrong password here")
-    assert client_user.failed_logins == 3
-    assert client_user.locked_until is None
-    assert other.failed_logins == 0
-
-
-def test_lock_refuses_right_password_until_it_passes(session, passwords, client_user):
-    """The fifth failure pauses the account; even the right password fails until then."""
-    for _ in range(5):
-        with pytest.raises(InvalidInput):
-            login(session, passwords, "alex@example.com", "wrong password here")
-    assert client_user.locked_until == NOW + timedelta(minutes=1)
-
-    with pytest.raises(InvalidInput) as caught:
-        login(session, passwords, "alex@example.com", TEST_PASSWORD,
-              now=NOW + timedelta(seconds=59))
-    assert caught.value.message == LOGIN_FAILED
-
-    user = login(session, passwords, "alex@example.com", TEST_PASSWORD,
-                 now=NOW + timedelta(minutes=1, seconds=1))
-    assert user.failed_logins == 0
-    assert user.locked_until is None
-
-
-def test_lock_backoff_grows_with_each_further_failure(session, passwords, client_user):
-    """After a pause, each further failure pauses for twice as long, up to an hour."""
-    for _ in range(5):
-        with pytest.raises(InvalidInput):
-            login(session, passwords, "alex@example.com", "wrong password here")
-    pauses = []
-    at = NOW
-    for _ in range(8):
-        at = client_user.locked_until + timedelta(seconds=1)
-        with pytest.raises(InvalidInput):
-            login(session, passwords, "alex@example.com", "wrong password here", now=at)
-        pauses.append(client_user.locked_until - at)
-    assert pauses[:4] == [timedelta(minutes=m) for m in (2, 4, 8, 16)]
-    assert max(pauses) == timedelta(hours=1)
-
-
-def test_attempts_while_locked_do_not_extend_the_lock(session, passwords, client_user):
-    """Guessing during a pause neither counts nor pushes the pause further."""
-    for _ in range(5):
-        with pytest.raises(InvalidInput):
-            login(session, passwords, "alex@example.com", "wrong password here")
-    locked_until, failures = client_user.locked_until, client_user.failed_logins
-    with pytest.raises(InvalidInput):
-        login(session, passwords, "alex@example.com", "wrong again",
-              now=NOW + timedelta(seconds=30))
-    assert (client_user.locked_until, client_user.failed_logins) == (locked_until, failures)
-
-
-def test_success_resets_the_failure_counter(session, passwords, client_user):
-    """A correct sign-in before the lock starts the count again."""
-    for _ in range(4):
-        with pytest.raises(InvalidInput):
-            login(session, passwords, "alex@example.com", "wrong password here")
-    login(session, passwords, "alex@example.com", TEST_PASSWORD)
-    assert client_user.failed_logins == 0
-    for _ in range(4):
-        with pytest.raises(InvalidInput):
-            login(session, passwords, "alex@example.com", "wrong password here")
-    assert client_user.locked_until is None
 
 
 def test_login_rehashes_when_parameters_change(session, client_user):

@@ -292,6 +292,11 @@ def walk_every_role(app, documents: list[Document], failures: list[str]) -> dict
     stranger.get("/auth/register")  # closed
     open_registration(app)
     stranger.post("/auth/forgot", {"email": ALEX[0]})
+    # Wrong passwords until sign-ins from new devices pause: the page that says so, and the
+    # email that tells the account holder.
+    app.config["LOGIN_UNTRUSTED_FAILURES"] = 2
+    for _ in range(3):
+        stranger.refused("/auth/login", {"email": ALEX[0], "password": "a wrong guess"})
     stranger.post("/auth/register", {"name": "Ola Newman", "email": "ola@example.com"})
     stranger.post("/auth/register", {"name": "Alex Again", "email": ALEX[0]})
     invite = link_in(latest_email_text(app, "invite"), "/auth/invite/")

@@ -36,8 +36,7 @@ def login():
         try:
             user = accounts.authenticate(
                 db.session, passwords(), email=form.email.data, password=form.password.data,
-                now=now(), failures_before_lock=current_app.config["LOGIN_FAILURES_BEFORE_LOCK"],
-                ip=client_ip(),
+                now=now(), guard=sessions.login_guard(), ip=client_ip(),
             )
         except InvalidInput as error:
             # A wrong password is an answer, not a failed request: the failure count (and
@@ -114,6 +113,9 @@ def _set_password(token: str, purpose: str, max_age):
         else:
             if current_user.is_authenticated:
                 sessions.end()
+            # The link came by email: this browser is the account holder's, and may sign in
+            # even while sign-ins from new devices are paused.
+            sessions.trust_browser(user)
             flash("Your password is set. Sign in with it now.", "success")
             return redirect(url_for("auth.login", email=user.email))
     return render_template("auth/set_password.html", form=form, user=user, purpose=purpose)

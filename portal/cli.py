@@ -20,6 +20,7 @@ from portal.extensions import db
 from portal.models import User, utcnow
 from portal.services import accounts, outbox
 from portal.services.errors import InvalidInput
+from portal.services.tokens import Tokens
 
 
 def init_app(app: Flask) -> None:
@@ -116,8 +117,13 @@ def send_outbox(loop: bool, interval: float, retry_failed: bool) -> None:
         db.session.commit()
         click.echo(f"outbox: {requeued} not delivered email{'' if requeued == 1 else 's'} "
                    "queued again")
+    tokens = Tokens(current_app.secret_key)
     while True:
         try:
+            # Password reset requests become emails here, not in the request that asked (see
+            # accounts.request_password_reset); their own unit of work, before sending.
+            accounts.answer_reset_requests(db.session, tokens, now=utcnow())
+            db.session.commit()
             sent, failed = outbox.deliver_pending(
                 db.session, transport, sender=current_app.config["MAIL_FROM"], worker=worker,
                 clock=utcnow, retry_for=retry_for,

@@ -12,11 +12,20 @@ from sqlalchemy.exc import OperationalError
 
 from portal import cli, create_app
 from portal.extensions import db
-from portal.models import AuditEvent, OutboxMessage, OutboxStatus, Practice, Role, User, utcnow
+from portal.models import (
+    AuditEvent,
+    OutboxMessage,
+    OutboxStatus,
+    Practice,
+    ResetRequest,
+    Role,
+    User,
+    utcnow,
+)
 from portal.seed import demo
 from portal.services import outbox
 from portal.services.emails import Email
-from tests.conftest import TEST_PASSWORD, base_config, login
+from tests.conftest import TEST_PASSWORD, base_config, form_post, link_in, login
 from tests.smtp_server import TRY_LATER, SmtpServer, running_smtp_server
 
 
@@ -202,6 +211,25 @@ def test_send_outbox_without_a_server_writes_eml_files(app, runner):
     again = runner.invoke(args=["send-outbox"])
     assert "0 sent, 0 failed" in again.output
     assert len(list(mail_dir.glob("*.eml"))) == 2
+
+
+def test_send_outbox_answers_password_reset_requests(app, runner, client, make_client):
+    """A "forgot password" request is only a note; the sender turns it into the email, with a
+    link that works, and forgets the note (for an unknown address, it sends nothing)."""
+    make_client(email="alex@example.com")
+    for email in ("alex@example.com", "nobody@example.com"):
+        form_post(app.test_client(), "/auth/forgot", {"email": email})
+    assert count(app, ResetRequest) == 2
+
+    result = runner.invoke(args=["send-outbox"])
+
+    assert "1 sent, 0 failed" in result.output, result.output
+    assert count(app, ResetRequest) == 0
+    [eml] = Path(app.config["MAIL_FILE_DIR"]).glob("*.eml")
+    message = message_from_bytes(eml.read_bytes(), policy=policy.default)
+    assert message["To"] == "alex@example.com"
+    link = link_in(message.get_body(("plain",)).get_content(), "/auth/reset/")
+    assert app.test_client().get(link).status_code == 200
 
 
 def test_send_outbox_delivers_by_smtp_when_a_server_is_set(app, runner, smtp_server):

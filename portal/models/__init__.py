@@ -1,6 +1,6 @@
 """Typed SQLAlchemy models, one module per aggregate. Importing this registers them all."""
 
-from portal.models.accounts import Role, User
+from portal.models.accounts import ResetRequest, Role, User
 from portal.models.audit import AuditEvent
 from portal.models.base import Base, utcnow
 from portal.models.booking import (
@@ -64,6 +64,7 @@ __all__ = [
     "OutboxMessage",
     "OutboxStatus",
     "Practice",
+    "ResetRequest",
     "Role",
     "User",
     "utcnow",

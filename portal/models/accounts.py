@@ -85,3 +85,19 @@ class User(Base):
 
     def __repr__(self) -> str:
         return f"<User {self.id} {self.role.value}>"
+
+
+class ResetRequest(Base):
+    """Someone asked for a password reset link for this address. A row is stored for every
+    address, known or not, and nothing else is done in the request, so the answer takes the
+    same time either way; the outbox sender looks the address up, emails a link to an
+    account that has one, and deletes the row (services/accounts.answer_reset_requests)."""
+
+    __tablename__ = "reset_request"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254))
+    # The links the email will carry, without their token, on the site the request came to.
+    reset_url: Mapped[str] = mapped_column(String(300))
+    invite_url: Mapped[str] = mapped_column(String(300))
+    requested_at: Mapped[datetime] = mapped_column(default=utcnow)

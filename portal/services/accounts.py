@@ -9,7 +9,7 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from portal.models import Practice, Role, User
+from portal.models import Practice, ResetRequest, Role, User
 from portal.services import audit, devices, emails, outbox, throttle
 from portal.services import practice as practice_service
 from portal.services.errors import InvalidInput, NotFound, PermissionDenied
@@ -212,26 +212,46 @@ def accept_link(
 
 
 def request_password_reset(
-    session: Session, *, email: str, link_for: LinkFor, invite_link_for: LinkFor,
-    now: datetime,
+    session: Session, *, email: str, reset_url: str, invite_url: str, now: datetime,
 ) -> None:
-    """Email a reset link when the address belongs to an active account; otherwise do
-    nothing. The caller shows the same message either way. A malformed address is
-    InvalidInput: saying so reveals nothing, and "check your email" would never come true."""
+    """Note that a reset link was asked for; the outbox sender answers it later
+    (answer_reset_requests). Nothing here depends on whether the address has an account: the
+    same row is stored, no email is built, so the answer takes the same time either way. A
+    malformed address is InvalidInput: saying so reveals nothing, and "check your email"
+    would never come true. The URLs are the links without their token."""
     email = normalise_email(email)
-    user = find_by_email(session, email)
-    if user is None or not user.active:
-        return
-    practice = get_practice(session)
-    if not user.has_password:
-        # An invitation never answered: send a fresh invitation link instead.
-        _queue_set_password(session, practice, user, invite_link_for(user), now)
-        return
-    mail = emails.compose(
-        "reset", f"Reset your {practice.name} password",
-        practice=practice, name=user.first_name, link=link_for(user),
-    )
-    outbox.queue(session, to=user.email, email=mail, kind="reset", now=now)
+    session.add(ResetRequest(email=email, reset_url=reset_url, invite_url=invite_url,
+                             requested_at=now))
+    session.flush()
+
+
+def answer_reset_requests(session: Session, tokens: Tokens, *, now: datetime,
+                          batch: int = 50) -> int:
+    """Email a reset link for each waiting request whose address has an active account (a
+    fresh invitation link when the password was never set), and forget every request;
+    returns how many were answered. Safe on several senders at once: each claims its rows
+    (FOR UPDATE SKIP LOCKED on PostgreSQL; SQLite's BEGIN IMMEDIATE serialises)."""
+    requests = list(session.scalars(
+        select(ResetRequest).order_by(ResetRequest.id).limit(batch)
+        .with_for_update(skip_locked=True)
+    ))
+    for request in requests:
+        user = find_by_email(session, request.email)
+        if user is not None and user.active:
+            practice = get_practice(session)
+            if not user.has_password:
+                # An invitation never answered: send a fresh invitation link instead.
+                link = request.invite_url + tokens.make(INVITE, user)
+                _queue_set_password(session, practice, user, link, now)
+            else:
+                mail = emails.compose(
+                    "reset", f"Reset your {practice.name} password", practice=practice,
+                    name=user.first_name, link=request.reset_url + tokens.make(RESET, user),
+                )
+                outbox.queue(session, to=user.email, email=mail, kind="reset", now=now)
+        session.delete(request)
+    session.flush()
+    return len(requests)
 
 
 def change_password(
@@ -294,6 +314,7 @@ __all__ = [
     "INVITE",
     "RESET",
     "accept_link",
+    "answer_reset_requests",
     "authenticate",
     "change_password",
     "create_therapist",

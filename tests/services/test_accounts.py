@@ -8,13 +8,13 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from portal.models import OutboxMessage, Practice, Role, User
+from portal.models import OutboxMessage, Practice, ResetRequest, Role, User
 from portal.services import accounts
 from portal.services.accounts import LOGIN_FAILED
 from portal.services.errors import InvalidInput, NotFound, PermissionDenied
 from portal.services.passwords import HashParams, Passwords, check_policy
 from portal.services.tokens import INVITE, RESET, LinkExpired, Tokens
-from tests.conftest import TEST_PASSWORD, TEST_SECRET
+from tests.conftest import TEST_PASSWORD, TEST_SECRET, link_in
 
 NOW = datetime(2025, 3, 10, 9, 0, tzinfo=UTC)
 FAST = HashParams(time_cost=1, memory_cost=8, parallelism=1)
@@ -437,47 +437,67 @@ def test_register_known_address_sends_reminder_and_creates_nothing(session, clie
 # --- password reset -----------------------------------------------------------------------
 
 
-def test_reset_for_unknown_address_queues_nothing(session, client_user, links):
-    """An address without an account sends nothing and raises nothing."""
-    accounts.request_password_reset(session, email="nobody@example.com", link_for=links[1],
-                                    invite_link_for=links[0], now=NOW)
+def reset_asked(session, email: str) -> None:
+    """Someone asks for a reset link (the request only notes it)."""
+    accounts.request_password_reset(session, email=email, reset_url=f"{LINK_BASE}/auth/reset/",
+                                    invite_url=f"{LINK_BASE}/auth/invite/", now=NOW)
+
+
+def answered(session, tokens) -> list[OutboxMessage]:
+    """What the outbox sender queues for the waiting requests, which it then forgets."""
+    accounts.answer_reset_requests(session, tokens, now=NOW)
+    assert session.scalars(sa.select(ResetRequest)).all() == []
+    return queued(session)
+
+
+def test_a_reset_request_builds_no_email_whoever_asks(session, client_user, tokens):
+    """Known or not, the request stores the same row and queues nothing yet."""
+    reset_asked(session, "Alex@Example.COM")
+    reset_asked(session, "nobody@example.com")
     assert queued(session) == []
+    rows = session.scalars(sa.select(ResetRequest).order_by(ResetRequest.id)).all()
+    assert [r.email for r in rows] == ["alex@example.com", "nobody@example.com"]
+
+
+def test_reset_for_unknown_address_queues_nothing(session, client_user, tokens):
+    """An address without an account is sent nothing."""
+    reset_asked(session, "nobody@example.com")
+    assert answered(session, tokens) == []
 
 
 @pytest.mark.parametrize("email", ["not an address", "alex@", ""])
-def test_reset_for_malformed_address_is_invalid_input(session, client_user, links, email):
-    """A malformed address is marked on the email field (it reveals nothing) and sends nothing."""
+def test_reset_for_malformed_address_is_invalid_input(session, client_user, email):
+    """A malformed address is marked on the email field (it reveals nothing) and stores
+    nothing."""
     with pytest.raises(InvalidInput) as caught:
-        accounts.request_password_reset(session, email=email, link_for=links[1],
-                                        invite_link_for=links[0], now=NOW)
+        reset_asked(session, email)
     assert caught.value.field == "email"
-    assert queued(session) == []
+    assert session.scalars(sa.select(ResetRequest)).all() == []
 
 
-def test_reset_for_known_address_queues_reset_email(session, client_user, links):
+def test_reset_for_known_address_queues_reset_email(session, client_user, tokens):
     """A known address, in any case, gets one reset email with the link."""
-    accounts.request_password_reset(session, email="Alex@Example.COM", link_for=links[1],
-                                    invite_link_for=links[0], now=NOW)
-    rows = queued(session)
+    reset_asked(session, "Alex@Example.COM")
+    rows = answered(session, tokens)
     assert [(r.kind, r.to_addr) for r in rows] == [("reset", "alex@example.com")]
-    assert f"{LINK_BASE}/auth/reset/" in rows[0].text_body
+    token = link_in(rows[0].text_body, "/auth/reset/").rsplit("/", 1)[1]
+    assert f"{LINK_BASE}/auth/reset/{token}" in rows[0].text_body
+    assert tokens.resolve(session, RESET, token, timedelta(hours=2)).id == client_user.id
 
 
 def test_reset_for_deactivated_account_queues_nothing(session, therapist, client_user,
-                                                      links):
+                                                      tokens):
     """A deactivated client is not sent a reset link."""
     accounts.set_active(session, therapist, client_user, active=False, now=NOW)
-    accounts.request_password_reset(session, email="alex@example.com", link_for=links[1],
-                                    invite_link_for=links[0], now=NOW)
-    assert queued(session) == []
+    reset_asked(session, "alex@example.com")
+    assert answered(session, tokens) == []
 
 
-def test_reset_for_unanswered_invite_sends_invitation_link(session, therapist, links):
+def test_reset_for_unanswered_invite_sends_invitation_link(session, therapist, links, tokens):
     """Someone who never set a password gets a fresh set-password link instead."""
     invited(session, therapist, links)
-    accounts.request_password_reset(session, email="alex@example.com", link_for=links[1],
-                                    invite_link_for=links[0], now=NOW)
-    latest = queued(session)[-1]
+    reset_asked(session, "alex@example.com")
+    latest = answered(session, tokens)[-1]
     assert latest.kind == "register"
     assert f"{LINK_BASE}/auth/invite/" in latest.text_body
 

@@ -8,7 +8,7 @@ import html
 
 import pytest
 
-from tests.conftest import form_post, link_in, login
+from tests.conftest import answer_reset_requests, form_post, link_in, login
 from tests.web.test_sessions import signed_in
 
 PAUSED = "signing in from a new device is paused"
@@ -67,6 +67,7 @@ def test_a_reset_link_vouches_for_its_browser(app, make_client, outbox):
     guess(attacker(app), alex.email, 3)
     laptop = app.test_client()
     form_post(laptop, "/auth/forgot", {"email": alex.email})
+    answer_reset_requests(app)
     link = link_in(outbox("reset")[0].text_body, "/auth/reset/")
     new = "lantern over the quiet moor"
     assert form_post(laptop, link, {"password": new, "confirm": new}).status_code == 302

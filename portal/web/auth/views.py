@@ -15,7 +15,7 @@ from portal.web.access import public, roles
 from portal.web.auth.forms import EmailForm, LoginForm, RegisterForm, SetPasswordForm
 from portal.web.deps import client_ip, now, passwords, tokens
 from portal.web.forms import apply_error, safe_next
-from portal.web.links import invite_link, reset_link
+from portal.web.links import invite_link, reset_link, set_password_link_prefixes
 from portal.web.rate_limits import email_limit, login_limit
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
@@ -68,9 +68,12 @@ def forgot():
     form = EmailForm()
     if form.validate_on_submit():
         try:
+            # Only a note for the outbox sender: the same work whether or not the address
+            # has an account, so the time of the answer gives nothing away.
+            reset_url, invite_url = set_password_link_prefixes()
             accounts.request_password_reset(
-                db.session, email=form.email.data, link_for=reset_link,
-                invite_link_for=invite_link, now=now(),
+                db.session, email=form.email.data, reset_url=reset_url, invite_url=invite_url,
+                now=now(),
             )
         except InvalidInput as error:
             apply_error(form, error)

@@ -150,12 +150,18 @@ def send_outbox(loop: bool, interval: float, retry_failed: bool) -> None:
 @click.option("--interval", default=60.0, show_default=True, help="Seconds between runs.")
 def send_reminders(loop: bool, interval: float) -> None:
     """Queue the reminder email for every session now within the reminder lead time (run it
-    from cron, or with --loop). Each is queued once; send-outbox delivers them."""
-    from portal.services import reminders
+    from cron, or with --loop). Each is queued once; send-outbox delivers them. Each run also
+    deletes sign-in records past keeping: devices signed out (or unused) over 30 days ago,
+    and failed sign-in counters that no longer count."""
+    from portal.services import devices, reminders, throttle
 
+    config = current_app.config
     while True:
         try:
-            queued = reminders.queue_due(db.session, now=utcnow())
+            now = utcnow()
+            queued = reminders.queue_due(db.session, now=now)
+            devices.purge(db.session, now=now, lifetimes=devices.Lifetimes.from_config(config))
+            throttle.purge(db.session, now=now, limits=throttle.Limits.from_config(config))
             # One unit of work per run, with no request hook to commit it: what this run
             # queued is kept even if a later run fails.
             db.session.commit()

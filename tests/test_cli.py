@@ -324,3 +324,33 @@ def test_send_outbox_loop_survives_a_database_error(app, runner, monkeypatch):
     runs.clear()
     once = runner.invoke(args=["send-outbox"])
     assert isinstance(once.exception, OperationalError)
+
+
+# --- housekeeping in send-reminders ---------------------------------------------------------
+
+
+def test_send_reminders_deletes_sign_in_records_past_keeping(app, runner, make_client):
+    from datetime import timedelta
+
+    from portal.models import Device, LoginThrottle
+
+    alex = make_client()
+    now = utcnow()
+    with app.app_context():
+        for ended_days_ago in (31, 29):
+            when = now - timedelta(days=ended_days_ago)
+            db.session.add(Device(user_id=alex.id, key_hash=f"{ended_days_ago:064d}",
+                                  description="Chrome on Android", created_at=when,
+                                  last_seen_at=when, ended_at=when))
+        for hours_ago in (7, 1):
+            when = now - timedelta(hours=hours_ago)
+            db.session.add(LoginThrottle(key=f"{hours_ago:064d}", failures=1,
+                                         window_started_at=when, updated_at=when))
+        db.session.commit()
+
+    result = runner.invoke(args=["send-reminders"])
+
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        assert [d.key_hash for d in db.session.scalars(select(Device))] == [f"{29:064d}"]
+        assert [t.key for t in db.session.scalars(select(LoginThrottle))] == [f"{1:064d}"]

@@ -13,6 +13,7 @@ import hashlib
 import ipaddress
 import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -37,6 +38,13 @@ class Lifetimes:
     idle: timedelta  # without "keep me signed in": unused this long, the session ends
     absolute: timedelta  # without "keep me signed in": the session ends this long after sign-in
     remembered: timedelta  # with it: the device lives until unused this long
+
+    @classmethod
+    def from_config(cls, config: Mapping) -> Lifetimes:
+        """The lifetimes the app is configured with (SESSION_*_TIMEOUT, REMEMBER_*)."""
+        return cls(idle=config["SESSION_IDLE_TIMEOUT"],
+                   absolute=config["SESSION_ABSOLUTE_TIMEOUT"],
+                   remembered=config["REMEMBER_COOKIE_DURATION"])
 
 
 def new_key() -> str:

@@ -40,6 +40,13 @@ class Limits:
     window: timedelta = timedelta(hours=1)  # failures counted over, and pause length
     alert_every: timedelta = timedelta(hours=6)  # at most one "under attack" email per
 
+    @classmethod
+    def from_config(cls, config: Mapping) -> Limits:
+        """The allowances the app is configured with (LOGIN_*)."""
+        return cls(untrusted=config["LOGIN_UNTRUSTED_FAILURES"],
+                   device=config["LOGIN_DEVICE_FAILURES"], window=config["LOGIN_LOCKOUT"],
+                   alert_every=config["LOGIN_ALERT_EVERY"])
+
 
 @dataclass(frozen=True)
 class Guard:

@@ -40,13 +40,8 @@ def _entries() -> list[tuple[int, str]]:
 
 def login_guard() -> throttle.Guard:
     """The allowances and what this browser's cookie vouches for, for accounts.authenticate."""
-    config = current_app.config
     return throttle.Guard(
-        limits=throttle.Limits(untrusted=config["LOGIN_UNTRUSTED_FAILURES"],
-                               device=config["LOGIN_DEVICE_FAILURES"],
-                               window=config["LOGIN_LOCKOUT"],
-                               alert_every=config["LOGIN_ALERT_EVERY"]),
-        known=dict(_entries()),
+        limits=throttle.Limits.from_config(current_app.config), known=dict(_entries()),
         forgot_url=url_for("auth.forgot", _external=True),
     )
 

@@ -28,10 +28,7 @@ CLEAR_SITE_DATA = '"cache", "storage"'
 
 def lifetimes() -> devices.Lifetimes:
     """How long sign-ins last, from the configuration."""
-    config = current_app.config
-    return devices.Lifetimes(idle=config["SESSION_IDLE_TIMEOUT"],
-                             absolute=config["SESSION_ABSOLUTE_TIMEOUT"],
-                             remembered=config["REMEMBER_COOKIE_DURATION"])
+    return devices.Lifetimes.from_config(current_app.config)
 
 
 def login_guard() -> throttle.Guard:

@@ -68,16 +68,22 @@ def start(session: Session, user: User, *, key: str, user_agent: str, ip: str | 
 
 
 def find(session: Session, user_id: int, key: str, *, now: datetime,
-         lifetimes: Lifetimes) -> Device | None:
-    """The user's device for this key while it may still be used; None once it was signed
-    out or has gone unused longer than any sign-in lasts."""
-    device = session.scalar(select(Device).where(Device.key_hash == _hash(key),
-                                                 Device.user_id == user_id))
-    if device is None or device.ended_at is not None:
+         lifetimes: Lifetimes) -> tuple[User, Device] | None:
+    """The user and their device for this key (one query: it runs on every request) while
+    the device may still be used; None once it was signed out or has gone unused longer
+    than any sign-in lasts."""
+    row = session.execute(
+        select(User, Device).join(Device, Device.user_id == User.id)
+        .where(User.id == user_id, Device.key_hash == _hash(key))
+    ).first()
+    if row is None:
+        return None
+    user, device = row
+    if device.ended_at is not None:
         return None
     if device.last_seen_at < now - max(lifetimes.remembered, lifetimes.idle):
         return None
-    return device
+    return user, device
 
 
 def touch(device: Device, *, ip: str | None, now: datetime) -> None:

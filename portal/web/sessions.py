@@ -48,11 +48,11 @@ def load_user(user_id: str) -> User | None:
     raw_id, raw_version, key = (user_id.split(":", 2) + ["", ""])[:3]
     if not raw_id.isdigit() or not raw_version.isdigit() or not key:
         return None
-    user = db.session.get(User, int(raw_id))
-    if user is None or not user.is_active or user.session_version != int(raw_version):
+    found = devices.find(db.session, int(raw_id), key, now=now(), lifetimes=lifetimes())
+    if found is None:
         return None
-    device = devices.find(db.session, user.id, key, now=now(), lifetimes=lifetimes())
-    if device is None:
+    user, device = found
+    if not user.is_active or user.session_version != int(raw_version):
         return None
     g.device = device
     return user

@@ -20,6 +20,7 @@ from portal.extensions import db
 from portal.models import User, utcnow
 from portal.services import accounts, outbox
 from portal.services.errors import InvalidInput
+from portal.services.tokens import Tokens
 
 
 def init_app(app: Flask) -> None:
@@ -154,8 +155,13 @@ def send_outbox(loop: bool, interval: float, retry_failed: bool) -> None:
         db.session.commit()
         click.echo(f"outbox: {requeued} not delivered email{'' if requeued == 1 else 's'} "
                    "queued again")
+    tokens = Tokens(current_app.secret_key)
     while True:
         try:
+            # Password reset requests become emails here, not in the request that asked (see
+            # accounts.request_password_reset); their own unit of work, before sending.
+            accounts.answer_reset_requests(db.session, tokens, now=utcnow())
+            db.session.commit()
             sent, failed = outbox.deliver_pending(
                 db.session, transport, sender=current_app.config["MAIL_FROM"], worker=worker,
                 clock=utcnow, retry_for=retry_for,
@@ -182,12 +188,18 @@ def send_outbox(loop: bool, interval: float, retry_failed: bool) -> None:
 @click.option("--interval", default=60.0, show_default=True, help="Seconds between runs.")
 def send_reminders(loop: bool, interval: float) -> None:
     """Queue the reminder email for every session now within the reminder lead time (run it
-    from cron, or with --loop). Each is queued once; send-outbox delivers them."""
-    from portal.services import reminders
+    from cron, or with --loop). Each is queued once; send-outbox delivers them. Each run also
+    deletes sign-in records past keeping: devices signed out (or unused) over 30 days ago,
+    and failed sign-in counters that no longer count."""
+    from portal.services import devices, reminders, throttle
 
+    config = current_app.config
     while True:
         try:
-            queued = reminders.queue_due(db.session, now=utcnow())
+            now = utcnow()
+            queued = reminders.queue_due(db.session, now=now)
+            devices.purge(db.session, now=now, lifetimes=devices.Lifetimes.from_config(config))
+            throttle.purge(db.session, now=now, limits=throttle.Limits.from_config(config))
             # One unit of work per run, with no request hook to commit it: what this run
             # queued is kept even if a later run fails.
             db.session.commit()

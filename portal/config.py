@@ -46,7 +46,17 @@ def defaults(instance_path: Path) -> dict:
         "RATELIMIT_HEADERS_ENABLED": True,
         "RATELIMIT_LOGIN": "10 per minute;60 per hour",
         "RATELIMIT_EMAIL": "5 per minute;30 per hour",
-        "LOGIN_FAILURES_BEFORE_LOCK": 5,
+        # Wrong passwords allowed per LOGIN_LOCKOUT: shared by browsers that have never signed
+        # in to the account, and for each browser that has (its device cookie); a bucket that
+        # uses its allowance up is paused for LOGIN_LOCKOUT (services/throttle.py).
+        "LOGIN_UNTRUSTED_FAILURES": 10,
+        "LOGIN_DEVICE_FAILURES": 10,
+        "LOGIN_LOCKOUT": timedelta(hours=1),
+        # At most one "someone is trying to sign in" email per account this often.
+        "LOGIN_ALERT_EVERY": timedelta(hours=6),
+        "DEVICE_COOKIE_NAME": "portal_device",
+        "DEVICE_COOKIE_SECURE": False,
+        "DEVICE_COOKIE_DURATION": timedelta(days=365),
         # Two-factor sign-in. The key that encrypts authenticator secrets and hashes recovery
         # codes is derived from TWO_FACTOR_KEY, or from SECRET_KEY when that is empty.
         "TWO_FACTOR_KEY": "",
@@ -170,6 +180,8 @@ def _harden_for_production(app: Flask) -> None:
         REMEMBER_COOKIE_SECURE=True,
         SESSION_COOKIE_NAME="__Host-portal_session",
         REMEMBER_COOKIE_NAME="__Host-portal_remember",
+        DEVICE_COOKIE_SECURE=True,
+        DEVICE_COOKIE_NAME="__Host-portal_device",
         SESSION_COOKIE_DOMAIN=None,
         REMEMBER_COOKIE_DOMAIN=None,
         PREFERRED_URL_SCHEME="https",

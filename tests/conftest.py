@@ -471,6 +471,18 @@ def outbox(app: Flask) -> Callable[..., list[OutboxMessage]]:
     return rows
 
 
+def answer_reset_requests(app: Flask) -> int:
+    """Turn waiting "forgot password" requests into emails, as the outbox sender does."""
+    from portal.services import accounts
+    from portal.services.tokens import Tokens
+
+    with app.app_context():
+        answered = accounts.answer_reset_requests(_db.session, Tokens(app.secret_key),
+                                                  now=utcnow())
+        _db.session.commit()
+        return answered
+
+
 def link_in(text: str, path_fragment: str) -> str:
     """The first URL in an email text that contains path_fragment, as a local path."""
     match = re.search(r"https?://[^/\s]+(\S*" + re.escape(path_fragment) + r"\S*)", text)

@@ -15,11 +15,20 @@ from sqlalchemy.exc import OperationalError
 
 from portal import cli, create_app
 from portal.extensions import db
-from portal.models import AuditEvent, OutboxMessage, OutboxStatus, Practice, Role, User, utcnow
+from portal.models import (
+    AuditEvent,
+    OutboxMessage,
+    OutboxStatus,
+    Practice,
+    ResetRequest,
+    Role,
+    User,
+    utcnow,
+)
 from portal.seed import demo
 from portal.services import outbox
 from portal.services.emails import Email
-from tests.conftest import TEST_PASSWORD, base_config, login
+from tests.conftest import TEST_PASSWORD, base_config, form_post, link_in, login
 from tests.smtp_server import TRY_LATER, SmtpServer, running_smtp_server
 
 
@@ -249,6 +258,25 @@ def test_send_outbox_without_a_server_writes_eml_files(app, runner):
     assert len(list(mail_dir.glob("*.eml"))) == 2
 
 
+def test_send_outbox_answers_password_reset_requests(app, runner, client, make_client):
+    """A "forgot password" request is only a note; the sender turns it into the email, with a
+    link that works, and forgets the note (for an unknown address, it sends nothing)."""
+    make_client(email="alex@example.com")
+    for email in ("alex@example.com", "nobody@example.com"):
+        form_post(app.test_client(), "/auth/forgot", {"email": email})
+    assert count(app, ResetRequest) == 2
+
+    result = runner.invoke(args=["send-outbox"])
+
+    assert "1 sent, 0 failed" in result.output, result.output
+    assert count(app, ResetRequest) == 0
+    [eml] = Path(app.config["MAIL_FILE_DIR"]).glob("*.eml")
+    message = message_from_bytes(eml.read_bytes(), policy=policy.default)
+    assert message["To"] == "alex@example.com"
+    link = link_in(message.get_body(("plain",)).get_content(), "/auth/reset/")
+    assert app.test_client().get(link).status_code == 200
+
+
 def test_send_outbox_delivers_by_smtp_when_a_server_is_set(app, runner, smtp_server):
     app.config.update(MAIL_SERVER=smtp_server.host, MAIL_PORT=smtp_server.port,
                       MAIL_USE_TLS=False, MAIL_FROM="Practice <desk@example.com>")
@@ -413,3 +441,33 @@ def test_purge_expired_deletes_only_records_past_their_date(app, runner, monkeyp
     again = runner.invoke(args=["purge-expired"])
     assert "records of 0 erased accounts deleted" in again.output
     assert count(app, AuditEvent, AuditEvent.action == "account.records_purged") == 3
+
+
+# --- housekeeping in send-reminders ---------------------------------------------------------
+
+
+def test_send_reminders_deletes_sign_in_records_past_keeping(app, runner, make_client):
+    from datetime import timedelta
+
+    from portal.models import Device, LoginThrottle
+
+    alex = make_client()
+    now = utcnow()
+    with app.app_context():
+        for ended_days_ago in (31, 29):
+            when = now - timedelta(days=ended_days_ago)
+            db.session.add(Device(user_id=alex.id, key_hash=f"{ended_days_ago:064d}",
+                                  description="Chrome on Android", created_at=when,
+                                  last_seen_at=when, ended_at=when))
+        for hours_ago in (7, 1):
+            when = now - timedelta(hours=hours_ago)
+            db.session.add(LoginThrottle(key=f"{hours_ago:064d}", failures=1,
+                                         window_started_at=when, updated_at=when))
+        db.session.commit()
+
+    result = runner.invoke(args=["send-reminders"])
+
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        assert [d.key_hash for d in db.session.scalars(select(Device))] == [f"{29:064d}"]
+        assert [t.key for t in db.session.scalars(select(LoginThrottle))] == [f"{1:064d}"]

@@ -1,6 +1,6 @@
 """Typed SQLAlchemy models, one module per aggregate. Importing this registers them all."""
 
-from portal.models.accounts import Role, User
+from portal.models.accounts import ResetRequest, Role, User
 from portal.models.audit import AuditEvent
 from portal.models.base import Base, utcnow
 from portal.models.booking import (
@@ -11,6 +11,7 @@ from portal.models.booking import (
     TimeOff,
     WorkingHours,
 )
+from portal.models.devices import Device
 from portal.models.erasure import ClientErasure
 from portal.models.intake import IntakeForm
 from portal.models.library import BODY_AREAS, Exercise, ExerciseLevel, Picture, Sides
@@ -30,12 +31,14 @@ from portal.models.programmes import (
     ProgrammeVersion,
     TemplateItem,
 )
+from portal.models.throttle import LoginThrottle
 from portal.models.two_factor import Passkey, RecoveryCode, TwoFactor
 
 __all__ = [
     "Appointment",
     "AppointmentStatus",
     "IntakeForm",
+    "LoginThrottle",
     "BODY_AREAS",
     "ClientErasure",
     "CompletionLog",
@@ -59,6 +62,7 @@ __all__ = [
     "TimeOff",
     "WorkingHours",
     "AuditEvent",
+    "Device",
     "Base",
     "OutboxMessage",
     "OutboxStatus",
@@ -66,6 +70,7 @@ __all__ = [
     "Practice",
     "RecoveryCode",
     "TwoFactor",
+    "ResetRequest",
     "Role",
     "User",
     "utcnow",

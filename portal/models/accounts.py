@@ -25,7 +25,6 @@ class User(Base):
     __tablename__ = "user"
     __table_args__ = (
         CheckConstraint("email = lower(email)", name="email_lower"),
-        CheckConstraint("failed_logins >= 0", name="failed_logins_positive"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -41,8 +40,6 @@ class User(Base):
     active: Mapped[bool] = mapped_column(default=True)
     # Bumped on logout, password change and deactivation: every older cookie stops working.
     session_version: Mapped[int] = mapped_column(default=1)
-    failed_logins: Mapped[int] = mapped_column(default=0)
-    locked_until: Mapped[datetime | None]
     last_login_at: Mapped[datetime | None]
     password_changed_at: Mapped[datetime | None]
     # Secret for the private calendar feed; replaced to revoke, None until first asked for.
@@ -88,3 +85,19 @@ class User(Base):
 
     def __repr__(self) -> str:
         return f"<User {self.id} {self.role.value}>"
+
+
+class ResetRequest(Base):
+    """Someone asked for a password reset link for this address. A row is stored for every
+    address, known or not, and nothing else is done in the request, so the answer takes the
+    same time either way; the outbox sender looks the address up, emails a link to an
+    account that has one, and deletes the row (services/accounts.answer_reset_requests)."""
+
+    __tablename__ = "reset_request"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254))
+    # The links the email will carry, without their token, on the site the request came to.
+    reset_url: Mapped[str] = mapped_column(String(300))
+    invite_url: Mapped[str] = mapped_column(String(300))
+    requested_at: Mapped[datetime] = mapped_column(default=utcnow)

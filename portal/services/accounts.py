@@ -9,8 +9,8 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from portal.models import ClientErasure, Practice, Role, User
-from portal.services import audit, emails, outbox
+from portal.models import ClientErasure, Practice, ResetRequest, Role, User
+from portal.services import audit, devices, emails, outbox, throttle
 from portal.services import practice as practice_service
 from portal.services.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from portal.services.passwords import Passwords, check_policy
@@ -19,11 +19,8 @@ from portal.services.tokens import INVITE, RESET, Tokens
 LinkFor = Callable[[User], str]
 
 LOGIN_FAILED = (
-    "That email and password don't match. After several failed tries an account is paused "
-    "for a few minutes; you can also reset your password."
+    "That email and password don't match. Check them and try again, or reset your password."
 )
-LOCK_BASE = timedelta(minutes=1)
-LOCK_MAX = timedelta(hours=1)
 
 
 def normalise_email(raw: str, field: str = "email") -> str:
@@ -153,32 +150,51 @@ def _queue_set_password(session: Session, practice: Practice, user: User, link: 
 
 def authenticate(
     session: Session, passwords: Passwords, *, email: str, password: str, now: datetime,
-    failures_before_lock: int = 5, ip: str | None = None,
+    guard: throttle.Guard | None = None, ip: str | None = None,
 ) -> User:
     """The user for a correct email and password; InvalidInput with one generic message
-    otherwise. Repeated failures pause the account with growing backoff."""
+    otherwise. Failures are counted per bucket (services/throttle.py): a browser that has
+    signed in before keeps its own allowance, so guesses from elsewhere never lock the
+    account holder out of it."""
+    guard = guard or throttle.Guard()
     user = find_by_email(session, email)
-    if user is not None and user.locked_until is not None and user.locked_until > now:
+    bucket = throttle.bucket_for(email, user.id if user else None, guard)
+    counter = throttle.hold(session, bucket, now)
+    if throttle.paused(counter, now):
         passwords.verify(None, password)  # same cost as a real attempt
-        raise InvalidInput(None, LOGIN_FAILED)
+        raise InvalidInput(None, throttle.paused_message(counter, bucket, now))
     ok = passwords.verify(user.password_hash if user else None, password)
     if user is None or not ok or not user.active:
-        if user is not None and user.active and user.has_password:
-            user.failed_logins += 1
-            over = user.failed_logins - failures_before_lock
-            if over >= 0:
-                user.locked_until = now + min(LOCK_MAX, LOCK_BASE * (2 ** over))
-                audit.record(session, actor=None, action="account.login_paused",
-                             subject=user, now=now, ip=ip, failures=user.failed_logins)
-            session.flush()
+        now_paused = throttle.failed(counter, bucket, guard.limits.window, now)
+        if now_paused and not bucket.trusted and user is not None and user.is_active:
+            audit.record(session, actor=None, action="account.login_paused", subject=user,
+                         now=now, ip=ip, failures=bucket.limit)
+            if throttle.should_alert(counter, guard.limits.alert_every, now):
+                _queue_attack_alert(session, user, guard, now)
+        session.flush()
         raise InvalidInput(None, LOGIN_FAILED)
+    if bucket.trusted:
+        throttle.forgive(counter)
     if passwords.needs_rehash(user.password_hash):
         user.password_hash = passwords.hash(password)
-    user.failed_logins = 0
-    user.locked_until = None
     user.last_login_at = now
     session.flush()
     return user
+
+
+def _queue_attack_alert(session: Session, user: User, guard: throttle.Guard,
+                        now: datetime) -> None:
+    """Tell the account holder that wrong passwords are being tried (no link that signs in:
+    an alert must not look like the phishing it warns about)."""
+    practice = get_practice(session)
+    window = round(guard.limits.window / timedelta(minutes=1))
+    mail = emails.compose(
+        "sign_in_attempts", f"Someone is trying to sign in to your {practice.name} account",
+        practice=practice, name=user.first_name, attempts=guard.limits.untrusted,
+        window=f"{window} minutes" if window != 60 else "an hour",
+        forgot_url=guard.forgot_url,
+    )
+    outbox.queue(session, to=user.email, email=mail, kind="sign_in_attempts", now=now)
 
 
 def accept_link(
@@ -188,7 +204,7 @@ def accept_link(
     """Set a password from an invitation or reset link; the link is then spent."""
     user = tokens.resolve(session, purpose, token, max_age)
     check_policy(password, email=user.email)
-    _set_password(user, passwords, password, now)
+    _set_password(session, user, passwords, password, now)
     audit.record(session, actor=user, subject=user, now=now, ip=ip,
                  action="account.invite_accepted" if purpose == INVITE else "account.reset")
     session.flush()
@@ -196,26 +212,46 @@ def accept_link(
 
 
 def request_password_reset(
-    session: Session, *, email: str, link_for: LinkFor, invite_link_for: LinkFor,
-    now: datetime,
+    session: Session, *, email: str, reset_url: str, invite_url: str, now: datetime,
 ) -> None:
-    """Email a reset link when the address belongs to an active account; otherwise do
-    nothing. The caller shows the same message either way. A malformed address is
-    InvalidInput: saying so reveals nothing, and "check your email" would never come true."""
+    """Note that a reset link was asked for; the outbox sender answers it later
+    (answer_reset_requests). Nothing here depends on whether the address has an account: the
+    same row is stored, no email is built, so the answer takes the same time either way. A
+    malformed address is InvalidInput: saying so reveals nothing, and "check your email"
+    would never come true. The URLs are the links without their token."""
     email = normalise_email(email)
-    user = find_by_email(session, email)
-    if user is None or not user.active:
-        return
-    practice = get_practice(session)
-    if not user.has_password:
-        # An invitation never answered: send a fresh invitation link instead.
-        _queue_set_password(session, practice, user, invite_link_for(user), now)
-        return
-    mail = emails.compose(
-        "reset", f"Reset your {practice.name} password",
-        practice=practice, name=user.first_name, link=link_for(user),
-    )
-    outbox.queue(session, to=user.email, email=mail, kind="reset", now=now)
+    session.add(ResetRequest(email=email, reset_url=reset_url, invite_url=invite_url,
+                             requested_at=now))
+    session.flush()
+
+
+def answer_reset_requests(session: Session, tokens: Tokens, *, now: datetime,
+                          batch: int = 50) -> int:
+    """Email a reset link for each waiting request whose address has an active account (a
+    fresh invitation link when the password was never set), and forget every request;
+    returns how many were answered. Safe on several senders at once: each claims its rows
+    (FOR UPDATE SKIP LOCKED on PostgreSQL; SQLite's BEGIN IMMEDIATE serialises)."""
+    requests = list(session.scalars(
+        select(ResetRequest).order_by(ResetRequest.id).limit(batch)
+        .with_for_update(skip_locked=True)
+    ))
+    for request in requests:
+        user = find_by_email(session, request.email)
+        if user is not None and user.active:
+            practice = get_practice(session)
+            if not user.has_password:
+                # An invitation never answered: send a fresh invitation link instead.
+                link = request.invite_url + tokens.make(INVITE, user)
+                _queue_set_password(session, practice, user, link, now)
+            else:
+                mail = emails.compose(
+                    "reset", f"Reset your {practice.name} password", practice=practice,
+                    name=user.first_name, link=request.reset_url + tokens.make(RESET, user),
+                )
+                outbox.queue(session, to=user.email, email=mail, kind="reset", now=now)
+        session.delete(request)
+    session.flush()
+    return len(requests)
 
 
 def change_password(
@@ -227,7 +263,7 @@ def change_password(
     if current == new:
         raise InvalidInput("new_password", "Choose a password different from the current one.")
     check_policy(new, email=user.email, field="new_password")
-    _set_password(user, passwords, new, now)
+    _set_password(session, user, passwords, new, now)
     audit.record(session, actor=user, subject=user, action="account.password_changed",
                  now=now, ip=ip)
     session.flush()
@@ -241,9 +277,10 @@ def check_password(passwords: Passwords, user: User, password: str, *,
         raise InvalidInput(field, "That is not your current password.")
 
 
-def end_sessions(session: Session, user: User) -> None:
-    """Invalidate every session and remember-me cookie the user holds."""
+def end_sessions(session: Session, user: User, now: datetime) -> None:
+    """Sign out every device: every session and remember-me cookie the user holds dies."""
     user.session_version += 1
+    devices.end_all(session, user, now)
     session.flush()
 
 
@@ -260,17 +297,19 @@ def set_active(session: Session, actor: User, client: User, *, active: bool, now
                        "can register or be invited again as a new client.")
     client.active = active
     client.session_version += 1
+    devices.end_all(session, client, now)
     audit.record(session, actor=actor, subject=client, now=now, ip=ip,
                  action="account.reactivated" if active else "account.deactivated")
     session.flush()
 
 
-def _set_password(user: User, passwords: Passwords, password: str, now: datetime) -> None:
+def _set_password(session: Session, user: User, passwords: Passwords, password: str,
+                  now: datetime) -> None:
     user.password_hash = passwords.hash(password)
     user.password_changed_at = now
-    user.failed_logins = 0
-    user.locked_until = None
+    # Every device signed in with the old password is signed out.
     user.session_version += 1
+    devices.end_all(session, user, now)
 
 
 def _clean_name(raw: str) -> str:
@@ -286,6 +325,7 @@ __all__ = [
     "INVITE",
     "RESET",
     "accept_link",
+    "answer_reset_requests",
     "authenticate",
     "change_password",
     "check_password",

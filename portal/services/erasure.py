@@ -38,6 +38,7 @@ from portal.models import (
     AuditEvent,
     ClientErasure,
     CompletionLog,
+    Device,
     IntakeForm,
     MomentTime,
     NotificationClaim,
@@ -184,7 +185,8 @@ def erase_client(session: Session, passwords: Passwords, actor: User, client: Us
     session.execute(delete(MomentTime).where(MomentTime.client_id == client.id))
     session.execute(delete(OutboxMessage).where(OutboxMessage.to_addr == client.email))
     # Ways to sign in beyond the password go with it: the app's key, recovery codes, passkeys.
-    for factor in (TwoFactor, RecoveryCode, Passkey):
+    # The devices list (browsers and their networks) too: every one of them is signed out.
+    for factor in (TwoFactor, RecoveryCode, Passkey, Device):
         session.execute(delete(factor).where(factor.user_id == client.id))
     _blank_contact_answers(session, client)
     session.flush()
@@ -278,8 +280,6 @@ def _pseudonymise(client: User) -> None:
     client.calendar_token = None
     client.active = False
     client.session_version += 1
-    client.failed_logins = 0
-    client.locked_until = None
     client.last_login_at = None
 
 

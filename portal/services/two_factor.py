@@ -148,7 +148,7 @@ def turned_on(session: Session, box: SecretBox, user: User, now: datetime) -> li
     session of the user ends (one made before two-factor must not outlive it)."""
     codes = None if recovery_codes_left(session, user) else issue_recovery_codes(
         session, box, user, now)
-    accounts.end_sessions(session, user)
+    accounts.end_sessions(session, user, now)
     return codes
 
 
@@ -198,7 +198,7 @@ def reset(session: Session, user: User, *, now: datetime) -> None:
     if row is not None:
         row.totp_secret = row.totp_confirmed_at = row.totp_last_step = None
         _succeeded(row)
-    accounts.end_sessions(session, user)
+    accounts.end_sessions(session, user, now)
     audit.record(session, actor=None, subject=user, action="account.two_factor_reset", now=now)
     session.flush()
 

@@ -21,6 +21,15 @@ def reset_link(user: User) -> str:
     return url_for("auth.reset", token=tokens().make(RESET, user), _external=True)
 
 
+def set_password_link_prefixes() -> tuple[str, str]:
+    """(reset, invite): absolute set-password links without their token, for the outbox
+    sender to finish later (a password reset is answered in the background)."""
+    placeholder = "T"
+    reset = url_for("auth.reset", token=placeholder, _external=True)
+    invite = url_for("auth.accept_invite", token=placeholder, _external=True)
+    return reset.removesuffix(placeholder), invite.removesuffix(placeholder)
+
+
 def appointment_link(appointment: Appointment) -> str:
     """The client's appointments page, scrolled to this one: where it is moved or cancelled."""
     return url_for("appointments.index", _anchor=f"appointment-{appointment.id}",

@@ -12,17 +12,17 @@
 //   sent again when the connection returns and on the next page load, with the same fields;
 //   the server stores a client_key once, so a log can never be counted twice.
 
+import { available, csrfFrom, keep, kept as keptFor, sendKept } from "./offline-queue.js";
+
 const hook = document.querySelector("script[data-offline]");
 const root = document.documentElement;
 
-const DB_NAME = "portal-offline";
-const STORE = "logs";
 const SENT_NOTE = "portal-offline-sent";
+// Also forgotten by signout.js: keep the two names the same.
 const PRECACHED = "portal-offline-precached";
 // Today asks for fresh copies of the pages it links to at most this often (a page opened
 // online refreshes its own copy every time anyway).
 const PRECACHE_EVERY_MS = 15 * 60 * 1000;
-const CSRF_RE = /name="csrf_token"[^>]*value="([^"]+)"/;
 const MISSING = {
   feedback_left: "Say how the left side felt.",
   feedback_right: "Say how the right side felt.",
@@ -34,54 +34,10 @@ const config = hook ? {
   scope: hook.dataset.offlineScope || "/programme/",
   user: hook.dataset.offlineUser || "",
   timeZone: hook.dataset.offlineTimezone || undefined,
-  signOut: hook.dataset.offlineSignout || "",
 } : null;
 
-// --- IndexedDB: the kept logs, one per client_key --------------------------------------------
-
-let dbPromise = null;
-
-function openDb() {
-  if (!dbPromise) {
-    dbPromise = new Promise((resolve, reject) => {
-      const request = indexedDB.open(DB_NAME, 1);
-      request.onupgradeneeded = () => {
-        request.result.createObjectStore(STORE, { keyPath: "client_key" });
-      };
-      request.onsuccess = () => resolve(request.result);
-      request.onerror = () => reject(request.error);
-    });
-  }
-  return dbPromise;
-}
-
-function done(request) {
-  return new Promise((resolve, reject) => {
-    request.onsuccess = () => resolve(request.result);
-    request.onerror = () => reject(request.error);
-  });
-}
-
-async function store(mode) {
-  const db = await openDb();
-  return db.transaction(STORE, mode).objectStore(STORE);
-}
-
-async function keep(entry) {
-  await done((await store("readwrite")).put(entry));
-}
-
-async function forget(clientKey) {
-  await done((await store("readwrite")).delete(clientKey));
-}
-
-// This client's kept logs, oldest first (another client's, on a shared phone, stay put).
-async function kept() {
-  if (!("indexedDB" in window)) return [];
-  const all = await done((await store("readonly")).getAll());
-  return all.filter((entry) => entry.user === config.user)
-    .sort((a, b) => a.queued_at.localeCompare(b.queued_at));
-}
+// This client's kept logs (the queue itself lives in offline-queue.js).
+const kept = () => keptFor(config.user);
 
 // --- small helpers ---------------------------------------------------------------------------
 
@@ -268,7 +224,7 @@ async function keepOffline(form) {
 
 function enhanceLogForm() {
   const form = logForm();
-  if (!form || !("indexedDB" in window)) return;
+  if (!form || !available()) return;
   if (root.hasAttribute("data-offline-copy") && form.elements.client_key) {
     // A kept copy is opened again and again: each opening is a new log, so a new key.
     form.elements.client_key.value = freshKey();
@@ -317,62 +273,11 @@ function enhanceLogForm() {
 
 // --- sending kept logs -----------------------------------------------------------------------
 
-async function freshCsrf() {
-  try {
-    const response = await fetch(config.scope, { credentials: "same-origin", cache: "no-store" });
-    const match = CSRF_RE.exec(await response.text());
-    return match ? match[1] : null;
-  } catch {
-    return null;
-  }
-}
-
-async function post(entry, csrf) {
-  const body = new URLSearchParams(entry.fields);
-  body.set("local_date", entry.local_date);
-  if (csrf) body.set("csrf_token", csrf);
-  const response = await fetch(entry.action, { method: "POST", body, credentials: "same-origin" });
-  if (new URL(response.url).pathname.startsWith("/auth/")) return "signed-out";
-  if (response.ok) return "sent"; // Today after the redirect, or the pain advice
-  if (response.status === 400) return "rejected";
-  if (response.status === 403 || response.status === 404) return "refused";
-  return "later";
-}
-
-let replaying = false;
+const freshCsrf = () => csrfFrom(config.scope);
 
 async function replay() {
-  if (replaying || !navigator.onLine || !("indexedDB" in window)) return;
-  replaying = true;
-  let sent = 0;
-  let refused = 0;
-  try {
-    let csrf = null;
-    for (const entry of await kept().catch(() => [])) {
-      let outcome;
-      try {
-        outcome = await post(entry, csrf);
-        if (outcome === "rejected") {
-          // Most likely the kept form's CSRF token has expired: fetch a fresh one and try
-          // once more; a second refusal means the log itself can't be stored.
-          csrf = await freshCsrf();
-          outcome = csrf ? await post(entry, csrf) : "later";
-          if (outcome === "rejected") outcome = "refused";
-        }
-      } catch {
-        outcome = "later"; // offline again
-      }
-      if (outcome === "sent" || outcome === "refused") {
-        await forget(entry.client_key).catch(() => {});
-        if (outcome === "sent") sent += 1;
-        else refused += 1;
-      } else {
-        break; // signed out or offline: keep the rest for later
-      }
-    }
-  } finally {
-    replaying = false;
-  }
+  if (!navigator.onLine || !available()) return;
+  const { sent, refused } = await sendKept(config.user, freshCsrf);
   if (!sent && !refused) return;
   const lines = [];
   if (sent) {
@@ -433,15 +338,7 @@ async function setUpWorker() {
   } catch {
     return; // no offline copies (an old browser, or a private window): the page still works
   }
-  for (const form of document.querySelectorAll("form[action]")) {
-    if (config.signOut && new URL(form.action, location.href).pathname === config.signOut) {
-      // Signing out leaves nothing of the programme on the phone.
-      form.addEventListener("submit", () => {
-        navigator.serviceWorker.controller?.postMessage({ type: "forget" });
-        localStorage.removeItem(PRECACHED);
-      });
-    }
-  }
+  // Signing out (static/js/signout.js) sends kept logs first, then forgets the kept pages.
   if (root.hasAttribute("data-offline-copy") || !navigator.onLine) return;
   if (location.pathname !== config.scope) {
     root.dataset.offlineReady = "page";

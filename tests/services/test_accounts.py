@@ -8,13 +8,13 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from portal.models import OutboxMessage, Practice, Role, User
+from portal.models import OutboxMessage, Practice, ResetRequest, Role, User
 from portal.services import accounts
 from portal.services.accounts import LOGIN_FAILED
 from portal.services.errors import InvalidInput, NotFound, PermissionDenied
 from portal.services.passwords import HashParams, Passwords, check_policy
 from portal.services.tokens import INVITE, RESET, LinkExpired, Tokens
-from tests.conftest import TEST_PASSWORD, TEST_SECRET
+from tests.conftest import TEST_PASSWORD, TEST_SECRET, link_in
 
 NOW = datetime(2025, 3, 10, 9, 0, tzinfo=UTC)
 FAST = HashParams(time_cost=1, memory_cost=8, parallelism=1)
@@ -94,8 +94,7 @@ def set_self_registration(session, on: bool) -> None:
 
 def login(session, passwords, email, password, now=NOW) -> User:
     """authenticate() with the defaults the app uses."""
-    return accounts.authenticate(session, passwords, email=email, password=password, now=now,
-                                 failures_before_lock=5)
+    return accounts.authenticate(session, passwords, email=email, password=password, now=now)
 
 
 # --- authenticate -------------------------------------------------------------------------
@@ -106,7 +105,6 @@ def test_authenticate_returns_user_and_stamps_login(session, passwords, client_u
     user = login(session, passwords, "alex@example.com", TEST_PASSWORD)
     assert user.id == client_user.id
     assert user.last_login_at == NOW
-    assert user.failed_logins == 0
 
 
 @pytest.mark.parametrize("email, password", [
@@ -134,83 +132,12 @@ def test_authenticate_refuses_invited_client_without_password(session, passwords
 
 def test_authenticate_refuses_deactivated_account_generically(session, passwords,
                                                               client_user):
-    """A deactivated account fails like a wrong password and does not count failures."""
+    """A deactivated account fails like a wrong password."""
     client_user.active = False
     session.flush()
     with pytest.raises(InvalidInput) as caught:
         login(session, passwords, "alex@example.com", TEST_PASSWORD)
     assert caught.value.message == LOGIN_FAILED
-    assert client_user.failed_logins == 0
-
-
-def test_failures_are_counted_per_account(session, passwords, client_user, make_client):
-    """Each wrong password counts against that account only."""
-    other = attach(session, make_client(email="sam@example.com"))
-    for _ in range(3):
-        with pytest.raises(InvalidInput):
-            login(session, passwords, "alex@example.com", "wrong password here")
-    assert client_user.failed_logins == 3
-    assert client_user.locked_until is None
-    assert other.failed_logins == 0
-
-
-def test_lock_refuses_right_password_until_it_passes(session, passwords, client_user):
-    """The fifth failure pauses the account; even the right password fails until then."""
-    for _ in range(5):
-        with pytest.raises(InvalidInput):
-            login(session, passwords, "alex@example.com", "wrong password here")
-    assert client_user.locked_until == NOW + timedelta(minutes=1)
-
-    with pytest.raises(InvalidInput) as caught:
-        login(session, passwords, "alex@example.com", TEST_PASSWORD,
-              now=NOW + timedelta(seconds=59))
-    assert caught.value.message == LOGIN_FAILED
-
-    user = login(session, passwords, "alex@example.com", TEST_PASSWORD,
-                 now=NOW + timedelta(minutes=1, seconds=1))
-    assert user.failed_logins == 0
-    assert user.locked_until is None
-
-
-def test_lock_backoff_grows_with_each_further_failure(session, passwords, client_user):
-    """After a pause, each further failure pauses for twice as long, up to an hour."""
-    for _ in range(5):
-        with pytest.raises(InvalidInput):
-            login(session, passwords, "alex@example.com", "wrong password here")
-    pauses = []
-    at = NOW
-    for _ in range(8):
-        at = client_user.locked_until + timedelta(seconds=1)
-        with pytest.raises(InvalidInput):
-            login(session, passwords, "alex@example.com", "wrong password here", now=at)
-        pauses.append(client_user.locked_until - at)
-    assert pauses[:4] == [timedelta(minutes=m) for m in (2, 4, 8, 16)]
-    assert max(pauses) == timedelta(hours=1)
-
-
-def test_attempts_while_locked_do_not_extend_the_lock(session, passwords, client_user):
-    """Guessing during a pause neither counts nor pushes the pause further."""
-    for _ in range(5):
-        with pytest.raises(InvalidInput):
-            login(session, passwords, "alex@example.com", "wrong password here")
-    locked_until, failures = client_user.locked_until, client_user.failed_logins
-    with pytest.raises(InvalidInput):
-        login(session, passwords, "alex@example.com", "wrong again",
-              now=NOW + timedelta(seconds=30))
-    assert (client_user.locked_until, client_user.failed_logins) == (locked_until, failures)
-
-
-def test_success_resets_the_failure_counter(session, passwords, client_user):
-    """A correct sign-in before the lock starts the count again."""
-    for _ in range(4):
-        with pytest.raises(InvalidInput):
-            login(session, passwords, "alex@example.com", "wrong password here")
-    login(session, passwords, "alex@example.com", TEST_PASSWORD)
-    assert client_user.failed_logins == 0
-    for _ in range(4):
-        with pytest.raises(InvalidInput):
-            login(session, passwords, "alex@example.com", "wrong password here")
-    assert client_user.locked_until is None
 
 
 def test_login_rehashes_when_parameters_change(session, client_user):
@@ -510,47 +437,67 @@ def test_register_known_address_sends_reminder_and_creates_nothing(session, clie
 # --- password reset -----------------------------------------------------------------------
 
 
-def test_reset_for_unknown_address_queues_nothing(session, client_user, links):
-    """An address without an account sends nothing and raises nothing."""
-    accounts.request_password_reset(session, email="nobody@example.com", link_for=links[1],
-                                    invite_link_for=links[0], now=NOW)
+def reset_asked(session, email: str) -> None:
+    """Someone asks for a reset link (the request only notes it)."""
+    accounts.request_password_reset(session, email=email, reset_url=f"{LINK_BASE}/auth/reset/",
+                                    invite_url=f"{LINK_BASE}/auth/invite/", now=NOW)
+
+
+def answered(session, tokens) -> list[OutboxMessage]:
+    """What the outbox sender queues for the waiting requests, which it then forgets."""
+    accounts.answer_reset_requests(session, tokens, now=NOW)
+    assert session.scalars(sa.select(ResetRequest)).all() == []
+    return queued(session)
+
+
+def test_a_reset_request_builds_no_email_whoever_asks(session, client_user, tokens):
+    """Known or not, the request stores the same row and queues nothing yet."""
+    reset_asked(session, "Alex@Example.COM")
+    reset_asked(session, "nobody@example.com")
     assert queued(session) == []
+    rows = session.scalars(sa.select(ResetRequest).order_by(ResetRequest.id)).all()
+    assert [r.email for r in rows] == ["alex@example.com", "nobody@example.com"]
+
+
+def test_reset_for_unknown_address_queues_nothing(session, client_user, tokens):
+    """An address without an account is sent nothing."""
+    reset_asked(session, "nobody@example.com")
+    assert answered(session, tokens) == []
 
 
 @pytest.mark.parametrize("email", ["not an address", "alex@", ""])
-def test_reset_for_malformed_address_is_invalid_input(session, client_user, links, email):
-    """A malformed address is marked on the email field (it reveals nothing) and sends nothing."""
+def test_reset_for_malformed_address_is_invalid_input(session, client_user, email):
+    """A malformed address is marked on the email field (it reveals nothing) and stores
+    nothing."""
     with pytest.raises(InvalidInput) as caught:
-        accounts.request_password_reset(session, email=email, link_for=links[1],
-                                        invite_link_for=links[0], now=NOW)
+        reset_asked(session, email)
     assert caught.value.field == "email"
-    assert queued(session) == []
+    assert session.scalars(sa.select(ResetRequest)).all() == []
 
 
-def test_reset_for_known_address_queues_reset_email(session, client_user, links):
+def test_reset_for_known_address_queues_reset_email(session, client_user, tokens):
     """A known address, in any case, gets one reset email with the link."""
-    accounts.request_password_reset(session, email="Alex@Example.COM", link_for=links[1],
-                                    invite_link_for=links[0], now=NOW)
-    rows = queued(session)
+    reset_asked(session, "Alex@Example.COM")
+    rows = answered(session, tokens)
     assert [(r.kind, r.to_addr) for r in rows] == [("reset", "alex@example.com")]
-    assert f"{LINK_BASE}/auth/reset/" in rows[0].text_body
+    token = link_in(rows[0].text_body, "/auth/reset/").rsplit("/", 1)[1]
+    assert f"{LINK_BASE}/auth/reset/{token}" in rows[0].text_body
+    assert tokens.resolve(session, RESET, token, timedelta(hours=2)).id == client_user.id
 
 
 def test_reset_for_deactivated_account_queues_nothing(session, therapist, client_user,
-                                                      links):
+                                                      tokens):
     """A deactivated client is not sent a reset link."""
     accounts.set_active(session, therapist, client_user, active=False, now=NOW)
-    accounts.request_password_reset(session, email="alex@example.com", link_for=links[1],
-                                    invite_link_for=links[0], now=NOW)
-    assert queued(session) == []
+    reset_asked(session, "alex@example.com")
+    assert answered(session, tokens) == []
 
 
-def test_reset_for_unanswered_invite_sends_invitation_link(session, therapist, links):
+def test_reset_for_unanswered_invite_sends_invitation_link(session, therapist, links, tokens):
     """Someone who never set a password gets a fresh set-password link instead."""
     invited(session, therapist, links)
-    accounts.request_password_reset(session, email="alex@example.com", link_for=links[1],
-                                    invite_link_for=links[0], now=NOW)
-    latest = queued(session)[-1]
+    reset_asked(session, "alex@example.com")
+    latest = answered(session, tokens)[-1]
     assert latest.kind == "register"
     assert f"{LINK_BASE}/auth/invite/" in latest.text_body
 
@@ -654,5 +601,5 @@ def test_only_a_therapist_changes_access(session, client_user, make_client):
 def test_end_sessions_bumps_version(session, client_user):
     """Signing out everywhere changes the id every cookie carries."""
     old_id = client_user.get_id()
-    accounts.end_sessions(session, client_user)
+    accounts.end_sessions(session, client_user, NOW)
     assert client_user.get_id() != old_id

@@ -141,7 +141,8 @@ def test_production_cookies_are_host_prefixed_and_secure(production_app, make_cl
     )
     assert response.status_code == 302, response.get_data(as_text=True)
     cookies = set_cookies(response)
-    assert set(cookies) == {"__Host-portal_session", "__Host-portal_remember"}
+    assert set(cookies) == {"__Host-portal_session", "__Host-portal_remember",
+                            "__Host-portal_device"}
     for header in cookies.values():
         attrs = cookie_attributes(header)
         assert {"secure", "httponly", "path=/"} <= attrs, header

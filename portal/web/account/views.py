@@ -1,6 +1,6 @@
-"""The signed-in user's own account: details, password and two-factor sign-in; for clients,
-their rights over their data too: download it, see who at the practice has seen their
-record, delete the account.
+"""The signed-in user's own account: details, password, signed-in devices and two-factor
+sign-in; for clients, their rights over their data too: download it, see who at the practice
+has seen their record, delete the account.
 
 The two-factor forms take a password or a code, so their POSTs share the login's rate limit
 (per address): a browser left signed in is no place to guess either."""
@@ -12,11 +12,20 @@ from flask_login import current_user
 
 from portal.extensions import db, limiter
 from portal.models import MOMENTS, Feedback, Role
-from portal.services import accounts, dose, erasure, intake, passkeys, two_factor, wording
+from portal.services import (
+    accounts,
+    devices,
+    dose,
+    erasure,
+    intake,
+    passkeys,
+    two_factor,
+    wording,
+)
 from portal.services import client_record as record_service
 from portal.services.clients import parse_page
-from portal.services.errors import Conflict, InvalidInput
-from portal.web import second_factor, sessions
+from portal.services.errors import Conflict, InvalidInput, NotFound
+from portal.web import second_factor, sessions, transactions
 from portal.web.access import open_during_enrolment, restrict, roles
 from portal.web.account.forms import (
     ChangePasswordForm,
@@ -38,9 +47,42 @@ restrict(bp, Role.CLIENT, Role.THERAPIST)
 
 @bp.route("/")
 def index():
-    """The user's details and what they can change."""
-    return render_template("account/index.html",
-                           state=two_factor.status(db.session, _user()))
+    """The user's details, what they can change, and the devices signed in to the account."""
+    lifetimes = sessions.lifetimes()
+    signed_in = devices.signed_in(db.session, current_user._get_current_object(), now=now(),
+                                  lifetimes=lifetimes)
+    return render_template("account/index.html", devices=signed_in,
+                           state=two_factor.status(db.session, _user()),
+                           this_device=sessions.current_device(),
+                           remembered_days=lifetimes.remembered.days)
+
+
+@bp.route("/devices/<int:device_id>/sign-out", methods=["POST"])
+def sign_out_device(device_id: int):
+    """Sign out one device: its next request finds itself signed out."""
+    this_device = sessions.current_device()
+    if this_device is not None and this_device.id == device_id:
+        sessions.end(clear_site_data=True)
+        flash("You are signed out.", "success")
+        return redirect(url_for("auth.login"))
+    try:
+        device = devices.sign_out(db.session, current_user._get_current_object(), device_id,
+                                  now())
+    except NotFound:
+        transactions.mark_failed()
+        flash("That device was already signed out.", "info")
+    else:
+        flash(f"{device.description} is signed out.", "success")
+    return redirect(url_for("account.index", _anchor="devices"))
+
+
+@bp.route("/sign-out-everywhere", methods=["POST"])
+def sign_out_everywhere():
+    """Sign out every device, this one included: every session and remember-me cookie dies."""
+    accounts.end_sessions(db.session, current_user._get_current_object(), now())
+    sessions.end(clear_site_data=True)
+    flash("You are signed out on every device.", "success")
+    return redirect(url_for("auth.login"))
 
 
 @bp.route("/password", methods=["GET", "POST"])

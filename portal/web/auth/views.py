@@ -32,7 +32,7 @@ from portal.web.auth.forms import (
 )
 from portal.web.deps import client_ip, now, passwords, secret_box, tokens
 from portal.web.forms import apply_error, safe_next
-from portal.web.links import invite_link, reset_link
+from portal.web.links import invite_link, reset_link, set_password_link_prefixes
 from portal.web.rate_limits import email_limit, login_limit
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
@@ -56,8 +56,7 @@ def login():
         try:
             user = accounts.authenticate(
                 db.session, passwords(), email=form.email.data, password=form.password.data,
-                now=now(), failures_before_lock=current_app.config["LOGIN_FAILURES_BEFORE_LOCK"],
-                ip=client_ip(),
+                now=now(), guard=sessions.login_guard(), ip=client_ip(),
             )
         except InvalidInput as error:
             # A wrong password is an answer, not a failed request: the failure count (and
@@ -217,9 +216,10 @@ def _codes_left_message(left: int) -> str:
 @roles(Role.CLIENT, Role.THERAPIST)
 @open_during_enrolment
 def logout():
-    """Sign out here and everywhere: the session version changes, so old cookies die."""
-    accounts.end_sessions(db.session, current_user._get_current_object())
-    sessions.end()
+    """Sign this browser out: its device row ends, so its session and remember-me cookie die
+    with it, and the browser is told to forget what the site stored (the offline Today).
+    Other devices stay signed in; "Sign out everywhere" is on the account page."""
+    sessions.end(clear_site_data=True)
     flash("You are signed out.", "success")
     return redirect(url_for("auth.login"))
 
@@ -232,9 +232,12 @@ def forgot():
     form = EmailForm()
     if form.validate_on_submit():
         try:
+            # Only a note for the outbox sender: the same work whether or not the address
+            # has an account, so the time of the answer gives nothing away.
+            reset_url, invite_url = set_password_link_prefixes()
             accounts.request_password_reset(
-                db.session, email=form.email.data, link_for=reset_link,
-                invite_link_for=invite_link, now=now(),
+                db.session, email=form.email.data, reset_url=reset_url, invite_url=invite_url,
+                now=now(),
             )
         except InvalidInput as error:
             apply_error(form, error)
@@ -277,6 +280,9 @@ def _set_password(token: str, purpose: str, max_age):
         else:
             if current_user.is_authenticated:
                 sessions.end()
+            # The link came by email: this browser is the account holder's, and may sign in
+            # even while sign-ins from new devices are paused.
+            sessions.trust_browser(user)
             flash("Your password is set. Sign in with it now.", "success")
             return redirect(url_for("auth.login", email=user.email))
     return render_template("auth/set_password.html", form=form, user=user, purpose=purpose)

@@ -1,0 +1,124 @@
+// The logs kept on this phone while offline (IndexedDB), and sending them to the server.
+//
+// Shared by offline.js (which keeps logs made offline and sends them when the connection
+// returns) and signout.js (which sends them before signing out, because signing out clears
+// the site's storage). An ES module is loaded once per page, so both see one queue and one
+// sender: a second send waits for the first, and the server stores a client_key once anyway.
+
+const DB_NAME = "portal-offline";
+const STORE = "logs";
+const CSRF_RE = /name="csrf_token"[^>]*value="([^"]+)"/;
+
+let dbPromise = null;
+
+function openDb() {
+  if (!dbPromise) {
+    dbPromise = new Promise((resolve, reject) => {
+      const request = indexedDB.open(DB_NAME, 1);
+      request.onupgradeneeded = () => {
+        request.result.createObjectStore(STORE, { keyPath: "client_key" });
+      };
+      request.onsuccess = () => resolve(request.result);
+      request.onerror = () => reject(request.error);
+    });
+  }
+  return dbPromise;
+}
+
+function done(request) {
+  return new Promise((resolve, reject) => {
+    request.onsuccess = () => resolve(request.result);
+    request.onerror = () => reject(request.error);
+  });
+}
+
+async function store(mode) {
+  const db = await openDb();
+  return db.transaction(STORE, mode).objectStore(STORE);
+}
+
+export function available() {
+  return "indexedDB" in window;
+}
+
+export async function keep(entry) {
+  await done((await store("readwrite")).put(entry));
+}
+
+async function forget(clientKey) {
+  await done((await store("readwrite")).delete(clientKey));
+}
+
+// This client's kept logs, oldest first (another client's, on a shared phone, stay put).
+export async function kept(user) {
+  if (!available()) return [];
+  const all = await done((await store("readonly")).getAll());
+  return all.filter((entry) => entry.user === user)
+    .sort((a, b) => a.queued_at.localeCompare(b.queued_at));
+}
+
+// A CSRF token from a fresh copy of a page (the kept form's own may have expired).
+export async function csrfFrom(url) {
+  try {
+    const response = await fetch(url, { credentials: "same-origin", cache: "no-store" });
+    const match = CSRF_RE.exec(await response.text());
+    return match ? match[1] : null;
+  } catch {
+    return null;
+  }
+}
+
+async function post(entry, csrf) {
+  const body = new URLSearchParams(entry.fields);
+  body.set("local_date", entry.local_date);
+  if (csrf) body.set("csrf_token", csrf);
+  const response = await fetch(entry.action, { method: "POST", body, credentials: "same-origin" });
+  if (new URL(response.url).pathname.startsWith("/auth/")) return "signed-out";
+  if (response.ok) return "sent"; // Today after the redirect, or the pain advice
+  if (response.status === 400) return "rejected";
+  if (response.status === 403 || response.status === 404) return "refused";
+  return "later";
+}
+
+async function sendAll(user, freshCsrf) {
+  const result = { sent: 0, refused: 0, left: 0 };
+  if (!navigator.onLine || !available()) {
+    result.left = (await kept(user).catch(() => [])).length;
+    return result;
+  }
+  const entries = await kept(user).catch(() => []);
+  let csrf = null;
+  for (const [index, entry] of entries.entries()) {
+    let outcome;
+    try {
+      outcome = await post(entry, csrf);
+      if (outcome === "rejected") {
+        // Most likely the kept form's CSRF token has expired: fetch a fresh one and try
+        // once more; a second refusal means the log itself can't be stored.
+        csrf = await freshCsrf();
+        outcome = csrf ? await post(entry, csrf) : "later";
+        if (outcome === "rejected") outcome = "refused";
+      }
+    } catch {
+      outcome = "later"; // offline again
+    }
+    if (outcome === "sent" || outcome === "refused") {
+      await forget(entry.client_key).catch(() => {});
+      result[outcome] += 1;
+    } else {
+      result.left = entries.length - index; // signed out or offline: keep the rest for later
+      break;
+    }
+  }
+  return result;
+}
+
+let sending = Promise.resolve();
+
+// Send this client's kept logs, oldest first; resolves to how many were sent, refused for
+// good (the exercise left the programme, the day is too old) and left on the phone.
+export function sendKept(user, freshCsrf) {
+  const run = sending.catch(() => {}).then(() => sendAll(user, freshCsrf));
+  sending = run;
+  return run;
+}

@@ -1,0 +1,130 @@
+"""Devices in a real browser: a client signed in on a phone and a laptop signs the phone out
+from the laptop's "Your devices", and the phone's next page is the sign-in page. Signing out
+on a phone with a log still kept offline sends the log first (once), then the browser
+forgets the site's storage: the kept Today is gone, offline and online."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.conftest import TEST_PASSWORD
+from tests.e2e.conftest import DESKTOP, sign_in
+from tests.e2e.test_offline_journey import LONDON, logs, set_up_programme, wait_for_logs
+
+pytestmark = pytest.mark.e2e
+
+LAPTOP_UA = ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 "
+             "(KHTML, like Gecko) Version/18.1 Safari/605.1.15")
+PHONE_UA = ("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
+            "Chrome/131.0.0.0 Mobile Safari/537.36")
+
+# The log form of an exercise page, as offline.js would keep it (without sending it).
+ENTRY_FROM_FORM = """([user, localDate]) => {
+  const form = document.querySelector('form[method="post"][action$="/log"]');
+  for (const name of ["feedback_left", "feedback_right"]) {
+    form.querySelector(`input[name="${name}"][value="nothing"]`).checked = true;
+  }
+  const fields = [...new FormData(form)]
+    .filter(([name, value]) => typeof value === "string" && name !== "local_date");
+  const data = Object.fromEntries(fields);
+  return {client_key: data.client_key, user, action: new URL(form.action).pathname,
+          local_date: localDate, queued_at: new Date().toISOString(), fields};
+}"""
+
+KEEP = """async (entry) => {
+  const db = await new Promise((resolve, reject) => {
+    const request = indexedDB.open("portal-offline", 1);
+    request.onupgradeneeded = () =>
+      request.result.createObjectStore("logs", {keyPath: "client_key"});
+    request.onsuccess = () => resolve(request.result);
+    request.onerror = () => reject(request.error);
+  });
+  await new Promise((resolve) => {
+    const tx = db.transaction("logs", "readwrite");
+    tx.objectStore("logs").put(entry);
+    tx.oncomplete = resolve;
+  });
+  db.close();
+}"""
+
+WHAT_IS_KEPT = """async () => ({
+  caches: await caches.keys(),
+  workers: (await navigator.serviceWorker.getRegistrations()).length,
+  databases: (await indexedDB.databases()).map((db) => db.name),
+  local: localStorage.length,
+})"""
+
+
+def test_a_device_signed_out_from_another_is_signed_out(live_server, new_page, make_client,
+                                                        review):
+    alex = make_client(name="Alex Morgan", email="alex.morgan@example.com")
+    phone = new_page(user_agent=PHONE_UA)
+    laptop = new_page(user_agent=LAPTOP_UA, viewport=DESKTOP)
+    sign_in(phone, live_server, alex.email, TEST_PASSWORD)
+    expect(phone.get_by_role("heading", name="Hello, Alex")).to_be_visible()
+    sign_in(laptop, live_server, alex.email, TEST_PASSWORD)
+    expect(laptop.get_by_role("heading", name="Hello, Alex")).to_be_visible()
+
+    laptop.goto(live_server.url("/account/"))
+    devices = laptop.get_by_role("region", name="Your devices")
+    rows = devices.get_by_role("listitem")
+    expect(rows).to_have_count(2)
+    expect(rows.first).to_contain_text("Safari on Mac")
+    expect(rows.first).to_contain_text("This device")
+    expect(rows.nth(1)).to_contain_text("Chrome on Android")
+    expect(rows.nth(1)).to_contain_text("127.0.0.0/24")
+    review(laptop, "devices-01-list")
+
+    rows.nth(1).get_by_role("button", name=re.compile(r"^Sign out Chrome on Android")).click()
+    expect(laptop.get_by_role("status")).to_have_text("Chrome on Android is signed out.")
+    expect(devices.get_by_role("listitem")).to_have_count(1)
+    review(laptop, "devices-02-phone-signed-out")
+
+    phone.reload()
+    expect(phone).to_have_url(re.compile(r"/auth/login\?next=%2F$"))
+    expect(phone.get_by_role("heading", name="Sign in")).to_be_visible()
+    laptop.reload()
+    expect(laptop.get_by_role("heading", name="Your account")).to_be_visible()
+
+
+def test_signing_out_sends_kept_logs_then_forgets_the_site(app, live_server, page,
+                                                           make_therapist, make_client):
+    therapist = make_therapist(name="Jo Fletcher")
+    alex = make_client(name="Alex Morgan", email="alex.morgan@example.com")
+    item_id, _ = set_up_programme(app, therapist.id, alex.id)
+    sign_outs = []
+    page.on("response", lambda response: sign_outs.append(response)
+            if response.url.endswith("/auth/logout") else None)
+
+    sign_in(page, live_server, alex.email, TEST_PASSWORD)
+    page.goto(live_server.url("/programme/"))
+    expect(page.locator("html")).to_have_attribute("data-offline-ready", re.compile(r"^[1-9]"))
+    assert page.evaluate(WHAT_IS_KEPT)["workers"] == 1
+    # A log kept on this phone while offline and not sent yet (made here without sending).
+    page.goto(live_server.url(f"/programme/items/{item_id}?moment=work_break"))
+    entry = page.evaluate(ENTRY_FROM_FORM, [str(alex.id), datetime.now(LONDON).date().isoformat()])
+    page.goto(live_server.url("/account/"))  # no offline.js here: nothing sends it by itself
+    page.evaluate(KEEP, entry)
+    assert logs(app, alex.id) == []
+
+    page.get_by_role("button", name="Sign out", exact=True).first.click()
+    expect(page.get_by_role("status")).to_contain_text("You are signed out.")
+
+    [log] = wait_for_logs(app, alex.id, 1)
+    assert log.client_key == entry["client_key"]
+    assert [r.all_headers().get("clear-site-data") for r in sign_outs] == ['"cache", "storage"']
+    kept = page.evaluate(WHAT_IS_KEPT)
+    assert not [name for name in kept["caches"] if name.startswith("portal-programme-")]
+    assert kept["workers"] == 0
+    assert "portal-offline" not in kept["databases"]
+
+    # The phone goes offline: Today is not on it any more.
+    page.context.set_offline(True)
+    with pytest.raises(Exception, match="ERR_INTERNET_DISCONNECTED"):
+        page.goto(live_server.url("/programme/"))
+    page.context.set_offline(False)
+    assert [r.client_key for r in logs(app, alex.id)] == [entry["client_key"]]

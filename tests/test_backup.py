@@ -71,8 +71,8 @@ def seed_demo_with_a_picture(app: Flask) -> None:
     image = io.BytesIO()
     Image.new("RGB", (64, 48), (180, 90, 40)).save(image, format="PNG")
     with app.app_context():
-        demo.seed(db.session, app.extensions["portal.passwords"], now=NOW,
-                  timezone="Europe/London")
+        demo.seed(db.session, app.extensions["portal.passwords"],
+                  box=app.extensions["portal.secret_box"], now=NOW, timezone="Europe/London")
         therapist = db.session.scalar(sa.select(User).where(User.email == demo.THERAPIST[1]))
         stored = pictures.store(image.getvalue(), Path(app.config["UPLOAD_DIR"]))
         picture = library.record_picture(
@@ -210,8 +210,8 @@ def test_an_encrypted_backup_restores_only_with_its_key_and_never_over_data_unas
     app.config["BACKUP_KEY"] = KEY
     # The right key, over a database with data: refused unless --replace says so.
     result = restore(app, archive)
-    refused(result, "This database already holds data (3 rows: practice 1, user 2). Nothing "
-                    "was changed.")
+    refused(result, "This database already holds data (5 rows: practice 1, two_factor 2, "
+                    "user 2). Nothing was changed.")
     assert "--replace" in result.output
     assert emails(app) == {"jo@example.com", "sam@example.com"}
 
@@ -219,7 +219,7 @@ def test_an_encrypted_backup_restores_only_with_its_key_and_never_over_data_unas
 
     assert result.exit_code == 0, result.output
     assert "encrypted)" in result.output
-    assert "Replaced 3 rows that were in the database." in result.output
+    assert "Replaced 5 rows that were in the database." in result.output
     assert emails(app) == {"jo@example.com"}
     result = restore(app, archive, "--extract-to", tmp_path / "checked")
     assert result.exit_code == 0, result.output

@@ -21,6 +21,7 @@ committed only after every table read back matches the archive's row count and c
 
 from __future__ import annotations
 
+import base64
 import functools
 import glob
 import hashlib
@@ -101,6 +102,9 @@ def codec_for(column: sa.Column) -> Codec:
         return Codec(_nullable(time.isoformat), _nullable(time.fromisoformat))
     if python_type in (int, str, bool, float):
         return Codec(_same, _same)
+    if python_type is bytes:  # a passkey's public key: base64 in JSON
+        return Codec(_nullable(lambda v: base64.b64encode(v).decode("ascii")),
+                     _nullable(base64.b64decode))
     raise BackupError(f"Column {column.table.name}.{column.name} ({kind}) has no portable "
                       "form in backups yet: teach portal/services/backups.py codec_for.")
 

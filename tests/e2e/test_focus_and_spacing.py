@@ -99,7 +99,8 @@ def too_wide_with_text_spacing(page) -> list[str]:
 def demo_practice(app, live_server) -> dict[str, int]:
     """The demo practice: Alex's id and the first service's."""
     with app.app_context():
-        demo.seed(db.session, app.extensions["portal.passwords"], now=utcnow(),
+        demo.seed(db.session, app.extensions["portal.passwords"],
+                  box=app.extensions["portal.secret_box"], now=utcnow(),
                   timezone="Europe/London")
         db.session.commit()
         ids = {

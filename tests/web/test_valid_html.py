@@ -37,6 +37,7 @@ from portal.models import (
     Appointment,
     AppointmentStatus,
     OutboxMessage,
+    Passkey,
     Practice,
     Role,
     Service,
@@ -50,6 +51,7 @@ from tests.conftest import (
     ROOT,
     TEST_PASSWORD,
     answer_reset_requests,
+    app_code,
     csrf_from,
     link_in,
     login,
@@ -195,7 +197,8 @@ def prepare(app) -> None:
     now = utcnow()
     passwords = app.extensions["portal.passwords"]
     with app.app_context():
-        demo.seed(db.session, passwords, now=now, timezone="Europe/London")
+        demo.seed(db.session, passwords, box=app.extensions["portal.secret_box"], now=now,
+                  timezone="Europe/London")
         db.session.add(User(email=NEWCOMER[0], name="Nia Newcomer", role=Role.CLIENT,
                             password_hash=passwords.hash(NEWCOMER[1]),
                             password_changed_at=now))
@@ -279,6 +282,23 @@ def walk_every_role(app, documents: list[Document], failures: list[str]) -> dict
     # An invitation (its link is opened below) and the page with the notice after it.
     sent = jo.post("/clients/invite", {"name": "Rhea Walker", "email": "rhea@example.com"})
     jo.get(sent.location)
+    # Two-factor pages no link reaches: removing a passkey, new recovery codes (shown once,
+    # as the answer to the form), and the recovery code step of signing in.
+    with app.app_context():
+        therapist = db.session.scalar(sa.select(User.id).where(
+            User.email == demo.THERAPIST[1]))
+        passkey = Passkey(user_id=therapist, name="Jo's laptop", credential_id="a2V5",
+                          public_key=b"not used by any page", transports=["internal"])
+        db.session.add(passkey)
+        db.session.commit()
+        passkey_id = passkey.id
+    jo.get(f"/account/two-factor/passkeys/{passkey_id}/remove")
+    codes = jo.post("/account/two-factor/recovery-codes", {
+        "password": demo.THERAPIST[2], "code": app_code(app, demo.THERAPIST[1])})
+    assert codes.status_code == 200, "the new recovery codes are shown"
+    halfway = Visitor("anonymous", app.test_client(), documents, failures)
+    halfway.post("/auth/login", {"email": demo.THERAPIST[1], "password": demo.THERAPIST[2]})
+    halfway.get("/auth/two-factor/recovery")
 
     alex = Visitor("client", signed_in(app, *ALEX), documents, failures)
     ids = alex_ids(app)

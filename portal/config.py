@@ -23,7 +23,9 @@ def defaults(instance_path: Path) -> dict:
         # "production" unless told otherwise: forgetting a variable must fail safe.
         "PORTAL_ENV": "production",
         "SQLALCHEMY_DATABASE_URI": f"sqlite:///{instance_path / 'portal.sqlite3'}",
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # hide_parameters: an error's message in the log never quotes the values of the
+        # statement that failed (a note, a pain report, an email address).
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "hide_parameters": True},
         "MAX_CONTENT_LENGTH": 8 * 1024 * 1024,
         "MAX_FORM_MEMORY_SIZE": 1024 * 1024,
         "WTF_CSRF_TIME_LIMIT": 8 * 3600,

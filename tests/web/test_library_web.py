@@ -60,9 +60,10 @@ def files_in(directory: Path) -> list[Path]:
 
 
 @functools.cache
-def image_bytes(fmt: str, size=(3000, 2000), mode="RGB", **save) -> bytes:
+def image_bytes(fmt: str, size=(1800, 1200), mode="RGB", **save) -> bytes:
     """A real image made with Pillow, with a gradient so it is not trivially compressible
-    (made once per set of arguments: bytes cannot be changed by the test that gets them)."""
+    (made once per set of arguments: bytes cannot be changed by the test that gets them). The
+    default size is over the 1,600-pixel side pictures are reduced to, so it is reduced."""
     image = Image.linear_gradient("L").resize(size).convert(mode)
     out = io.BytesIO()
     image.save(out, format=fmt, **save)

@@ -317,3 +317,15 @@ def test_silent_database_and_redis_hosts_are_given_up_on_in_seconds(tmp_path):
     settings = loaded_config(tmp_path)
     assert "connect_args" not in settings["SQLALCHEMY_ENGINE_OPTIONS"]
     assert "RATELIMIT_STORAGE_OPTIONS" not in settings
+
+
+def test_a_failed_statement_never_quotes_its_values(app):
+    """Errors reach the server's log: the values of the failing statement (health data) must
+    not be in their text."""
+    with app.app_context():
+        with pytest.raises(sa.exc.DBAPIError) as error:
+            db.session.execute(sa.text("SELECT * FROM no_such_table WHERE note = :note"),
+                               {"note": "sharp pain in the left knee"})
+        db.session.rollback()
+    assert "sharp pain" not in str(error.value)
+    assert "hidden due to hide_parameters" in str(error.value)

@@ -13,7 +13,7 @@ from portal.extensions import db
 from portal.models import Appointment, AppointmentStatus, OutboxMessage, User
 from portal.services import booking
 from tests.booking_support import EMAIL_LINKS
-from tests.conftest import csrf_from, form_post, login
+from tests.conftest import csrf_from, form_post, login, sign_in_directly
 from tests.web.test_booking_web import NOW, WEDNESDAY_10, complete_intake, set_clock
 
 THURSDAY_14 = datetime(2026, 3, 5, 14, 0, tzinfo=UTC)
@@ -68,7 +68,7 @@ def mail_kinds(app) -> list[str]:
 def signed_in(app, client, diary):
     """The diary's client, signed in with the clock at NOW."""
     set_clock(app, NOW)
-    assert login(client, diary.client.email).status_code == 302
+    sign_in_directly(client, diary.client)
     client.user = diary.client
     return client
 

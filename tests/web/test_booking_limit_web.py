@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from portal.extensions import db
 from portal.models import Practice
-from tests.conftest import form_post, login
+from tests.conftest import form_post, login, sign_in_directly
 from tests.web.test_booking_web import (
     NOW,
     TUESDAY_9,
@@ -37,7 +37,7 @@ MESSAGE = ("You already have 2 upcoming sessions booked, and clients can hold up
 def booker(app, client, diary):
     """The diary's client (questionnaire done), signed in, with the clock at NOW."""
     set_clock(app, NOW)
-    assert login(client, diary.client.email).status_code == 302
+    sign_in_directly(client, diary.client)
     return client
 
 

@@ -28,7 +28,7 @@ from portal.models import (
 from portal.services import booking
 from portal.services.intake import CONSENT_VERSION
 from tests.booking_support import EMAIL_LINKS
-from tests.conftest import csrf_from, login
+from tests.conftest import csrf_from, login, sign_in_directly
 
 # Monday 2 March 2026, 08:00 UTC (GMT: local time is the same).
 NOW = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
@@ -129,7 +129,7 @@ def complete_intake(app, user_id: int) -> None:
 def booker(app, client, diary):
     """The diary's client (questionnaire done), signed in, with the clock at NOW."""
     set_clock(app, NOW)
-    assert login(client, diary.client.email).status_code == 302
+    sign_in_directly(client, diary.client)
     client.user = diary.client
     return client
 

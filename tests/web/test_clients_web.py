@@ -25,7 +25,7 @@ from tests.clients_support import (
     log,
     set_up_practice,
 )
-from tests.conftest import form_post, login
+from tests.conftest import form_post, login, sign_in_directly
 
 
 @pytest.fixture
@@ -52,8 +52,8 @@ def world(app, make_therapist, make_client):
 @pytest.fixture
 def as_jo(client, world, app):
     with app.app_context():
-        email = db.session.get(User, world["jo"]).email
-    assert login(client, email).status_code == 302
+        jo = db.session.get(User, world["jo"])
+    sign_in_directly(client, jo)
     return client
 
 

@@ -15,7 +15,7 @@ from portal.seed.library import seed_library
 from portal.services import programmes
 from portal.services.programmes import ItemInput
 from tests.clients_support import log
-from tests.conftest import login
+from tests.conftest import login, sign_in_directly
 from tests.web.test_diary_days_web import NOW, add_appointment, queries_for, text
 
 
@@ -23,7 +23,7 @@ from tests.web.test_diary_days_web import NOW, add_appointment, queries_for, tex
 def jo(app, client, diary):
     """Signed in as the diary's therapist on Wednesday 4 March 2026 at noon (London)."""
     app.config["PORTAL_CLOCK"] = lambda: NOW
-    assert login(client, diary.therapist.email).status_code == 302
+    sign_in_directly(client, diary.therapist)
     return client
 
 

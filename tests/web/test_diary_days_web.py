@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from portal.extensions import db
 from portal.models import Appointment, AppointmentStatus, AuditEvent, Service, SessionNote
-from tests.conftest import csrf_from, login
+from tests.conftest import csrf_from, login, sign_in_directly
 
 # Wednesday 4 March 2026, noon in London (GMT).
 NOW = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)
@@ -60,7 +60,7 @@ def status_of(app, appointment_id) -> AppointmentStatus:
 def jo(app, client, diary):
     """A test client signed in as the diary's therapist, with the clock at NOW."""
     app.config["PORTAL_CLOCK"] = lambda: NOW
-    assert login(client, diary.therapist.email).status_code == 302
+    sign_in_directly(client, diary.therapist)
     client.diary = diary
     return client
 

@@ -24,7 +24,7 @@ from portal.models import (
 )
 from portal.services import booking
 from tests.booking_support import EMAIL_LINKS
-from tests.conftest import csrf_from, form_post, login
+from tests.conftest import csrf_from, form_post, login, sign_in_directly
 
 # Monday 2 March 2026, 08:00 UTC (GMT, so local time is the same).
 NOW = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
@@ -69,8 +69,7 @@ def book_as_client(app, diary, start=WEDNESDAY_10, service="60 minute massage", 
 def jo(app, client, diary):
     """A test client signed in as the diary's therapist, with the clock at NOW."""
     app.config["PORTAL_CLOCK"] = lambda: NOW
-    response = login(client, diary.therapist.email)
-    assert response.status_code == 302
+    sign_in_directly(client, diary.therapist)
     client.diary = diary
     return client
 

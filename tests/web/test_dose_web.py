@@ -20,7 +20,7 @@ from portal.services import dose, programmes
 from portal.services.programmes import ItemInput
 from portal.web.library.forms import ExerciseForm
 from portal.web.programmes.forms import ItemForm
-from tests.conftest import login
+from tests.conftest import sign_in_directly
 
 NOW = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)
 SCRIPT = Path(__file__).resolve().parents[2] / "static" / "js" / "programmes.js"
@@ -56,7 +56,7 @@ def jo(app, client, make_therapist, make_client):
             ItemInput.from_exercise(exercises[0]), ItemInput.from_exercise(exercises[1]),
         ], "", NOW - timedelta(days=7))
         db.session.commit()
-    assert login(client, therapist.email).status_code == 302
+    sign_in_directly(client, therapist)
     return client, alex.id
 
 

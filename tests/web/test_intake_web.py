@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from portal.extensions import db
 from portal.models import IntakeForm
 from portal.services.intake import CONSENT_TEXT, CONSENT_VERSION, RED_FLAGS
-from tests.conftest import form_post, login
+from tests.conftest import form_post, login, sign_in_directly
 from tests.web.test_booking_web import NOW, set_clock
 
 
@@ -67,7 +67,7 @@ def newcomer(app, client, make_client):
     """A signed-in client who has not filled the questionnaire in yet."""
     set_clock(app, NOW)
     user = make_client(name="Sam Patel")
-    assert login(client, user.email).status_code == 302
+    sign_in_directly(client, user)
     client.user = user
     return client
 

@@ -24,7 +24,7 @@ from portal.models import AuditEvent, Exercise, ExerciseLevel, Picture, Practice
 from portal.seed.library import seed_library
 from portal.services import library, pictures, programmes
 from portal.services.programmes import ItemInput
-from tests.conftest import csrf_from, form_post, login
+from tests.conftest import csrf_from, form_post, sign_in_directly
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 HIP = "kneeling-hip-flexor-stretch"
@@ -148,7 +148,7 @@ def jo(app, client, make_therapist, uploads):
     """A test client signed in as a therapist, with the clock at NOW."""
     app.config["PORTAL_CLOCK"] = lambda: NOW
     therapist = make_therapist(name="Jo Fletcher")
-    assert login(client, therapist.email).status_code == 302
+    sign_in_directly(client, therapist)
     client.user = therapist
     return client
 
@@ -158,7 +158,7 @@ def alex(app, make_client):
     """A second browser signed in as a client."""
     user = make_client(name="Alex Morgan")
     browser = app.test_client()
-    assert login(browser, user.email).status_code == 302
+    sign_in_directly(browser, user)
     browser.user = user
     return browser
 

@@ -18,7 +18,7 @@ from portal.seed.library import seed_library
 from portal.services import client_day, programmes
 from portal.services.client_day import FeedbackInput
 from portal.services.programmes import ItemInput
-from tests.conftest import csrf_from, login
+from tests.conftest import csrf_from, login, sign_in_directly
 
 # Wednesday 4 March 2026, noon in London (GMT); the programme was set the week before.
 NOW = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)
@@ -71,7 +71,7 @@ def setup(app, make_therapist, make_client) -> Setup:
 @pytest.fixture
 def as_alex(client, setup):
     """The test client signed in as the client with the programme."""
-    assert login(client, setup.client.email).status_code == 302
+    sign_in_directly(client, setup.client)
     return client
 
 

@@ -31,7 +31,7 @@ from portal.services.client_day import FeedbackInput
 from portal.services.library import ExerciseInput
 from portal.services.programmes import ItemInput
 from portal.web.deps import practice_zone
-from tests.conftest import csrf_from, login
+from tests.conftest import csrf_from, login, sign_in_directly
 
 # Wednesday 4 March 2026, noon in London (GMT); the programme was set the week before.
 NOW = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)
@@ -73,7 +73,7 @@ def setup(app, make_therapist, make_client) -> Setup:
 @pytest.fixture
 def jo(client, setup):
     """The test client signed in as the therapist."""
-    assert login(client, setup.therapist.email).status_code == 302
+    sign_in_directly(client, setup.therapist)
     return client
 
 

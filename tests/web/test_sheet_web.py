@@ -24,7 +24,7 @@ from portal.models import CompletionLog, Moment, ProgrammeShare, User
 from portal.seed.library import seed_library
 from portal.services import calendar, moment_reminders, programme_shares, programmes
 from portal.services.programmes import ItemInput
-from tests.conftest import csrf_from, login
+from tests.conftest import csrf_from, login, sign_in_directly
 
 # Wednesday 4 March 2026, noon in London (GMT); the programme was set the week before.
 NOW = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)
@@ -76,7 +76,7 @@ def setup(app, make_therapist, make_client) -> Setup:
 @pytest.fixture
 def as_alex(client, setup):
     """The test client signed in as Alex."""
-    assert login(client, setup.client.email).status_code == 302
+    sign_in_directly(client, setup.client)
     return client
 
 

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from portal.extensions import db
 from portal.models import OutboxMessage, Practice
-from tests.conftest import form_post, login
+from tests.conftest import form_post, sign_in_directly
 from tests.web.test_appointments_web import book_for, text
 from tests.web.test_booking_web import NOW, WEDNESDAY_10, set_clock
 
@@ -17,7 +17,7 @@ from tests.web.test_booking_web import NOW, WEDNESDAY_10, set_clock
 def signed_in(app, client, diary):
     """The diary's client, signed in with the clock at NOW."""
     set_clock(app, NOW)
-    assert login(client, diary.client.email).status_code == 302
+    sign_in_directly(client, diary.client)
     return client
 
 

@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 5000
 # Test processes (pytest-xdist): 2 on the 2-core CI machine; PYTEST_WORKERS=0 for one process.
+# worksteal: a worker that runs out takes tests queued for the other, so neither sits idle
+# at the end (the default hands each worker one long first block: the browser tests).
 PYTEST_WORKERS ?= 2
 export FLASK_APP := portal
 
@@ -34,7 +36,7 @@ run: $(VENV)/.installed
 	  $(BIN)/flask run --host 127.0.0.1 --port $(PORT)
 
 test: $(VENV)/.installed-test
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 # The HTML and calendar checkers the tests run (needs Java and Node.js); without them those
 # two tests are skipped. Installed once per lock file, outside the clone (see tests/tools/).

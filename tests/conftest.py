@@ -68,7 +68,9 @@ def pytest_collection_modifyitems(config, items):
         return
     # Under xdist the slowest go first: the browser tests, then the files of long tests
     # (generated practices, seeded demos, real servers and races), so no worker is left with
-    # a long test at the end while the other sits idle.
+    # a long test at the end while the other sits idle. `make test` adds --dist worksteal:
+    # each worker is first handed a block of the queue, and a worker that finishes its own
+    # takes from the other's, so the block of browser tests is shared out too.
     items.sort(key=lambda item: (
         "/e2e/" not in item.path.as_posix(),
         not item.path.as_posix().endswith(SLOW_FILES)))

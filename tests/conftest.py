@@ -51,12 +51,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_collection_modifyitems(config, items):
     """Browser journeys run on PostgreSQL only (the production database); what differs between
-    the backends is covered below them, where every web and service test runs on both.
+    the backends is covered below them, where every web and service test runs on both. So do
+    tests marked `postgresql_only`, whose subject does not touch the database's engine (the
+    rate-limit counts that several servers share through Redis).
 
     Order the browser tests, the slowest: last in one process (the fast suites report
     first), first under xdist (long tests handed out early keep both workers busy to the end).
     """
-    on_sqlite = [item for item in items if "/e2e/" in item.path.as_posix()
+    on_sqlite = [item for item in items
+                 if ("/e2e/" in item.path.as_posix() or item.get_closest_marker("postgresql_only"))
                  and getattr(item, "callspec", None)
                  and item.callspec.params.get("database") == "sqlite"]
     if on_sqlite:

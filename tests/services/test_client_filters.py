@@ -223,16 +223,19 @@ def test_same_number_of_queries_at_n_and_10n_clients(session, make_therapist):
 
     def counts() -> dict:
         found = {}
-        for size in range(len(svc.FILTERS) + 1):
-            for filters in itertools.combinations(sorted(svc.FILTERS), size):
-                for search, page in (("", "1"), ("a", "2"), ("nobody", "1")):
-                    query = svc.clean_query(search, filters, page)
-                    session.expire_all()
-                    assert jo.is_therapist  # the actor is loaded again outside the count
-                    with counting_statements() as seen:
-                        svc.list_clients(session, jo, query, now, per_page=10)
-                    session.rollback()
-                    found[(filters, search)] = len(seen)
+        # Every combination of filters with a search on a second page, and the plain list and
+        # a search that finds nobody without filters.
+        asked = [(filters, "a", "2") for size in range(len(svc.FILTERS) + 1)
+                 for filters in itertools.combinations(sorted(svc.FILTERS), size)]
+        asked += [((), "", "1"), ((), "nobody", "1")]
+        for filters, search, page in asked:
+            query = svc.clean_query(search, filters, page)
+            session.expire_all()
+            assert jo.is_therapist  # the actor is loaded again outside the count
+            with counting_statements() as seen:
+                svc.list_clients(session, jo, query, now, per_page=10)
+            session.rollback()
+            found[(filters, search)] = len(seen)
         return found
 
     practice = open_practice(session, jo, "Europe/London")

@@ -25,6 +25,8 @@ def _redis_url() -> str:
 
 
 REDIS_URL = _redis_url()
+# Where the counts live does not depend on the database: once, on PostgreSQL.
+pytestmark = pytest.mark.postgresql_only
 
 # "Server B": a second process with its own app instance, as a second gunicorn worker or a
 # second machine would be. Flask-Limiter keeps its storage on a module-level object, so two

@@ -162,15 +162,13 @@ def delete():
             apply_error(form, error)
         else:
             kept_until = wording.date_with_year(done.retain_until, practice_zone())
-            sessions.end()
+            # As when signing out: the browser forgets the offline copy of Today and anything
+            # stored for it (the session cookie stays, to carry the message).
+            sessions.end(clear_site_data=True)
             flash(f"Your account is deleted and you are signed out. Your health records are "
                   f"kept until {kept_until}, then deleted for good. If you ever need them, "
                   f"contact the practice and quote reference #{done.client_id}.", "success")
-            response = redirect(url_for("auth.login"))
-            # The browser forgets what it kept for this site: the offline copy of Today and
-            # anything stored for it (the session cookie stays, to carry the message).
-            response.headers["Clear-Site-Data"] = '"cache", "storage"'
-            return response
+            return redirect(url_for("auth.login"))
     plan = erasure.plan(db.session, me, now())
     return render_template("account/delete.html", form=form, plan=plan)
 

@@ -18,6 +18,17 @@ from portal.web import (
 )
 
 
+def _not_for_static_files(hook):
+    """A before_request hook that needs the signed-in user, skipped for stylesheets and
+    scripts: loading the user for each file would cost a query apiece, and while the database
+    is down the outage page's own styles would fail with it."""
+
+    def run():
+        return None if request.endpoint == "static" else hook()
+
+    return run
+
+
 def init_app(app: Flask) -> None:
     """Register blueprints, request hooks, template helpers and error pages."""
     from portal.web.account.views import bp as account_bp
@@ -45,9 +56,9 @@ def init_app(app: Flask) -> None:
     # Order matters: input hygiene, timeouts, then access (strangers go to the login page),
     # then a therapist without a second factor is sent to set one up, then CSRF.
     app.before_request(hygiene.reject_nul_bytes)
-    app.before_request(sessions.enforce_timeouts)
+    app.before_request(_not_for_static_files(sessions.enforce_timeouts))
     app.before_request(access.guard)
-    app.before_request(second_factor.require_enrolment)
+    app.before_request(_not_for_static_files(second_factor.require_enrolment))
     csrf.init_app(app)
     app.after_request(headers.apply)
 

@@ -132,8 +132,7 @@ def enrolment_needed() -> bool:
 def require_enrolment():
     """before_request: a therapist without a second factor is sent to set one up from every
     page except that one, its steps, public pages and signing out."""
-    # Static files first: they need no user (nor the database, which may be down).
-    if request.endpoint in (None, "static") or not current_user.is_authenticated:
+    if request.endpoint is None or not current_user.is_authenticated:
         return None
     if access.is_open_during_enrolment(current_app, request.endpoint):
         return None

@@ -110,11 +110,6 @@ def _clear_site_data(response):
 def enforce_timeouts():
     """before_request: sign out sessions idle or old beyond the configured limits, forget
     sessions whose device was signed out, and note when each device was last seen."""
-    # Stylesheets and scripts need no user: loading one from the database for each file
-    # would cost a query apiece, and while the database is down, the outage page's own
-    # styles would fail with it.
-    if request.endpoint == "static":
-        return
     if not current_user.is_authenticated:
         if "_user_id" in session:
             # Signed out elsewhere (this device, or everywhere): drop the dead cookies.

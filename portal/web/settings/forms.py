@@ -24,6 +24,7 @@ from portal.web.forms import (
     int_or_none,
     limit_attrs,
     within,
+    within_limit,
 )
 
 
@@ -171,7 +172,7 @@ class RecordsForm(FlaskForm):
     retention_years = WholeNumberField(
         "Keep clinical records, in years after care ends",
         [InputRequired("Enter how many years to keep records."),
-         within({"retention": erasure.RETENTION_LIMIT}, "retention")],
+         within_limit(erasure.RETENTION_LIMIT)],
         invalid="Enter a whole number of years, for example 8.",
         description="When a client deletes their account, their questionnaires, notes, "
                     "appointments, programme and logs are kept this long after their last "

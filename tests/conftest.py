@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
+from jinja2 import FileSystemBytecodeCache
 
 from portal import create_app
 from portal.extensions import db as _db
@@ -253,6 +254,14 @@ def shared_app(database: Database, tmp_path_factory) -> Iterator[Flask]:
         _db.engine.dispose()
 
 
+@pytest.fixture(scope="session")
+def compiled_templates(tmp_path_factory) -> FileSystemBytecodeCache:
+    """Templates compiled once per worker for every freshly built app: a browser test's new
+    app would otherwise compile each page's templates again (Jinja checks each template's
+    source file is unchanged before using its compiled form)."""
+    return FileSystemBytecodeCache(str(tmp_path_factory.mktemp("jinja")))
+
+
 @contextmanager
 def _rolled_back(application: Flask, tmp_path: Path) -> Iterator[Flask]:
     """Run the block inside one database transaction that is rolled back afterwards.
@@ -298,6 +307,7 @@ def app(request, database: Database, tmp_path: Path) -> Iterator[Flask]:
             yield application
         return
     application = create_app(base_config(database.url_for(tmp_path), tmp_path))
+    application.jinja_env.bytecode_cache = request.getfixturevalue("compiled_templates")
     yield application
     database.reset(application)
     with application.app_context():

@@ -151,11 +151,18 @@ def limit_attrs(limit) -> dict[str, object]:
     return {"inputmode": "numeric", "min": limit.low, "max": limit.high}
 
 
+# No id or count in the database goes past a 32-bit INTEGER (PostgreSQL's primary keys); a
+# bigger number from a form would make the query itself fail (SQLite refuses past 64 bits).
+LARGEST_NUMBER = 2**31 - 1
+
+
 def int_or_none(value):
-    """Coerce a posted choice to int without failing, so the service can name the problem."""
+    """Coerce a posted number to int without failing, so the service can name the problem:
+    None when blank, not a whole number, or larger than any id or count can be."""
     if value is None or value == "":
         return None
     try:
-        return int(value)
+        number = int(value)
     except (TypeError, ValueError):
         return None
+    return number if abs(number) <= LARGEST_NUMBER else None

@@ -340,6 +340,10 @@ function programmePages() {
 
 async function setUpWorker() {
   if (!("serviceWorker" in navigator) || !config.sw) return;
+  // Only pages the worker keeps register it (not the home page, which loads this module for
+  // its one-tap logs): registered from elsewhere, it could finish installing just as Today
+  // opens, too late to take charge of it.
+  if (!location.pathname.startsWith(config.scope)) return;
   try {
     await navigator.serviceWorker.register(config.sw, { scope: config.scope });
   } catch {

@@ -98,7 +98,7 @@ def test_following_the_programme(app, live_server, page, make_therapist, make_cl
     review(page, "programme-01-today")
 
     # The stretch: the note, the steps, the level and the next one.
-    work_break.get_by_role("link", name=re.compile("Kneeling hip flexor stretch")).click()
+    work_break.get_by_role("link", name=re.compile("^Kneeling hip flexor stretch")).click()
     expect(page).to_have_url(live_server.url(f"/programme/items/{item_id}?moment=work_break"))
     expect(page.get_by_role("heading", name="Kneeling hip flexor stretch", level=1)
            ).to_be_visible()
@@ -167,14 +167,15 @@ def test_following_the_programme(app, live_server, page, make_therapist, make_cl
     page.clock.run_for(30_000 + 5_000 + 30_000)
     expect(phase).to_have_text("All done")
     expect(live).to_contain_text("All done. Well done!")
-    log_link = timer.get_by_role("link", name="Done — log it")
-    expect(log_link).to_be_visible()
-    expect(log_link).to_be_focused()
+    # "Done, felt fine" in one tap, or say how it felt.
+    expect(timer.get_by_role("button", name="Done, felt fine")).to_be_focused()
+    tell = timer.get_by_role("link", name="Tell us how it felt")
+    expect(tell).to_be_visible()
     page.clock.resume()
     review(page, "programme-05-timer-done")
 
-    # Log it: mild tension on both sides.
-    log_link.click()
+    # Tell us how it felt: mild tension on both sides.
+    tell.click()
     log_card = page.locator("#log")
     expect(log_card).to_be_focused()
     log_card.get_by_role("group", name="Left side").get_by_label("Mild tension").check()
@@ -267,4 +268,4 @@ def test_the_exercise_page_without_javascript_or_motion(app, live_server, new_pa
     expect(timer.locator("[data-timer-round]")).to_have_text("Round 2 of 2")
     done.click()
     expect(phase).to_have_text("All done")
-    expect(timer.get_by_role("link", name="Done — log it")).to_be_focused()
+    expect(timer.get_by_role("button", name="Done, felt fine")).to_be_focused()

@@ -157,6 +157,8 @@ async function send(form, settings) {
   }
   const page = new DOMParser().parseFromString(await response.text(), "text/html");
   showAnswer(page, form.dataset.anchor);
+  // For scripts whose words depend on it (the guided timer's last hint).
+  document.dispatchEvent(new CustomEvent("portal:logged"));
   if (landed.search !== location.search) {
     // The exercise page now tells this log how it felt (log=...): a reload keeps doing so.
     history.replaceState(history.state, "", landed.pathname + landed.search);

@@ -146,6 +146,10 @@ class GuidedTimer {
       this.sound = !this.sound;
       this.soundButton.setAttribute("aria-pressed", String(this.sound));
     });
+    // Logged in one tap (quick-log.js replaced the end's buttons): the hint moves on.
+    document.addEventListener("portal:logged", () => {
+      if (this.state === "done") this.render();
+    });
     document.addEventListener("visibilitychange", () => {
       if (document.visibilityState === "hidden") {
         this.releaseWake();
@@ -327,7 +331,9 @@ class GuidedTimer {
       this.phaseOut.textContent = "All done";
       this.countOut.textContent = "✓";
       this.unitOut.textContent = "well done";
-      this.hintOut.textContent = "Felt fine? Log it in one tap. Tension or pain: tell us how it felt.";
+      this.hintOut.textContent = this.end.querySelector("[data-timer-logged]")
+        ? "Logged. If it didn't feel fine after all, tell us how it felt."
+        : "Felt fine? Log it in one tap. Tension or pain: tell us how it felt.";
       this.setRing(1);
     } else if (step.kind === "reps") {
       this.phaseOut.textContent = step.side ? `Reps · ${this.sideName(step.side)}` : "Reps";

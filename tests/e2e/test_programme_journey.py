@@ -232,6 +232,15 @@ def test_the_exercise_page_without_javascript_or_motion(app, live_server, new_pa
     expect(plain.get_by_role("heading", name="Stop: that shouldn't hurt")).to_be_visible()
     expect(plain.get_by_text("Do it standing instead")).to_be_visible()
     review(plain, "programme-08-pain")
+    # "Done, felt fine" on Today, without JavaScript: the page comes back at the item, done,
+    # with "Tell us how it felt" after it.
+    plain.goto(live_server.url("/programme/"))
+    morning = plain.locator(".moment", has=plain.get_by_role("heading", name="Morning"))
+    morning.get_by_role("button", name="Done, felt fine").click()
+    expect(plain).to_have_url(live_server.url(f"/programme/#entry-{items['cat-cow']}-morning"))
+    expect(plain.get_by_role("status")).to_contain_text("Logged: Cat–cow, felt fine.")
+    expect(morning.locator(".today-item__status")).to_have_text("Done")
+    expect(morning.get_by_role("link", name=re.compile("^Tell us how it felt"))).to_be_visible()
 
     # Reduced motion: the ring is not drawn; the numbers still count.
     still = new_page(reduced_motion="reduce")

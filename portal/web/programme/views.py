@@ -230,11 +230,12 @@ def done(item_id: int):
     try:
         local_date = (date.fromisoformat(form.local_date.data) if form.local_date.data
                       else local_today())
+    except ValueError:
+        return render_error(400, "That date isn't valid.")
+    try:
         result = client_day.log_fine(db.session, client, found.id, form.client_key.data,
                                      local_date, now(), moment=form.moment.data or None,
                                      ip=client_ip())
-    except ValueError:
-        return render_error(400, "That date isn't valid.")
     except InvalidInput as error:
         return render_error(400, error.message)
     except NotFound as error:

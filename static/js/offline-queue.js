@@ -1,7 +1,7 @@
 // The logs kept on this phone while offline (IndexedDB), and sending them to the server.
 //
-// Shared by offline.js (which keeps logs made offline and sends them when the connection
-// returns) and signout.js (which sends them before signing out, because signing out clears
+// Shared by offline.js and quick-log.js (which keep logs made offline; offline.js sends them
+// when the connection returns) and signout.js (which sends them before signing out, because signing out clears
 // the site's storage). An ES module is loaded once per page, so both see one queue and one
 // sender: a second send waits for the first, and the server stores a client_key once anyway.
 
@@ -39,6 +39,27 @@ async function store(mode) {
 
 export function available() {
   return "indexedDB" in window;
+}
+
+// A new client_key, as the server makes them (32 hex digits).
+export function freshKey() {
+  if (crypto.randomUUID) return crypto.randomUUID().replaceAll("-", "");
+  return Array.from(crypto.getRandomValues(new Uint8Array(16)),
+    (byte) => byte.toString(16).padStart(2, "0")).join("");
+}
+
+// Today's date in the practice's time zone, as the server counts days (YYYY-MM-DD): a log
+// kept offline is dated the day it was made, not the day it is sent.
+export function practiceDate(timeZone) {
+  const options = { year: "numeric", month: "2-digit", day: "2-digit" };
+  let parts;
+  try {
+    parts = new Intl.DateTimeFormat("en-CA", { ...options, timeZone }).formatToParts(new Date());
+  } catch {
+    parts = new Intl.DateTimeFormat("en-CA", options).formatToParts(new Date());
+  }
+  const part = (type) => parts.find((p) => p.type === type).value;
+  return `${part("year")}-${part("month")}-${part("day")}`;
 }
 
 export async function keep(entry) {

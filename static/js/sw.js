@@ -166,7 +166,12 @@ function timeout(ms) {
 async function networkFirst(event, { page }) {
   const request = event.request;
   const cache = await keptCache();
-  const kept = cache ? await cache.match(request, { ignoreVary: true }) : undefined;
+  let kept = cache ? await cache.match(request, { ignoreVary: true }) : undefined;
+  if (!kept && cache && page) {
+    // The same page with another query ("Tell us how it felt" after a tap kept offline adds
+    // log=<key>): its kept copy will do, and offline.js reads the query from the address.
+    kept = await cache.match(request, { ignoreVary: true, ignoreSearch: true });
+  }
   const network = fetch(request);
   const update = network.then(async (response) => {
     if (page && response.type === "opaqueredirect") {

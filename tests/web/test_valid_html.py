@@ -320,6 +320,18 @@ def walk_every_role(app, documents: list[Document], failures: list[str]) -> dict
     pain = alex.post(item, {**form, "feedback": "pain", "feedback_left": "pain",
                             "feedback_right": "pain"}, action=log)
     assert pain.status_code == 200, "a pain report shows the easier version"
+    # "Done, felt fine" on Today: Today and the home page with "Tell us how it felt" after
+    # it, and the exercise page telling that log how it felt (log=<its key>).
+    tap = re.search(r'<form class="quick-log__form"[^>]*action="([^"]+)"[^>]*>(.*?)</form>',
+                    alex.browser.get("/programme/").get_data(as_text=True), re.S)
+    fields = hidden_fields(tap.group(2))
+    tapped = alex.browser.post(html.unescape(tap.group(1)), data=fields)
+    assert tapped.status_code == 302, "the tap was logged"
+    alex.get("/programme/")
+    alex.get("/")
+    told = alex.get(f"{html.unescape(tap.group(1)).removesuffix('/done')}"
+                    f"?log={fields['client_key']}")
+    assert "Save how it felt" in told.get_data(as_text=True), "the form tells the tap"
     # At the practice's limit of upcoming sessions the booking page says so instead.
     with app.app_context():
         db.session.scalar(sa.select(Practice)).max_upcoming_per_client = 1

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib.util
 import os
 import posixpath
 import re
@@ -135,7 +136,8 @@ def build(source: Path, builds: Path) -> Build:
     """The build of `source` in a folder of `builds` named by its content, made if missing."""
     files = _read(source)
     hashed, outputs = _hash_names(files)
-    use_brotli = _compressor().use_brotli
+    # Brotli installed later means a new build with .br copies (found without importing it).
+    use_brotli = importlib.util.find_spec("brotli") is not None
     signature = hashlib.sha256(f"{BUILD_FORMAT} brotli={use_brotli}\n".encode())
     for name in sorted(files):
         signature.update(f"{name}\0{_digest(files[name])}\0{hashed[name]}\n".encode())
@@ -224,7 +226,7 @@ def _rewrite_references(name: str, data: bytes, files: dict[str, bytes],
 
 
 def _compressor():
-    # Imported here: Brotli is only loaded by the process that writes a build.
+    # Imported here: only the process that writes a build loads Brotli.
     from whitenoise.compress import Compressor
 
     return Compressor(quiet=True)

@@ -264,7 +264,7 @@ HASHED_ASSET = re.compile(r"/static/.+\.[0-9a-f]{12}\.\w+$")
 
 
 def test_kept_assets_follow_each_release_and_the_offline_page_keeps_its_styles(
-        app, live_server, page, make_therapist, make_client):
+        app, live_server, page, make_therapist, make_client, screenshot):
     therapist = make_therapist(name="Jo Fletcher")
     alex = make_client(name="Alex Morgan", email="alex.morgan@example.com")
     set_up_programme(app, therapist.id, alex.id)
@@ -299,6 +299,7 @@ def test_kept_assets_follow_each_release_and_the_offline_page_keeps_its_styles(
     button = page.get_by_role("link", name="Open Today")
     assert button.evaluate("(el) => getComputedStyle(el).backgroundColor") not in (
         "rgba(0, 0, 0, 0)", "transparent")
+    screenshot(page, "offline-03-page-not-kept")
     button.click()
     expect(page.get_by_role("heading", name="Today", exact=True)).to_be_visible()
     context.set_offline(False)

@@ -97,6 +97,11 @@ def defaults(instance_path: Path) -> dict:
         "PG_DUMP": "",
         "PG_RESTORE": "",
         "TRUSTED_PROXIES": 0,
+        # Static files (portal/web/static_files.py): content-hashed names with compressed
+        # copies, built at start into STATIC_BUILD_DIR; None means on except in development,
+        # where edited files are served as they are, under their own names.
+        "STATIC_HASHED_NAMES": None,
+        "STATIC_BUILD_DIR": str(instance_path / "static"),
     }
 
 

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import sqlalchemy as sa
-from flask import Flask
+from flask import Flask, url_for
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
 from jinja2 import FileSystemBytecodeCache
@@ -402,6 +402,13 @@ def make_therapist(make_user) -> Callable[..., User]:
 # --- web helpers --------------------------------------------------------------------------
 
 CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+def static_url(app: Flask, filename: str) -> str:
+    """The address pages give a file of static/: its content-hashed name
+    (portal/web/static_files.py; tests/web/test_static_files.py checks the names)."""
+    with app.test_request_context():
+        return url_for("static", filename=filename)
 
 
 def csrf_from(html: str) -> str:

@@ -24,7 +24,7 @@ from portal.models import AuditEvent, Exercise, ExerciseLevel, Picture, Practice
 from portal.seed.library import seed_library
 from portal.services import library, pictures, programmes
 from portal.services.programmes import ItemInput
-from tests.conftest import csrf_from, form_post, sign_in_directly
+from tests.conftest import csrf_from, form_post, sign_in_directly, static_url
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 HIP = "kneeling-hip-flexor-stretch"
@@ -752,8 +752,9 @@ def test_featuring_shows_on_the_client_home_page_and_unfeaturing_removes_it(app,
     assert "Exercise of the week" in home
     assert "Kneeling hip flexor stretch" in home
     assert "Opens up the front of the hip" in home
-    assert f'src="/static/img/exercises/{HIP}.svg"' in home
-    with alex.get(f"/static/img/exercises/{HIP}.svg") as drawing:
+    drawing_url = static_url(app, f"img/exercises/{HIP}.svg")
+    assert f'src="{drawing_url}"' in home
+    with alex.get(drawing_url) as drawing:
         assert drawing.status_code == 200
         assert drawing.mimetype == "image/svg+xml"
 

@@ -9,6 +9,7 @@ exist), so the errors are the drivers' own. The rate-limit store is Redis on suc
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -56,7 +57,7 @@ def assert_outage_page(response, wording=DATABASE_DOWN, *, sent: bool = False,
     else:
         assert "Try again</a>" not in page
     assert 'class="site-header"' in page
-    assert "/static/css/portal.css" in page
+    assert re.search(r'href="/static/css/portal\.[0-9a-f]{12}\.css"', page)
     assert "Sign out" not in page  # drawn without asking the database who is signed in
     for leak in ("Traceback", "Error:", "psycopg", "sqlite", "redis", NOBODY_LISTENS,
                  "Internal Server Error"):

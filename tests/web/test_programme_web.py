@@ -20,7 +20,7 @@ from portal.seed.library import seed_library
 from portal.services import client_day, programmes
 from portal.services.client_day import FeedbackInput
 from portal.services.programmes import ItemInput
-from tests.conftest import csrf_from, login, sign_in_directly
+from tests.conftest import csrf_from, login, sign_in_directly, static_url
 
 # Wednesday 4 March 2026, noon in London (GMT); the programme was set the week before.
 NOW = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)
@@ -227,7 +227,7 @@ def test_exercise_page_has_note_steps_level_regression_timer_and_log_form(app, s
     for attribute in ('hidden', 'data-hold="30"', 'data-reps="0"', 'data-sets="2"',
                       'data-sides="each_side"', 'data-get-ready="5"'):
         assert attribute in timer
-    assert '<script type="module" src="/static/js/timer.js"></script>' in body
+    assert f'<script type="module" src="{static_url(app, "js/timer.js")}"></script>' in body
     assert "<script>" not in body and "style=" not in body
     # One feedback group per side, with the three answers; the moment rides along.
     assert body.count('type="radio"') == 6
@@ -256,7 +256,7 @@ def test_picture_is_shown_only_when_the_file_exists(app, setup, as_alex):
         exercise.picture_path = "img/favicon.svg"  # any real static file will do
         db.session.commit()
     body = item_form(as_alex, setup.items[HIP])[2]
-    assert 'src="/static/img/favicon.svg"' in body
+    assert f'src="{static_url(app, "img/favicon.svg")}"' in body
     assert 'alt="Drawing of the kneeling hip flexor stretch"' in body
     with app.app_context():
         exercise = db.session.get(Exercise, setup.exercises[HIP])

@@ -31,7 +31,7 @@ from portal.services.client_day import FeedbackInput
 from portal.services.library import ExerciseInput
 from portal.services.programmes import ItemInput
 from portal.web.deps import practice_zone
-from tests.conftest import csrf_from, login, sign_in_directly
+from tests.conftest import csrf_from, login, sign_in_directly, static_url
 
 # Wednesday 4 March 2026, noon in London (GMT); the programme was set the week before.
 NOW = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)
@@ -778,8 +778,8 @@ def test_programme_form_and_history_queries_stay_the_same_at_ten_times_the_items
     assert small[url] <= 20, small
 
 
-def test_the_page_carries_no_inline_script_or_style(setup, jo):
+def test_the_page_carries_no_inline_script_or_style(app, setup, jo):
     body = jo.get(f"/programmes/{setup.alex.id}").get_data(as_text=True)
     assert "<script>" not in body and "<style" not in body and " style=" not in body
     assert "onclick" not in body
-    assert 'src="/static/js/programmes.js"' in body
+    assert f'src="{static_url(app, "js/programmes.js")}"' in body

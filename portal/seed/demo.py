@@ -460,8 +460,9 @@ LOG_NOTES = {
 }
 ALEX_PAIN_NOTE = ("Sharp pinch at the front of the left hip when I leaned forward, so I "
                   "stopped.")
-# Conversations: (client, what about, subject for a general one, messages as (hours before
-# now, from the client?, text), marked done?). Alex's ends with a question Jo has not read.
+# Conversations: (client, what about, subject for a general one, messages as (days before
+# today, local time, from the client?, text), marked done?). Alex's ends with a question Jo has
+# not read yet, and so does Hannah's.
 HIP_QUESTION = ("When I lean forward in the hip flexor stretch I sometimes feel a pinch at the "
                 "front of my left hip instead of a stretch. Am I doing it wrong?")
 HIP_ANSWER = ("Thanks for asking rather than pushing through. A pinch usually means the hip is "
@@ -471,17 +472,17 @@ HIP_ANSWER = ("Thanks for asking rather than pushing through. A pinch usually me
 HIP_FOLLOW_UP = ("Tried it this morning with the tailbone tucked: no pinch, just a stretch. "
                  "Should I still hold for 30 seconds each side?")
 CONVERSATIONS = [
-    ("alex", HIP, None, [(50, True, HIP_QUESTION), (38, False, HIP_ANSWER),
-                         (3, True, HIP_FOLLOW_UP)], False),
+    ("alex", HIP, None, [(2, "19:40", True, HIP_QUESTION), (1, "08:15", False, HIP_ANSWER),
+                         (0, "07:50", True, HIP_FOLLOW_UP)], False),
     ("sam", None, "Stretching the week of the half marathon", [
-        (150, True, "Should I keep doing my calf stretches in the days before the half "
-                    "marathon, or rest them?"),
-        (140, False, "Keep them, but gently: hold each stretch for 20 seconds rather than 30 "
-                     "and skip them on race morning. After the race, start again the next "
-                     "day.")], True),
+        (6, "20:05", True, "Should I keep doing my calf stretches in the days before the half "
+                           "marathon, or rest them?"),
+        (5, "09:30", False, "Keep them, but gently: hold each stretch for 20 seconds rather "
+                            "than 30 and skip them on race morning. After the race, start "
+                            "again the next day.")], True),
     ("hannah", "next_visit", None, [
-        (1, True, "My neck is still stiff from last week. Is it better to keep the stretches "
-                  "going until Monday, or rest it before you see me?")], False),
+        (0, "07:10", True, "My neck is still stiff from last week. Is it better to keep the "
+                           "stretches going until I see you, or rest it?")], False),
 ]
 HANNAH_PAIN_NOTE = ("Sharp pain into my right shoulder blade when I tipped my head, so I "
                     "stopped straight away.")
@@ -886,6 +887,12 @@ def seed_notes(ctx: _Context) -> None:
                             now=appointment.ends_at + timedelta(minutes=10))
 
 
+def _said_at(ctx: _Context, days: int, local: str, *, latest: datetime) -> datetime:
+    """A local time `days` before today; `latest` instead when that time has not come yet."""
+    return min(slots.resolve(ctx.today - timedelta(days=days), time.fromisoformat(local),
+                             ctx.zone), latest)
+
+
 def seed_messages(ctx: _Context) -> None:
     """A few conversations between clients and Jo (see CONVERSATIONS), written as rows: the
     demo sends no email about them. Jo read each client message that came before her reply;
@@ -898,7 +905,7 @@ def seed_messages(ctx: _Context) -> None:
                                if a.client_id == client.id and a.starts_at > ctx.now),
                               key=lambda a: a.starts_at)
             thread.appointment_id = upcoming[0].id
-            thread.subject = ("Your session on "
+            thread.subject = ("Session on "
                               f"{wording.day_and_time(upcoming[0].starts_at, ctx.zone)}")
         elif about is not None:
             version = programmes.current_version(ctx.session, client, with_ladders=False)
@@ -907,7 +914,9 @@ def seed_messages(ctx: _Context) -> None:
             thread.subject = item.exercise.name
         else:
             thread.subject = subject
-        times = [ctx.now - timedelta(hours=hours) for hours, _, _ in lines]
+        times = [_said_at(ctx, days, at,
+                          latest=ctx.now - timedelta(minutes=10 * (len(lines) - n)))
+                 for n, (days, at, _, _) in enumerate(lines)]
         thread.created_at, thread.last_message_at = times[0], times[-1]
         ctx.session.add(thread)
         ctx.session.flush()
@@ -915,15 +924,15 @@ def seed_messages(ctx: _Context) -> None:
                      action="message_thread.started", now=times[0], thread=thread.id,
                      about="exercise" if thread.exercise_id else
                      "appointment" if thread.appointment_id else "general")
-        for n, ((_, from_client, text), at) in enumerate(zip(lines, times, strict=True)):
+        for n, ((_, _, from_client, text), at) in enumerate(zip(lines, times, strict=True)):
             author = client if from_client else ctx.therapist
-            answered = any(not later for _, later, _ in lines[n + 1:]) if from_client else True
+            answered = any(not later for _, _, later, _ in lines[n + 1:])
             # A client message Jo answered was read by her as she replied; a reply was read
             # by the client an hour later (or now, if that hour has not passed).
             read_at = None
             if from_client and answered:
-                read_at = next(t for (_, f, _), t in zip(lines[n + 1:], times[n + 1:],
-                                                          strict=True) if not f)
+                read_at = next(t for (_, _, f, _), t in zip(lines[n + 1:], times[n + 1:],
+                                                             strict=True) if not f)
                 audit.record(ctx.session, actor=ctx.therapist, subject=client,
                              action="message_thread.read", now=read_at, thread=thread.id)
             elif not from_client:

@@ -131,7 +131,7 @@ def topic_subject(session: Session, topic: Topic) -> str:
         return topic.exercise.name[:SUBJECT_MAX]
     if topic.appointment is not None:
         zone = practice_service.zone(session)
-        return (f"Your session on "
+        return (f"Session on "
                 f"{wording.day_and_time(topic.appointment.starts_at, zone)}")[:SUBJECT_MAX]
     return ""
 

@@ -35,7 +35,7 @@ class NewMessageForm(FlaskForm):
 class ReplyForm(FlaskForm):
     """A reply in a thread."""
 
-    body = body_field("Your reply")
+    body = body_field("Your message")
 
 
 class MessageEmailsForm(FlaskForm):

@@ -39,15 +39,20 @@ def _me() -> User:
 
 
 @bp.app_template_global()
-def thread_topic(thread: MessageThread) -> str:
-    """What a thread is about, in a few words: "Kneeling hip flexor stretch (programme
-    version 3)", "Session on Wednesday 4 March at 10:00", or "" for a general question."""
+def thread_about(thread: MessageThread) -> str:
+    """What a thread is about, in the words its subject does not already say: "Programme
+    version 3" under a subject that names the exercise, "Session on Wednesday 4 March at
+    10:00" under a subject of the client's own; "" for a general question."""
     if thread.exercise is not None:
         version = thread.programme_version
-        return (f"{thread.exercise.name} (programme version {version.number})" if version
-                else thread.exercise.name)
+        parts = [] if thread.subject == thread.exercise.name else [thread.exercise.name]
+        if version is not None:
+            parts.append(f"programme version {version.number}")
+        text = ", ".join(parts)
+        return text[:1].upper() + text[1:]
     if thread.appointment is not None:
-        return f"Session on {local_when(thread.appointment.starts_at)}"
+        about = f"Session on {local_when(thread.appointment.starts_at)}"
+        return "" if thread.subject == about else about
     return ""
 
 

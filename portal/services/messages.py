@@ -224,6 +224,10 @@ def _add(session: Session, author: User, thread: MessageThread, text: str, now: 
         select(func.count(Message.id)).where(
             Message.thread_id == thread.id, Message.from_client == from_client,
             Message.read_at.is_(None))) or 0
+    # Whoever answers has read what the other side wrote: their receipts say so.
+    session.execute(update(Message).where(
+        Message.thread_id == thread.id, Message.from_client == (not from_client),
+        Message.read_at.is_(None)).values(read_at=now))
     message = Message(thread_id=thread.id, author_id=author.id, from_client=from_client,
                       body=text, created_at=now)
     message.author = author

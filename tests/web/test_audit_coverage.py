@@ -1,7 +1,8 @@
 """Audit coverage: every view of a client record and of a conversation with a client, and every
 change to session notes, programmes, the questionnaire, appointments and messages, driven
-through the web pages as the therapist and the client would, leaves an append-only audit row naming the action, who did it, which
-client it concerns, when (UTC) and from where (the request's address)."""
+through the web pages as the therapist and the client would, leaves an append-only audit row
+naming the action, who did it, which client it concerns, when (UTC) and from where (the
+request's address)."""
 
 from __future__ import annotations
 

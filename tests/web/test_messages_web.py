@@ -260,7 +260,7 @@ def test_a_reply_can_go_on_to_the_programme_form_at_the_exercise(app, people, al
     form = jo.get(builder).get_data(as_text=True)
     row = form.split('id="item-0"', 1)[1].split("</legend>", 1)[0]
     assert "programmes-item--picked" in form.split('id="item-0"', 1)[0][-200:]
-    assert 'data-focus-on-load' in row and 'id="exercise-picked"' in row
+    assert 'id="exercise-picked" tabindex="-1" data-focus-on-load' in row
     assert "Asked about in a message" in row
 
     # Taken out of the programme since: the library is searched for it instead.

@@ -197,8 +197,8 @@ def reply(session: Session, actor: User, thread: MessageThread, body: str, *,
     """Add a message to a thread. The client writing again reopens a thread marked done; a
     therapist may mark it done with the reply. The other side is emailed that a message is
     waiting, unless an earlier one is still unread."""
-    _visible(actor, thread)
-    if not can_write(actor, thread):  # pragma: no cover - can_view already said no
+    if not can_write(actor, thread):
+        # Someone else's conversation looks exactly like one that does not exist.
         raise NotFound("There is no such conversation.")
     if mark_done and not can_mark_done(actor, thread):
         raise PermissionDenied("Only the practice marks a conversation done.")
@@ -350,7 +350,7 @@ class ThreadView:
 def read_thread(session: Session, actor: User, thread: MessageThread, *, now: datetime,
                 ip: str | None = None) -> ThreadView:
     """The thread's messages; those from the other side not read yet are marked read now
-    (the read receipt), and a therapist's reading is audited. Two queries and, when there is
+    (the read receipt), and a therapist's reading is audited. One query and, when there is
     something to mark, an update; one insert for a therapist."""
     _visible(actor, thread)
     messages = list(session.scalars(

@@ -15,6 +15,7 @@ from portal.models.devices import Device
 from portal.models.erasure import ClientErasure
 from portal.models.intake import IntakeForm
 from portal.models.library import BODY_AREAS, Exercise, ExerciseLevel, Picture, Sides
+from portal.models.messages import Message, MessageThread, ThreadStatus
 from portal.models.notes import SessionNote
 from portal.models.outbox import OutboxMessage, OutboxStatus
 from portal.models.practice import Practice
@@ -39,6 +40,9 @@ __all__ = [
     "AppointmentStatus",
     "IntakeForm",
     "LoginThrottle",
+    "Message",
+    "MessageThread",
+    "ThreadStatus",
     "BODY_AREAS",
     "ClientErasure",
     "CompletionLog",

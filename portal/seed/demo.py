@@ -22,6 +22,8 @@ from portal.models import (
     CompletionLog,
     Exercise,
     Feedback,
+    Message,
+    MessageThread,
     Moment,
     Practice,
     ProgrammeItem,
@@ -29,6 +31,7 @@ from portal.models import (
     Role,
     Service,
     Sides,
+    ThreadStatus,
     User,
     WorkingHours,
 )
@@ -43,6 +46,7 @@ from portal.services import (
     programmes,
     slots,
     two_factor,
+    wording,
 )
 from portal.services import practice as practice_service
 from portal.services.errors import InvalidInput
@@ -456,6 +460,30 @@ LOG_NOTES = {
 }
 ALEX_PAIN_NOTE = ("Sharp pinch at the front of the left hip when I leaned forward, so I "
                   "stopped.")
+# Conversations: (client, what about, subject for a general one, messages as (days before
+# today, local time, from the client?, text), marked done?). Alex's ends with a question Jo has
+# not read yet, and so does Hannah's.
+HIP_QUESTION = ("When I lean forward in the hip flexor stretch I sometimes feel a pinch at the "
+                "front of my left hip instead of a stretch. Am I doing it wrong?")
+HIP_ANSWER = ("Thanks for asking rather than pushing through. A pinch usually means the hip is "
+              "hinging forward instead of the pelvis tucking under. Before you lean, squeeze "
+              "your bottom and think \"tailbone down\"; then lean only until you feel a gentle "
+              "stretch at the front of the hip. Smaller is fine.")
+HIP_FOLLOW_UP = ("Tried it this morning with the tailbone tucked: no pinch, just a stretch. "
+                 "Should I still hold for 30 seconds each side?")
+CONVERSATIONS = [
+    ("alex", HIP, None, [(2, "19:40", True, HIP_QUESTION), (1, "08:15", False, HIP_ANSWER),
+                         (0, "07:50", True, HIP_FOLLOW_UP)], False),
+    ("sam", None, "Stretching the week of the half marathon", [
+        (6, "20:05", True, "Should I keep doing my calf stretches in the days before the half "
+                           "marathon, or rest them?"),
+        (5, "09:30", False, "Keep them, but gently: hold each stretch for 20 seconds rather "
+                            "than 30 and skip them on race morning. After the race, start "
+                            "again the next day.")], True),
+    ("hannah", "next_visit", None, [
+        (0, "07:10", True, "My neck is still stiff from last week. Is it better to keep the "
+                           "stretches going until I see you, or rest it?")], False),
+]
 HANNAH_PAIN_NOTE = ("Sharp pain into my right shoulder blade when I tipped my head, so I "
                     "stopped straight away.")
 
@@ -525,6 +553,7 @@ def seed(session: Session, passwords: Passwords, *, box: SecretBox, now: datetim
     seed_diary(ctx, services)
     seed_programmes(ctx, {e.slug: e for e in exercises})
     seed_notes(ctx)
+    seed_messages(ctx)
     gareth = ctx.people["gareth"]
     accounts.set_active(session, therapist, gareth, active=False,
                         now=slots.resolve(ctx.day(DEACTIVATED_WEEK, 2), time(18), ctx.zone))
@@ -856,3 +885,68 @@ def seed_notes(ctx: _Context) -> None:
             appointment = sessions[0] if key in NOTE_ON_FIRST_VISIT else sessions[-1]
             diary_days.add_note(ctx.session, ctx.therapist, appointment, body,
                             now=appointment.ends_at + timedelta(minutes=10))
+
+
+def _said_at(ctx: _Context, days: int, local: str, *, latest: datetime) -> datetime:
+    """A local time `days` before today; `latest` instead when that time has not come yet."""
+    return min(slots.resolve(ctx.today - timedelta(days=days), time.fromisoformat(local),
+                             ctx.zone), latest)
+
+
+def seed_messages(ctx: _Context) -> None:
+    """A few conversations between clients and Jo (see CONVERSATIONS), written as rows: the
+    demo sends no email about them. Jo read each client message that came before her reply;
+    each client read her replies an hour after they came."""
+    for key, about, subject, lines, done in CONVERSATIONS:
+        client = ctx.people[key]
+        thread = MessageThread(client_id=client.id, status=ThreadStatus.OPEN)
+        if about == "next_visit":
+            upcoming = sorted((a for a in ctx.visits.values()
+                               if a.client_id == client.id and a.starts_at > ctx.now),
+                              key=lambda a: a.starts_at)
+            thread.appointment_id = upcoming[0].id
+            thread.subject = ("Session on "
+                              f"{wording.day_and_time(upcoming[0].starts_at, ctx.zone)}")
+        elif about is not None:
+            version = programmes.current_version(ctx.session, client, with_ladders=False)
+            item = next(i for i in version.items if i.exercise.slug == about)
+            thread.exercise_id, thread.programme_version_id = item.exercise_id, version.id
+            thread.subject = item.exercise.name
+        else:
+            thread.subject = subject
+        times = [_said_at(ctx, days, at,
+                          latest=ctx.now - timedelta(minutes=10 * (len(lines) - n)))
+                 for n, (days, at, _, _) in enumerate(lines)]
+        thread.created_at, thread.last_message_at = times[0], times[-1]
+        ctx.session.add(thread)
+        ctx.session.flush()
+        audit.record(ctx.session, actor=client, subject=client,
+                     action="message_thread.started", now=times[0], thread=thread.id,
+                     about="exercise" if thread.exercise_id else
+                     "appointment" if thread.appointment_id else "general")
+        for n, ((_, _, from_client, text), at) in enumerate(zip(lines, times, strict=True)):
+            author = client if from_client else ctx.therapist
+            answered = any(not later for _, _, later, _ in lines[n + 1:])
+            # A client message Jo answered was read by her as she replied; a reply was read
+            # by the client an hour later (or now, if that hour has not passed).
+            read_at = None
+            if from_client and answered:
+                read_at = next(t for (_, _, f, _), t in zip(lines[n + 1:], times[n + 1:],
+                                                             strict=True) if not f)
+                audit.record(ctx.session, actor=ctx.therapist, subject=client,
+                             action="message_thread.read", now=read_at, thread=thread.id)
+            elif not from_client:
+                read_at = min(at + timedelta(hours=1), ctx.now)
+            message = Message(thread_id=thread.id, author_id=author.id,
+                              from_client=from_client, body=text, created_at=at,
+                              read_at=read_at)
+            ctx.session.add(message)
+            ctx.session.flush()
+            audit.record(ctx.session, actor=author, subject=client, action="message.sent",
+                         now=at, thread=thread.id, message=message.id)
+        if done:
+            thread.status, thread.done_at = ThreadStatus.DONE, times[-1]
+            thread.done_by_id = ctx.therapist.id
+            audit.record(ctx.session, actor=ctx.therapist, subject=client,
+                         action="message_thread.done", now=times[-1], thread=thread.id)
+    ctx.session.flush()

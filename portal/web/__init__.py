@@ -43,6 +43,7 @@ def init_app(app: Flask) -> None:
     from portal.web.home.views import bp as home_bp
     from portal.web.intake.views import bp as intake_bp
     from portal.web.library.views import bp as library_bp
+    from portal.web.messages.views import bp as messages_bp
     from portal.web.programme.views import bp as programme_bp
     from portal.web.programmes.views import bp as programmes_bp
     from portal.web.settings.views import bp as settings_bp
@@ -64,7 +65,7 @@ def init_app(app: Flask) -> None:
 
     for bp in (home_bp, auth_bp, account_bp, dashboard_bp, clients_bp, booking_bp, appointments_bp,
                intake_bp, diary_bp, calendar_bp, programme_bp, library_bp, sheet_bp,
-               programmes_bp, builder_bp, settings_bp):
+               programmes_bp, builder_bp, settings_bp, messages_bp):
         app.register_blueprint(bp)
     errors.init_app(app)
     formatting.init_app(app)

@@ -93,6 +93,13 @@ CLIENT = [
     Visit("/sheet/moments"),
     Visit("/account/two-factor"),
     Visit("/account/two-factor/app"),
+    Visit("/messages/"),
+    Visit("/messages/new"),
+    Visit("/messages/new", state="send_empty"),
+    Visit("/messages/new?item={item_id}"),
+    Visit("/messages/new?appointment={appointment}"),
+    Visit("{thread}"),
+    Visit("{thread}", state="send_empty"),
     Visit("/account/data"),
     Visit("/account/data", javascript=False),
     Visit("/account/views"),
@@ -111,6 +118,12 @@ THERAPIST = [
     Visit("/dashboard/clients?q=&filter=pain"),
     Visit("/dashboard/clients/{client}"),
     Visit("/dashboard/clients/{client}/audit"),
+    Visit("/messages/"),
+    Visit("/messages/?filter=all"),
+    Visit("{thread}"),
+    Visit("{thread}", state="send_empty"),
+    Visit("{thread}", javascript=False),
+    Visit("{builder_picked}"),
     Visit("/dashboard/settings"),
     Visit("/settings/emails"),
     Visit("/diary/days"),
@@ -277,6 +290,9 @@ def _client_ids(page, live_server, ids: dict) -> dict:
     free time."""
     page.goto(live_server.url("/programme/"))
     found = {"item": _href(page, "a", r"^/programme/items/\d+")}
+    found["item_id"] = re.search(r"\d+", found["item"]).group(0)
+    page.goto(live_server.url("/messages/"))
+    found["thread"] = _href(page, "a", r"^/messages/\d+$")
     page.goto(live_server.url("/appointments/"))
     found["appointment"] = re.search(
         r"\d+", _href(page, "a", r"^/appointments/\d+/cancel$")).group(0)
@@ -294,7 +310,14 @@ def _client_ids(page, live_server, ids: dict) -> dict:
 def _therapist_ids(page, live_server) -> dict:
     """An exercise in the library (its page, edit and delete pages)."""
     page.goto(live_server.url("/library/"))
-    return {"exercise": re.search(r"\d+", _href(page, "a", r"^/library/\d+$")).group(0)}
+    found = {"exercise": re.search(r"\d+", _href(page, "a", r"^/library/\d+$")).group(0)}
+    # Alex's conversation about the hip flexor stretch, and the programme form it leads to
+    # with the exercise picked out.
+    page.goto(live_server.url("/messages/"))
+    page.get_by_role("link", name=re.compile("Kneeling hip flexor")).first.click()
+    found["thread"] = re.sub(r"^https?://[^/]+", "", page.url)
+    found["builder_picked"] = _href(page, ".thread-aside a", r"^/programmes/\d+\?exercise=")
+    return found
 
 
 def _anonymous_ids(new_page, live_server, outbox) -> dict:

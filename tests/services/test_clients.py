@@ -236,7 +236,8 @@ def test_query_counts_stay_fixed_at_n_and_10n(session, world):
     grow(session, world, clients=20, logs_each=2, appointments_each=1)
     large = counts()
     assert large == small
-    assert small[0] <= 10 and small[2] <= 15 and small[4] <= 14, small
+    # The export reads the conversations in two queries more (threads, then their messages).
+    assert small[0] <= 10 and small[2] <= 15 and small[4] <= 16, small
 
 
 def test_record_has_each_appointments_session_notes_oldest_first(session, world):

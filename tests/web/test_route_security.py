@@ -19,9 +19,19 @@ from werkzeug.routing import Rule
 
 from portal import create_app
 from portal.extensions import db
-from portal.models import Role
+from portal.models import Role, User, utcnow
+from portal.services import messages
 from portal.web import access
-from tests.conftest import TEST_PASSWORD, app_code, base_config, form_post, login
+from tests.conftest import (
+    TEST_PASSWORD,
+    app_code,
+    base_config,
+    csrf_from,
+    form_post,
+    login,
+    sign_in_directly,
+)
+from tests.messages_support import make_people
 
 # Endpoints anyone may open without signing in. Keep this list short and deliberate.
 PUBLIC = {
@@ -403,3 +413,62 @@ def test_a_moved_address_lets_in_exactly_who_its_new_page_does(app):
         assert new in app.view_functions, f"{old} redirects to a missing endpoint {new}"
         assert access.access_of(app, old) == access.access_of(app, new), old
         assert access.access_of(app, old) != access.PUBLIC, old
+
+
+# --- someone else's conversation ---------------------------------------------------------------
+
+
+def test_no_client_opens_writes_in_or_marks_another_clients_conversation(app, make_client,
+                                                                        make_therapist):
+    """The route walk for messages: every route that takes a conversation's id (including
+    ones added later), by every method, with a valid CSRF token and a message to send, tried
+    by one client on another's conversation. Each answers exactly as for a conversation that
+    does not exist: 404, or 403 where the route is for the practice only; the same goes for
+    starting one about the other client's exercise or session. Nothing is written."""
+    with app.app_context():
+        people = make_people(db.session, make_therapist, make_client)
+        theirs = messages.start_thread(
+            db.session, people.bea, topic=messages.topic_for_item(
+                db.session, people.bea, people.items[people.bea.id]),
+            subject=None, body="Bea's question", now=utcnow(),
+            links=messages.MessageLinks(thread=lambda t: "x", account=lambda: "x"))
+        db.session.commit()
+        bea_thread, bea = theirs.id, people.bea.id
+        alex, bea_item = people.alex.id, people.items[bea]
+        bea_appointment = people.appointments[bea]
+    browser = app.test_client()
+    with app.app_context():
+        sign_in_directly(browser, db.session.get(User, alex))
+    token = csrf_from(browser.get("/messages/").get_data(as_text=True))
+    data = {"csrf_token": token, "body": "Alex was here", "subject": "Hello", "then": "done",
+            "message_emails": ""}
+    thread_rules = [rule for rule in app.url_map.iter_rules() if "thread_id" in rule.arguments]
+    assert {r.endpoint for r in thread_rules} >= {"messages.thread", "messages.done",
+                                                  "messages.reopen"}
+    before = snapshot(app)
+
+    problems, tried = [], 0
+    for rule in thread_rules:
+        allowed = access.access_of(app, rule.endpoint)
+        for method in sorted((rule.methods or set()) - IGNORED_METHODS):
+            answers = [browser.open(rule.rule.replace("<int:thread_id>", str(thread_id)),
+                                    method=method, data=data).status_code
+                       for thread_id in (bea_thread, 99999)]
+            tried += 1
+            expected = 404 if Role.CLIENT in allowed else 403
+            if answers != [expected, expected]:
+                problems.append(f"{method} {rule.rule}: {answers}, expected {expected}")
+    for url in (f"/messages/new?item={bea_item}", f"/messages/new?appointment={bea_appointment}"):
+        for method in ("GET", "POST"):
+            status = browser.open(url, method=method, data=data).status_code
+            tried += 1
+            if status != 404:
+                problems.append(f"{method} {url}: {status}")
+    assert problems == []
+    assert tried >= 7
+    assert snapshot(app) == before
+    # The conversation was there all along, for its own client and the practice.
+    owner = app.test_client()
+    with app.app_context():
+        sign_in_directly(owner, db.session.get(User, bea))
+    assert owner.get(f"/messages/{bea_thread}").status_code == 200

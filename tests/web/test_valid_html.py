@@ -36,6 +36,7 @@ from portal.extensions import db
 from portal.models import (
     Appointment,
     AppointmentStatus,
+    MessageThread,
     OutboxMessage,
     Passkey,
     Practice,
@@ -71,9 +72,9 @@ ENTRY_POINTS = {
                   "/diary/services/new", "/diary/hours", "/diary/time-off",
                   "/clients/?filter=pain", "/clients/invite", "/programmes/templates",
                   "/library/new", "/library/?q=stretch&body_area=calves", "/settings/",
-                  "/account/password"],
+                  "/account/password", "/messages/?filter=all"],
     "client": ["/", "/appointments/", "/booking/", "/programme/", "/programme/history",
-               "/sheet/", "/sheet/moments", "/account/password",
+               "/sheet/", "/sheet/moments", "/account/password", "/messages/",
                "/dashboard/", "/no/such/page"],  # 403 and 404 for a client
     "newcomer": ["/", "/intake/?next=/booking/", "/booking/", "/account/"],
     "anonymous": ["/", "/auth/login?next=/", "/auth/forgot", "/auth/register",
@@ -85,7 +86,8 @@ REFUSED_FORMS = {
     "therapist": [("/library/new", {}), ("/clients/invite", {}), ("/diary/services/new", {}),
                   ("/diary/time-off", {}), ("/diary/book", {}), ("/settings/", {}),
                   ("/account/password", {})],
-    "client": [("/account/password", {}), ("/sheet/moments", {"morning": "25:99"})],
+    "client": [("/account/password", {}), ("/sheet/moments", {"morning": "25:99"}),
+               ("/messages/new", {})],
     "newcomer": [("/intake/", {})],
     "anonymous": [("/auth/login", {}),
                   ("/auth/login", {"email": demo.THERAPIST[1], "password": "not it at all"}),
@@ -229,6 +231,14 @@ def alex_ids(app) -> dict[str, int]:
                 "past": past.id}
 
 
+def alex_thread(app) -> int:
+    """A conversation of Alex's from the demo."""
+    with app.app_context():
+        alex = db.session.scalar(sa.select(User.id).where(User.email == ALEX[0]))
+        return db.session.scalar(sa.select(MessageThread.id).where(
+            MessageThread.client_id == alex).order_by(MessageThread.id))
+
+
 def latest_email_text(app, kind: str) -> str:
     with app.app_context():
         return db.session.scalars(sa.select(OutboxMessage.text_body)
@@ -279,6 +289,11 @@ def walk_every_role(app, documents: list[Document], failures: list[str]) -> dict
     walked[jo.role] = jo.walk(ENTRY_POINTS[jo.role])
     for page, data in REFUSED_FORMS[jo.role]:
         jo.refused(page, data)
+    # A reply refused, then sent to a client's conversation: the email that tells the client
+    # a message is waiting (the demo's conversations send none).
+    thread = alex_thread(app)
+    jo.refused(f"/messages/{thread}", {"body": " "})
+    jo.post(f"/messages/{thread}", {"body": "Yes: 30 seconds each side, twice."})
     # An invitation (its link is opened below) and the page with the notice after it.
     sent = jo.post("/clients/invite", {"name": "Rhea Walker", "email": "rhea@example.com"})
     jo.get(sent.location)

@@ -10,6 +10,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from portal.extensions import db
 from portal.models import AppointmentStatus, Role
 from portal.services import booking, intake, library
+from portal.services import messages as message_service
 from portal.web.access import public, roles
 from portal.web.deps import now
 from portal.web.today import summary as programme_summary
@@ -32,7 +33,8 @@ def index():
                                                 default=None),
                            intake_done=intake.is_complete(db.session, user),
                            programme=programme_summary(user),
-                           featured_exercise=library.featured_exercise(db.session))
+                           featured_exercise=library.featured_exercise(db.session),
+                           unread_replies=message_service.client_unread(db.session, user))
 
 
 @bp.route("/healthz")

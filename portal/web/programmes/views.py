@@ -240,7 +240,8 @@ def _row_template() -> ItemForm:
 
 def _programme_page(client: User, form: ProgrammeForm, exercises: dict[int, Exercise], *,
                   status: int = 200, draft: bool = False, conflict=None,
-                  template_form: TemplateForm | None = None, fragment: str = ""):
+                  template_form: TemplateForm | None = None, fragment: str = "",
+                  picked: Picked | None = None):
     """Render the programme form for a client from a filled form (saved or draft)."""
     today = _today()
     version = programmes.current_version(db.session, client, with_ladders=False)
@@ -259,9 +260,31 @@ def _programme_page(client: User, form: ProgrammeForm, exercises: dict[int, Exer
         in_draft=in_draft, week=week, pain=pain, draft=draft, conflict=conflict,
         templates=programmes.list_templates(db.session),
         template_form=template_form or TemplateForm(prefix="template", formdata=None),
-        blank=_row_template(), fragment=fragment, unsaved=UNSAVED,
+        blank=_row_template(), fragment=fragment, unsaved=UNSAVED, picked=picked,
         action_url=url_for("programmes.edit", client_id=client.id),
     ), status
+
+
+@dataclass(frozen=True)
+class Picked:
+    """The exercise the therapist came to adjust (from a client's message about it, with
+    ?exercise=): its row in the form, or None when it is not in the programme now."""
+
+    exercise: Exercise
+    index: int | None
+
+
+def _picked(form: ProgrammeForm, exercise_id: int | None) -> Picked | None:
+    """The picked exercise and its row; one no longer in the programme is searched for in
+    the library instead (unless the address asks for another search), ready to add."""
+    exercise = db.session.get(Exercise, exercise_id) if exercise_id is not None else None
+    if exercise is None:
+        return None
+    index = next((n for n, entry in enumerate(form.items.entries)
+                  if int_or_none(entry.form.exercise_id.data) == exercise.id), None)
+    if index is None and not form.q.data:
+        form.q.data = exercise.name
+    return Picked(exercise=exercise, index=index)
 
 
 def _saved_form(client: User, q: str = "") -> tuple[ProgrammeForm, dict[int, Exercise]]:
@@ -283,7 +306,8 @@ def edit(client_id: int):
     client = _client_or_404(client_id)
     if request.method == "GET":
         form, exercises = _saved_form(client, q=request.args.get("q", ""))
-        return _programme_page(client, form, exercises, fragment="")
+        picked = _picked(form, int_or_none(request.args.get("exercise")))
+        return _programme_page(client, form, exercises, fragment="", picked=picked)
 
     form_errors: list[str] = []
     rows = _rows_from_form(request.form)

@@ -13,3 +13,8 @@ def login_limit() -> str:
 def email_limit() -> str:
     """The configured limit for requests that send an email."""
     return current_app.config["RATELIMIT_EMAIL"]
+
+
+def enquiry_limit() -> str:
+    """The configured limit for enquiries sent through the public form (per client address)."""
+    return current_app.config["RATELIMIT_ENQUIRY"]

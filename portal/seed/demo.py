@@ -309,6 +309,7 @@ PRACTICE_INTRO = "\n\n".join((
 ))
 
 HIP_ARTICLE_TITLE = "Exercise of the week: hip flexor stretch to ease lower back pain"
+HIP_ARTICLE_SLUG = "hip-flexor-stretch-lower-back-pain"
 HIP_ARTICLE_SUMMARY = ("Long hours of sitting shorten the muscles at the front of your hips, "
                        "and your lower back pays for it. A two-minute stretch that gives them "
                        "some length back, and when to fit it into your day.")
@@ -344,7 +345,7 @@ HIP_ARTICLE = "\n\n".join((
     "A stretch should feel like mild tension, never pain. If you've had a hip, knee or "
     "back injury, if the stretch brings on pain, or if your back pain spreads down your "
     "leg, check with us before you try it. Unsure whether it's right for you? Feel free to "
-    "[get in touch](/ask?article=hip-flexor-stretch-lower-back-pain): we're happy to "
+    "[get in touch](/ask?article=" + HIP_ARTICLE_SLUG + "): we're happy to "
     "answer questions, and we can work on it together at your next session.",
 ))
 
@@ -939,7 +940,7 @@ def seed_articles(ctx: _Context, exercises: dict[str, Exercise]) -> None:
     written = ctx.now - timedelta(days=3)
     hip = articles.create_article(session, therapist, articles.ArticleInput(
         title=HIP_ARTICLE_TITLE, summary=HIP_ARTICLE_SUMMARY, body=HIP_ARTICLE,
-        exercise_id=exercises[HIP].id, slug="hip-flexor-stretch-lower-back-pain"), written)
+        exercise_id=exercises[HIP].id, slug=HIP_ARTICLE_SLUG), written)
     articles.publish(session, therapist, hip.id, ctx.now - timedelta(days=2),
                      feature_exercise=True)
     articles.create_article(session, therapist, articles.ArticleInput(

@@ -453,3 +453,10 @@ def test_the_article_page_reads_a_fixed_number_of_rows(client, world, app):
         assert front <= 6, statements
     finally:
         sa.event.remove(engine, "before_cursor_execute", count)
+
+
+def test_a_scheduled_articles_form_starts_from_its_date_and_choice(jo, world):
+    page = jo.get(f"/writing/{world['scheduled']}").get_data(as_text=True)
+    assert re.search(r'<input checked id="when-1"[^>]*value="later"', page)
+    assert 'value="2026-03-09"' in page and 'value="09:00"' in page
+    assert re.search(r'<input checked id="feature_exercise"', page)

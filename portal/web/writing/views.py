@@ -111,6 +111,11 @@ def show(article_id: int):
     """The article as readers see it, with its state and the publishing controls."""
     article = articles.get_article(db.session, article_id)
     form = PublishForm()
+    if articles.state(article, now()) == "scheduled":
+        # Changing the date starts from the one set, with the same choice about featuring.
+        local = wording.local(article.published_at, practice_zone())
+        form.when.data, form.day.data, form.time.data = "later", local.date(), local.time()
+        form.feature_exercise.data = article.feature_exercise
     return _show(article, form)
 
 

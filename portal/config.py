@@ -50,6 +50,8 @@ def defaults(instance_path: Path) -> dict:
         "RATELIMIT_EMAIL": "5 per minute;30 per hour",
         # Messages sent by one signed-in person: room for a conversation, not for a script.
         "RATELIMIT_MESSAGE": "6 per minute;40 per hour",
+        # The public "Get in touch" form: a person asks a question or two, not dozens.
+        "RATELIMIT_ENQUIRY": "3 per minute;20 per hour",
         # Wrong passwords allowed per LOGIN_LOCKOUT: shared by browsers that have never signed
         # in to the account, and for each browser that has (its device cookie); a bucket that
         # uses its allowance up is paused for LOGIN_LOCKOUT (services/throttle.py).

@@ -20,6 +20,8 @@ from portal.models import (
     Appointment,
     AppointmentStatus,
     CompletionLog,
+    Enquiry,
+    EnquiryStatus,
     Exercise,
     Feedback,
     Message,
@@ -38,6 +40,7 @@ from portal.models import (
 from portal.seed import library as library_seed
 from portal.services import (
     accounts,
+    articles,
     audit,
     client_day,
     diary_days,
@@ -298,6 +301,76 @@ SESSION_NOTES = {
 NOTE_ON_FIRST_VISIT = {"kwame"}
 
 
+# --- the public pages --------------------------------------------------------------------
+
+PRACTICE_INTRO = "\n\n".join((
+    "Sports massage and home stretching programmes for runners, riders, gym-goers and "
+    "anyone whose back has had enough of the desk. Sessions are in a quiet room by the "
+    "river, five minutes from London Bridge.",
+    "After each session you get a short programme of stretches in the portal, with a timer "
+    "and reminders at the moments that suit your day, so the good work carries on between "
+    "visits.",
+))
+
+HIP_ARTICLE_TITLE = "Exercise of the week: hip flexor stretch to ease lower back pain"
+HIP_ARTICLE_SLUG = "hip-flexor-stretch-lower-back-pain"
+HIP_ARTICLE_SUMMARY = ("Long hours of sitting shorten the muscles at the front of your hips, "
+                       "and your lower back pays for it. A two-minute stretch that gives them "
+                       "some length back, and when to fit it into your day.")
+HIP_ARTICLE = "\n\n".join((
+    "## Why tight hip flexors load your lower back",
+    "Deep at the front of each hip sit your hip flexors. The biggest, the iliopsoas, is "
+    "really two muscles: the psoas major, which starts on the sides of your lower spine, "
+    "and the iliacus, which lines the inside of your pelvis. Both end at the top of your "
+    "thigh bone. They lift your knee towards your chest, and they help hold your pelvis "
+    "and trunk steady when you walk, run or simply stand.",
+    "Spend most of the day sitting (at a desk, behind the wheel, on the train home) and "
+    "they stay short for hours at a time. Over weeks they get used to that length. When "
+    "you stand up, short hip flexors pull the top of your pelvis forwards and down. That "
+    "forward tilt deepens the curve of your lower back and loads its joints, makes it "
+    "harder for your glutes to do their share, and leaves your core working from a poor "
+    "position. Many people feel the result as an ache or stiffness across the lower back, "
+    "often worst at the end of a long day or first thing in the morning.",
+    "Stretching the front of the hip won't cancel out a sitting job, but done regularly it "
+    "gives those muscles back some length. Plenty of our clients notice their back "
+    "settling within a couple of weeks.",
+    "[[exercise]]",
+    "## When to slot it in",
+    "Little and often works better than one long session:",
+    "- **After training**, especially runs, rides or a leg day in the gym, while you're "
+    "still warm.\n"
+    "- **In a break from sitting**: every hour or two at your desk, stand up and do one "
+    "round each side. It takes less than two minutes.\n"
+    "- **In the morning**, as part of a few minutes of mobility before the day starts.\n"
+    "- **Before bed**, slowly, to let your hips and lower back unwind.",
+    "If your lower back stiffens up often, aim for once a day to begin with. When 30 "
+    "seconds each side feels easy, move on to the overhead reach.",
+    "## Not sure it suits you?",
+    "A stretch should feel like mild tension, never pain. If you've had a hip, knee or "
+    "back injury, if the stretch brings on pain, or if your back pain spreads down your "
+    "leg, check with us before you try it. Unsure whether it's right for you? Feel free to "
+    "[get in touch](/ask?article=" + HIP_ARTICLE_SLUG + "): we're happy to "
+    "answer questions, and we can work on it together at your next session.",
+))
+
+NECK_ARTICLE_TITLE = "Chin tucks for a desk-bound neck"
+NECK_ARTICLE_SUMMARY = ("The small movement that undoes a day of leaning towards the screen: "
+                        "why your neck aches by the afternoon, and how to fit chin tucks in.")
+NECK_ARTICLE = "\n\n".join((
+    "## Why your neck aches by the afternoon",
+    "Notes for next week: the head's weight as it drifts forwards, the muscles at the back "
+    "of the neck holding it up all day, and headaches at the base of the skull.",
+    "[[exercise]]",
+    "Finish with when to do them: at every screen break, and in the car at red lights.",
+))
+
+ENQUIRY = ("Maya Collins", "maya.collins@example.com",
+           "Hi, I read your hip flexor article. I've had lower back pain on and off since my "
+           "second baby and I sit at a desk all day, so it sounds like me. Is the kneeling "
+           "stretch OK to do if my knees don't like kneeling? And would a 60 minute massage "
+           "or the initial consultation be better to start with?")
+
+
 # --- programmes ----------------------------------------------------------------------------
 
 HIP, KNEE, CAT, CHILD, GLUTE = ("kneeling-hip-flexor-stretch", "knee-to-chest", "cat-cow",
@@ -541,6 +614,7 @@ def seed(session: Session, passwords: Passwords, *, box: SecretBox, now: datetim
     practice.email = "hello@example.com"
     practice.phone = "020 7946 0321"
     practice.address = "12 Mill Lane, London SE1 9XX"
+    practice.intro = PRACTICE_INTRO
     therapist = accounts.create_therapist(
         session, passwords, email=THERAPIST[1], name="Jo Fletcher", password=THERAPIST[2],
         now=opened)
@@ -554,6 +628,7 @@ def seed(session: Session, passwords: Passwords, *, box: SecretBox, now: datetim
     seed_programmes(ctx, {e.slug: e for e in exercises})
     seed_notes(ctx)
     seed_messages(ctx)
+    seed_articles(ctx, {e.slug: e for e in exercises})
     gareth = ctx.people["gareth"]
     accounts.set_active(session, therapist, gareth, active=False,
                         now=slots.resolve(ctx.day(DEACTIVATED_WEEK, 2), time(18), ctx.zone))
@@ -950,3 +1025,24 @@ def seed_messages(ctx: _Context) -> None:
             audit.record(ctx.session, actor=ctx.therapist, subject=client,
                          action="message_thread.done", now=times[-1], thread=thread.id)
     ctx.session.flush()
+
+
+def seed_articles(ctx: _Context, exercises: dict[str, Exercise]) -> None:
+    """The hip flexor article, published two days ago and making its stretch the exercise of
+    the week; a draft for next week; and an unread enquiry about the first one."""
+    session, therapist = ctx.session, ctx.therapist
+    written = ctx.now - timedelta(days=3)
+    hip = articles.create_article(session, therapist, articles.ArticleInput(
+        title=HIP_ARTICLE_TITLE, summary=HIP_ARTICLE_SUMMARY, body=HIP_ARTICLE,
+        exercise_id=exercises[HIP].id, slug=HIP_ARTICLE_SLUG), written)
+    articles.publish(session, therapist, hip.id, ctx.now - timedelta(days=2),
+                     feature_exercise=True)
+    articles.create_article(session, therapist, articles.ArticleInput(
+        title=NECK_ARTICLE_TITLE, summary=NECK_ARTICLE_SUMMARY, body=NECK_ARTICLE,
+        exercise_id=exercises[CHIN].id), ctx.now - timedelta(hours=20))
+    # Stored as the form stores it; the demo sends no email.
+    name, email, message = ENQUIRY
+    session.add(Enquiry(name=name, email=email, message=message, consent=True,
+                        article_id=hip.id, status=EnquiryStatus.NEW,
+                        received_at=ctx.now - timedelta(hours=5)))
+    session.flush()

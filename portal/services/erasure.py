@@ -9,7 +9,9 @@ Two steps, each leaving an audit row that names the client only by id:
    calendar feed and read-only programme links stop working, moment reminder times go,
    sessions still to come are cancelled and their therapists told, emails to the client
    still in the outbox are dropped (and sent ones deleted: they are copies of mail already
-   delivered, not part of the record), the contact answers of the questionnaire (phone,
+   delivered, not part of the record), enquiries sent from the client's address through the
+   public form are deleted with their replies (correspondence, not clinical records), the
+   contact answers of the questionnaire (phone,
    emergency contact) are blanked, and the client's name, email and addresses are taken out
    of the audit rows about them.
 2. The purge (`flask purge-expired`), once `retain_until` has passed: questionnaires and
@@ -60,7 +62,16 @@ from portal.models import (
     TwoFactor,
     User,
 )
-from portal.services import audit, booking, calendar, emails, outbox, programme_shares, wording
+from portal.services import (
+    audit,
+    booking,
+    calendar,
+    emails,
+    enquiries,
+    outbox,
+    programme_shares,
+    wording,
+)
 from portal.services import practice as practice_service
 from portal.services.diary import RuleLimit
 from portal.services.errors import Conflict, InvalidInput, NotFound, PermissionDenied
@@ -193,6 +204,7 @@ def erase_client(session: Session, passwords: Passwords, actor: User, client: Us
     calendar.revoke_feed(session, client)
     session.execute(delete(MomentTime).where(MomentTime.client_id == client.id))
     session.execute(delete(OutboxMessage).where(OutboxMessage.to_addr == client.email))
+    enquiries.erase_address(session, client.email)
     # Ways to sign in beyond the password go with it: the app's key, recovery codes, passkeys.
     # The devices list (browsers and their networks) too: every one of them is signed out.
     for factor in (TwoFactor, RecoveryCode, Passkey, Device):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from flask_wtf import FlaskForm
-from wtforms import IntegerField, PasswordField, StringField
+from wtforms import DateField, IntegerField, PasswordField, StringField, TimeField
 from wtforms.validators import DataRequired, EqualTo, Length, NumberRange, Regexp
 
 try:
@@ -166,3 +166,33 @@ def int_or_none(value):
     except (TypeError, ValueError):
         return None
     return number if abs(number) <= LARGEST_NUMBER else None
+
+
+class ClockField(TimeField):
+    """An HH:MM time input; blank is None, a bad value says what to type."""
+
+    def process_formdata(self, valuelist):
+        raw = valuelist[0].strip() if valuelist else ""
+        if not raw:
+            self.data = None
+            return
+        try:
+            super().process_formdata([raw])
+        except ValueError as exc:
+            self.data = None
+            raise ValueError("Enter a time like 09:30.") from exc
+
+
+class DayField(DateField):
+    """A date input; blank is None, a bad value says what to type."""
+
+    def process_formdata(self, valuelist):
+        raw = valuelist[0].strip() if valuelist else ""
+        if not raw:
+            self.data = None
+            return
+        try:
+            super().process_formdata([raw])
+        except ValueError as exc:
+            self.data = None
+            raise ValueError("Enter a date like 2026-03-04.") from exc

@@ -25,3 +25,6 @@ def signed_in_user() -> str:
     """The rate-limit key of the signed-in user, wherever they are: a phone that changes
     network keeps its count, and people sharing an address keep theirs apart."""
     return f"user:{current_user.id}"
+def enquiry_limit() -> str:
+    """The configured limit for enquiries sent through the public form (per client address)."""
+    return current_app.config["RATELIMIT_ENQUIRY"]

@@ -791,3 +791,14 @@ def test_drafts_cannot_be_featured_and_unpublishing_stops_featuring(app, jo, ale
     form_post(jo, f"/library/{hip}", {}, action=f"/library/{hip}/unpublish")
     assert "It is no longer the exercise of the week." in text(jo.get(f"/library/{hip}"))
     assert "Exercise of the week" not in text(alex.get("/"))
+
+
+def test_the_good_moments_are_chosen_on_the_form_and_shown_on_the_exercise(app, jo, uploads):
+    response = post_exercise(jo, exercise_form(moments=["before_bed", "work_break"]))
+    assert response.status_code == 302
+    exercise = exercise_by_name(app, "Seated twist")
+    assert exercise.moments == ["work_break", "before_bed"]
+    assert "Work break, before bed." in text(jo.get(f"/library/{exercise.id}"))
+    form = jo.get(f"/library/{exercise.id}/edit").get_data(as_text=True)
+    checked = re.findall(r'name="moments" value="(\w+)" id="[\w-]+" checked', form)
+    assert checked == ["work_break", "before_bed"]

@@ -42,6 +42,26 @@ PUBLIC = {
     "auth.accept_invite",
     "auth.register",
     "home.healthz",
+    # The practice's front page: visitors read about the practice, its services and articles,
+    # and find "Book a session" (which asks them to sign in); signed-in users get their own
+    # home (clients) or the dashboard (therapists), as before.
+    "home.index",
+    # For search engines: which pages may be crawled (the front page and the articles), and
+    # the list of them. Nothing private is in either.
+    "home.robots",
+    "home.sitemap",
+    # The practice's published articles, their Atom feed, and the picture of the exercise a
+    # published article features (only that picture: other uploads stay behind sign-in).
+    # Drafts and articles whose date is still to come answer 404 (tests/web/test_articles_web.py).
+    "articles.index",
+    "articles.show",
+    "articles.feed",
+    "articles.picture",
+    # The "Get in touch" form ("Ask about this stretch"): anyone may ask the practice a
+    # question. Rate limited, with a honeypot; it stores the enquiry and emails only a note
+    # (tests/web/test_enquiries_web.py). "sent" is the thank-you page after it.
+    "ask.index",
+    "ask.sent",
     # The private calendar feed: the secret token in its address is the credential, because
     # calendar apps cannot sign in. It reveals only its owner's appointments.
     "calendar.feed",
@@ -66,7 +86,7 @@ OPEN_DURING_ENROLMENT = {"account.two_factor", "account.app_setup", "account.pas
 # Blueprints whose every route is for therapists only.
 # "builder" holds only the old /builder/ addresses of Programmes (redirects), guarded the same way.
 THERAPIST_BLUEPRINTS = {"dashboard", "clients", "diary", "library", "programmes", "builder",
-                        "settings"}
+                        "settings", "writing", "enquiries"}
 # The deliberate exceptions inside those blueprints: routes clients may open too. Uploaded
 # exercise pictures belong to the library that stores them, but clients see them on their
 # home page and exercise pages, so the picture route admits both roles (and nothing else of
@@ -179,7 +199,8 @@ def test_every_private_route_sends_strangers_to_login(app, client, practice):
             if response.status_code != 302 or target.path != "/auth/login" or target.netloc:
                 problems.append(f"{method} {route}: {response.status_code} {response.location}")
     assert problems == []
-    assert {"home.index", "account.index", "dashboard.index", "auth.logout"} <= checked
+    assert {"account.index", "dashboard.index", "auth.logout", "writing.index",
+            "enquiries.index"} <= checked
 
 
 def test_public_routes_answer_strangers_without_errors(app, client, request):

@@ -248,7 +248,9 @@ def test_the_shared_page_is_read_only_and_reaches_nothing_else(app, setup, as_al
         assert response.status_code in (302, 404), url
         if response.status_code == 302:
             assert urlsplit(response.location).path == "/auth/login", url
-    for url in ("/programme/", "/sheet/", "/", "/account/", "/programme/history"):
+    # (The front page, "/", is public: it shows nothing of anyone's.)
+    assert "Alex" not in words(stranger.get(f"/?token={token}").get_data(as_text=True))
+    for url in ("/programme/", "/sheet/", "/account/", "/programme/history"):
         response = stranger.get(f"{url}?token={token}")
         assert response.status_code == 302, url
         assert urlsplit(response.location).path == "/auth/login", url

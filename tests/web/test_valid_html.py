@@ -36,6 +36,9 @@ from portal.extensions import db
 from portal.models import (
     Appointment,
     AppointmentStatus,
+    Article,
+    ArticleStatus,
+    Enquiry,
     MessageThread,
     OutboxMessage,
     Passkey,
@@ -72,18 +75,21 @@ ENTRY_POINTS = {
                   "/diary/services/new", "/diary/hours", "/diary/time-off",
                   "/clients/?filter=pain", "/clients/invite", "/programmes/templates",
                   "/library/new", "/library/?q=stretch&body_area=calves", "/settings/",
-                  "/account/password", "/messages/?filter=all"],
+                  "/account/password", "/messages/?filter=all", "/writing/", "/writing/new",
+                  "/enquiries/", "/enquiries/?status=done"],
     "client": ["/", "/appointments/", "/booking/", "/programme/", "/programme/history",
                "/sheet/", "/sheet/moments", "/account/password", "/messages/",
                "/dashboard/", "/no/such/page"],  # 403 and 404 for a client
     "newcomer": ["/", "/intake/?next=/booking/", "/booking/", "/account/"],
-    "anonymous": ["/", "/auth/login?next=/", "/auth/forgot", "/auth/register",
+    "anonymous": ["/", "/articles/", f"/ask?article={demo.HIP_ARTICLE_SLUG}",
+                  "/auth/login?next=/", "/auth/forgot", "/auth/register",
                   "/no/such/page", "/auth/invite/not-a-real-token",
                   "/auth/reset/not-a-real-token", "/sheet/s/not-a-real-token"],
 }
 # Forms that must come back with their errors, sent after the walk: (page, data).
 REFUSED_FORMS = {
-    "therapist": [("/library/new", {}), ("/clients/invite", {}), ("/diary/services/new", {}),
+    "therapist": [("/library/new", {}), ("/writing/new", {"action": "save"}),
+                  ("/clients/invite", {}), ("/diary/services/new", {}),
                   ("/diary/time-off", {}), ("/diary/book", {}), ("/settings/", {}),
                   ("/account/password", {})],
     "client": [("/account/password", {}), ("/sheet/moments", {"morning": "25:99"}),
@@ -91,7 +97,7 @@ REFUSED_FORMS = {
     "newcomer": [("/intake/", {})],
     "anonymous": [("/auth/login", {}),
                   ("/auth/login", {"email": demo.THERAPIST[1], "password": "not it at all"}),
-                  ("/auth/forgot", {}), ("/auth/register", {})],
+                  ("/auth/forgot", {}), ("/auth/register", {}), ("/ask", {})],
 }
 # Templates that are parts of pages or emails, rendered inside others.
 PARTS = re.compile(r"(^|/)_|^email/|^base\.html$")
@@ -276,6 +282,11 @@ def one_email_of_each_kind(app) -> list[Document]:
     return list(first.values())
 
 
+def first_id(app, model, *where) -> int:
+    with app.app_context():
+        return db.session.scalar(sa.select(model.id).where(*where).order_by(model.id))
+
+
 def client_id(app, email: str) -> int:
     with app.app_context():
         return db.session.scalar(sa.select(User.id).where(User.email == email))
@@ -377,6 +388,25 @@ def walk_every_role(app, documents: list[Document], failures: list[str]) -> dict
     for page, data in REFUSED_FORMS[stranger.role]:
         stranger.refused(page, data)
     stranger.refused(invite, {"password": "short", "confirm": "other"})
+
+    # A question through the public form (the therapist's note and the sender's confirmation,
+    # and the page after it), and the therapist's reply to the demo's enquiry.
+    sent = stranger.post(f"/ask?article={demo.HIP_ARTICLE_SLUG}", {
+        "name": "Maya Collins", "email": "maya@example.com", "consent": "y",
+        "message": "Is the kneeling stretch all right with sore knees?",
+        "article": demo.HIP_ARTICLE_SLUG}, action="/ask")
+    assert sent.status_code == 302, "the question was taken"
+    stranger.get(sent.location)
+    enquiry = first_id(app, Enquiry)
+    jo.post(f"/enquiries/{enquiry}", {"body": "Yes: pad the knee, or try it standing.\n\nJo"},
+            action=f"/enquiries/{enquiry}/reply")
+    # Writing: the preview of an unsaved article, and publishing refused (a date gone by).
+    jo.post("/writing/new", {"title": "Calf raises", "summary": "Why calves matter.",
+                             "body": "## Why\n\nStrong calves.\n\n- one\n- two",
+                             "action": "preview"})
+    draft = first_id(app, Article, Article.status == ArticleStatus.DRAFT)
+    jo.refused(f"/writing/{draft}", {"when": "later", "day": "2020-01-06", "time": "08:00"},
+               action=f"/writing/{draft}/publish")
 
     # The therapist erases a client with sessions to come: the erasures list, and the email
     # telling the therapist which sessions were cancelled.

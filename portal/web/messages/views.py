@@ -15,6 +15,7 @@ from portal.extensions import db, limiter
 from portal.models import MessageThread, Role, User
 from portal.services import client_record as record_service
 from portal.services import dose, messages
+from portal.services import enquiries as enquiry_service
 from portal.services.clients import parse_page
 from portal.services.errors import Conflict, InvalidInput, NotFound
 from portal.web.access import restrict, roles
@@ -82,8 +83,11 @@ def index():
         client = record_service.get_client(db.session, me, client_id)
     result = messages.inbox(db.session, me, filter=request.args.get("filter", "open"),
                             page=page, client=client)
+    # The same inbox leads to the enquiries from the public pages (people without accounts,
+    # answered by email), so everything waiting for a reply is found from one place.
     return render_template("messages/inbox.html", result=result,
-                           filters=messages.INBOX_FILTERS)
+                           filters=messages.INBOX_FILTERS,
+                           enquiries=None if client else enquiry_service.counts(db.session))
 
 
 # --- writing to the practice ------------------------------------------------------------------

@@ -84,8 +84,12 @@ def test_a_device_signed_out_from_another_is_signed_out(live_server, new_page, m
     expect(devices.get_by_role("listitem")).to_have_count(1)
     review(laptop, "devices-02-phone-signed-out")
 
+    # The phone was on its home page: signed out, it gets what any visitor gets there (the
+    # practice's front page), and a private page sends it to sign in.
     phone.reload()
-    expect(phone).to_have_url(re.compile(r"/auth/login\?next=%2F$"))
+    expect(phone.get_by_role("heading", name=re.compile("Hello"))).to_have_count(0)
+    phone.goto(live_server.url("/account/"))
+    expect(phone).to_have_url(re.compile(r"/auth/login\?next=%2Faccount%2F$"))
     expect(phone.get_by_role("heading", name="Sign in")).to_be_visible()
     laptop.reload()
     expect(laptop.get_by_role("heading", name="Your account")).to_be_visible()

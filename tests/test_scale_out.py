@@ -49,8 +49,6 @@ from portal.models import (
     OutboxMessage,
     OutboxStatus,
 )
-from portal.services import outbox
-from portal.services.emails import Email
 from tests.booking_support import complete_intake, race
 from tests.conftest import ROOT, TEST_PASSWORD, TEST_SECRET, base_config
 from tests.smtp_server import free_port, running_smtp_server
@@ -68,8 +66,9 @@ pytestmark = [pytest.mark.postgresql_only, pytest.mark.fresh_db]
 
 STARTUP_TIMEOUT = 60  # seconds for servers to answer, on a busy 2-core machine
 WORK_TIMEOUT = 60  # seconds for a runner or a sender to finish
-REMINDERS = 20  # sessions starting within the reminder lead time
-QUEUED_EMAILS = 40  # emails already waiting: two batches of 20, one per sender
+# Sessions starting within the reminder lead time: their reminders and the two emails
+# the site writes fill the outbox sender's first batch (20) and start a second.
+REMINDERS = 20
 LOGIN_LIMIT = 10  # RATELIMIT_LOGIN's "10 per minute", and LOGIN_UNTRUSTED_FAILURES
 WRONG = "That email and password don"  # the login form's refusal (the apostrophe is escaped)
 PAUSED = "signing in from a new device is paused"
@@ -391,8 +390,8 @@ class ForwardedBrowser(Browser):
 
 
 def _seed(app, diary, make_client, now: datetime) -> tuple[list, list[int]]:
-    """Sixteen clients who may book, REMINDERS sessions due a reminder and QUEUED_EMAILS
-    emails waiting; returns (racers, the due sessions' ids)."""
+    """Sixteen clients who may book and REMINDERS sessions due a reminder; returns (racers,
+    the due sessions' ids)."""
     racers = [make_client(name=f"Racer {n:02d}") for n in range(CONCURRENCY)]
     thirty = diary.services["30 minute massage"]
     first = now.replace(second=0, microsecond=0) + timedelta(hours=1)
@@ -408,10 +407,6 @@ def _seed(app, diary, make_client, now: datetime) -> tuple[list, list[int]]:
                 blocked_until=start + timedelta(minutes=45), price_pence=3500,
                 booked_by_id=diary.therapist.id))
         db.session.add_all(due)
-        for n in range(QUEUED_EMAILS):
-            outbox.queue(db.session, to=f"waiting{n}@example.com", kind="scale_out",
-                         email=Email(f"Waiting {n:02d}", f"Body {n}\n", f"<p>Body {n}</p>"),
-                         now=now)
         db.session.commit()
         ids = [appointment.id for appointment in due]
         db.session.remove()
@@ -532,14 +527,14 @@ def _check_reminders(outputs: list[str], due_ids: list[int]) -> None:
 
 
 def _check_queue(slot: datetime) -> int:
-    """One booking of the raced slot and its confirmation, one warning to the account holder,
-    the reminders and the waiting emails: how many emails there are to send."""
+    """One booking of the raced slot and its confirmation, one warning to the account holder
+    and the reminders: how many emails there are to send."""
     booked = db.session.scalars(sa.select(Appointment.id).where(
         Appointment.starts_at == slot, Appointment.status == AppointmentStatus.BOOKED)).all()
     assert len(booked) == 1, booked
     kinds = Counter(db.session.scalars(sa.select(OutboxMessage.kind)))
-    assert kinds == {"scale_out": QUEUED_EMAILS, "appointment_reminder": REMINDERS,
-                     "appointment_confirmed": 1, "sign_in_attempts": 1}, kinds
+    assert kinds == {"appointment_reminder": REMINDERS, "appointment_confirmed": 1,
+                     "sign_in_attempts": 1}, kinds
     db.session.remove()
     return kinds.total()
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import time as clock
@@ -59,6 +58,7 @@ from tests.test_gunicorn_race import (
     _local,
     _press_book,
     _race_day,
+    _stop,
 )
 
 # Its subject is PostgreSQL, PgBouncer and Redis; every test here commits for real.
@@ -200,17 +200,6 @@ def _answers_through(url: str, process: subprocess.Popen) -> bool:
 
 
 # --- the portal's processes -----------------------------------------------------------------
-
-
-def _stop(process: subprocess.Popen) -> None:
-    """SIGTERM (gunicorn stops its workers), then SIGKILL the group this test started."""
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=5)
 
 
 @dataclass

@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time as clock
@@ -58,7 +59,6 @@ from tests.test_gunicorn_race import (
     _local,
     _press_book,
     _race_day,
-    _stop,
 )
 
 # Its subject is PostgreSQL, PgBouncer and Redis; every test here commits for real.
@@ -178,7 +178,8 @@ def running_pgbouncer(program: str, database_url: str, workdir: Path) -> Iterato
                 yield url
                 return
         finally:
-            _stop(process)
+            process.terminate()  # PgBouncer's immediate shutdown
+            process.wait(timeout=15)
     pytest.fail("PgBouncer did not start:\n" + log.read_text(errors="replace"))
 
 
@@ -278,10 +279,19 @@ class Deployment:
             popen = subprocess.Popen(
                 command, cwd=ROOT, env=self.environment(through_pgbouncer=through_pgbouncer),
                 stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
-        self.stack.callback(_stop, popen)
         process = Process(name, popen, log)
         self.processes.append(process)
         return process
+
+    def stop(self) -> None:
+        """Kill whatever still runs, with its process group (gunicorn's workers). The test has
+        seen all it needs; a graceful stop would cost each idle worker seconds of tearing
+        down the interpreter on a busy machine, past gunicorn's graceful timeout anyway."""
+        running = [process.popen for process in self.processes if process.popen.poll() is None]
+        for popen in running:
+            os.killpg(popen.pid, signal.SIGKILL)
+        for popen in running:
+            popen.wait(timeout=15)
 
     def show_logs_on_failure(self, failure, *_) -> None:
         """On the way out of a failed test, print each process's log (pytest shows it)."""
@@ -295,7 +305,8 @@ class Deployment:
         port = free_port()
         process = self.start(name, [
             _program("gunicorn"), "--workers", "2", "--preload", "--bind", f"127.0.0.1:{port}",
-            "--timeout", "60", "--graceful-timeout", "3", "portal:create_app()",
+            # Several gunicorns on one host would share ~/.gunicorn/gunicorn.ctl.
+            "--timeout", "60", "--no-control-socket", "portal:create_app()",
         ], through_pgbouncer=through_pgbouncer)
         return process, f"http://127.0.0.1:{port}"
 
@@ -468,6 +479,7 @@ def test_two_servers_two_runners_two_senders_on_one_postgresql_and_redis(
         # Every pair: one process straight on PostgreSQL, one through PgBouncer.
         deployment = Deployment(direct, pooled, shared_redis, smtp.port, tmp_path, stack)
         stack.push(deployment.show_logs_on_failure)
+        stack.callback(deployment.stop)
         servers = [deployment.server(f"server-{n}", through_pgbouncer=n == 1)
                    for n in range(2)]
         runners = [deployment.command(f"reminders-{n}", "send-reminders",

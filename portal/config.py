@@ -26,6 +26,9 @@ def defaults(instance_path: Path) -> dict:
         # hide_parameters: an error's message in the log never quotes the values of the
         # statement that failed (a note, a pain report, an email address).
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "hide_parameters": True},
+        # False behind a pooler that hands each transaction to any server connection
+        # (PgBouncer's pool_mode = transaction before 1.21): see _without_prepared_statements.
+        "DATABASE_PREPARED_STATEMENTS": True,
         "MAX_CONTENT_LENGTH": 8 * 1024 * 1024,
         "MAX_FORM_MEMORY_SIZE": 1024 * 1024,
         "WTF_CSRF_TIME_LIMIT": 8 * 3600,
@@ -134,6 +137,7 @@ def load(app: Flask, test_config: dict | None) -> None:
         app.config["SQLALCHEMY_DATABASE_URI"]
     )
     _give_up_on_silent_servers(app)
+    _without_prepared_statements(app)
     if app.config["PORTAL_ENV"] == "production":
         _harden_for_production(app)
     elif not app.config.get("SECRET_KEY"):
@@ -169,6 +173,24 @@ def _give_up_on_silent_servers(app: Flask) -> None:
             "socket_connect_timeout": REDIS_TIMEOUT, "socket_timeout": REDIS_TIMEOUT,
             **app.config.get("RATELIMIT_STORAGE_OPTIONS", {}),
         }
+
+
+def _without_prepared_statements(app: Flask) -> None:
+    """Turn psycopg's server-side prepared statements off when DATABASE_PREPARED_STATEMENTS
+    is false.
+
+    psycopg prepares a statement on its connection once it has run it prepare_threshold (5)
+    times. A prepared statement lives in one server session, but PgBouncer in transaction
+    mode gives each transaction whichever server connection is free: the next run finds
+    "prepared statement _pg3_0 does not exist" (or "already exists") and the page is a 500.
+    PgBouncer 1.18 (Debian 12) cannot track them; None makes psycopg never prepare.
+    """
+    url = make_url(app.config["SQLALCHEMY_DATABASE_URI"])
+    if url.get_backend_name() != "postgresql" or app.config["DATABASE_PREPARED_STATEMENTS"]:
+        return
+    options = dict(app.config["SQLALCHEMY_ENGINE_OPTIONS"])
+    options["connect_args"] = {**options.get("connect_args", {}), "prepare_threshold": None}
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
 
 
 def is_sqlite(url: str) -> bool:

@@ -82,7 +82,7 @@ def pytest_collection_modifyitems(config, items):
 
 SLOW_FILES = ("test_client_filters.py", "test_demo.py", "test_gunicorn_race.py",
               "test_no_double_booking.py", "test_outbox.py", "test_cli.py", "test_adherence.py",
-              "test_valid_html.py", "test_backup.py")
+              "test_valid_html.py", "test_backup.py", "test_scale_out.py")
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -16,6 +16,7 @@ until both have reached the database, then both are let go at the same instant.
 
 from __future__ import annotations
 
+import gzip
 import os
 import re
 import shutil
@@ -272,12 +273,14 @@ class Deployment:
             env["FLASK_DATABASE_PREPARED_STATEMENTS"] = "false"  # the README's PgBouncer part
         return env
 
-    def start(self, name: str, command: list[str], *, through_pgbouncer: bool) -> Process:
+    def start(self, name: str, command: list[str], *, through_pgbouncer: bool,
+              extra: dict[str, str] | None = None) -> Process:
         """Start one process, its output in workdir/<name>.log."""
         log = self.workdir / f"{name}.log"
+        env = {**self.environment(through_pgbouncer=through_pgbouncer), **(extra or {})}
         with log.open("wb") as output:
             popen = subprocess.Popen(
-                command, cwd=ROOT, env=self.environment(through_pgbouncer=through_pgbouncer),
+                command, cwd=ROOT, env=env,
                 stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
         process = Process(name, popen, log)
         self.processes.append(process)
@@ -307,7 +310,11 @@ class Deployment:
             _program("gunicorn"), "--workers", "2", "--preload", "--bind", f"127.0.0.1:{port}",
             # Several gunicorns on one host would share ~/.gunicorn/gunicorn.ctl.
             "--timeout", "60", "--no-control-socket", "portal:create_app()",
-        ], through_pgbouncer=through_pgbouncer)
+        ], through_pgbouncer=through_pgbouncer, extra={
+            # Static files as in production: content-hashed names, each server building its
+            # own copies in its own folder, as two hosts would.
+            "FLASK_STATIC_HASHED_NAMES": "true",
+            "FLASK_STATIC_BUILD_DIR": str(self.workdir / f"{name}-static")})
         return process, f"http://127.0.0.1:{port}"
 
     def command(self, name: str, *args: str, through_pgbouncer: bool) -> Process:
@@ -493,6 +500,7 @@ def test_two_servers_two_runners_two_senders_on_one_postgresql_and_redis(
                    [*running, *runners])
         runners_gate.close()
         wait_until(lambda: all(serving(base) for base in bases), "two servers", running)
+        _check_static_files(bases)
 
         # The booking race and the login limits, while the runners queue reminders.
         slot = _local(_race_day(), 11)
@@ -512,6 +520,24 @@ def test_two_servers_two_runners_two_senders_on_one_postgresql_and_redis(
     # All stopped: whatever a process logged on its way out is in its log now.
     for process in deployment.processes:
         assert "Traceback" not in process.output(), f"{process.name}:\n{process.output()}"
+
+
+def _check_static_files(bases: list[str]) -> None:
+    """Both servers, each with its own build, name the stylesheet alike and serve it for a
+    year, compressed, with the bytes of static/ (a page from one host works on the other)."""
+    names = set()
+    for base in bases:
+        with urllib.request.urlopen(f"{base}/auth/login", timeout=30) as response:  # noqa: S310
+            page = response.read().decode()
+        names.add(re.search(r'<link rel="stylesheet" href="([^"]+)">', page).group(1))
+    [name] = names
+    assert re.fullmatch(r"/static/css/portal\.[0-9a-f]{12}\.css", name), name
+    for base in bases:
+        request = urllib.request.Request(base + name, headers={"Accept-Encoding": "gzip"})  # noqa: S310
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+            assert response.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+            assert response.headers["Content-Encoding"] == "gzip"
+            assert gzip.decompress(response.read()) == (ROOT / "static/css/portal.css").read_bytes()
 
 
 def _check_reminders(outputs: list[str], due_ids: list[int]) -> None:

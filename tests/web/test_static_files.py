@@ -9,9 +9,7 @@ import gzip
 import hashlib
 import os
 import re
-import subprocess
 import threading
-import urllib.request
 from pathlib import Path
 from urllib.parse import urljoin
 
@@ -24,14 +22,7 @@ from portal.config import PROJECT_ROOT
 from portal.extensions import db
 from portal.web import static_files
 from portal.web.headers import CSP
-from tests.conftest import ROOT, base_config, static_url
-from tests.test_gunicorn_race import (
-    _free_port,
-    _gunicorn,
-    _server_environment,
-    _stop,
-    _wait_until_serving,
-)
+from tests.conftest import base_config, static_url
 
 STATIC = PROJECT_ROOT / "static"
 HASHED = re.compile(r"^/static/(?P<stem>.+)\.(?P<digest>[0-9a-f]{12})(?P<ext>\.\w+)$")
@@ -208,43 +199,6 @@ def test_two_hosts_building_apart_serve_the_same_names_and_bytes(app, tmp_path):
     finally:
         with other.app_context():
             db.engine.dispose()
-
-
-@pytest.mark.postgresql_only
-@pytest.mark.fresh_db
-def test_gunicorn_workers_starting_together_serve_one_build(app, tmp_path):
-    """A fresh deploy: two workers start at once with no build yet. One build results, and
-    whichever worker answers, pages name the same files and each is served immutable."""
-    builds = tmp_path / "builds"
-    port = _free_port()
-    env = {**_server_environment(app.config["SQLALCHEMY_DATABASE_URI"], tmp_path),
-           "FLASK_STATIC_BUILD_DIR": str(builds), "FLASK_STATIC_HASHED_NAMES": "true"}
-    log_path = tmp_path / "gunicorn.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [_gunicorn(), "--workers", "2", "--bind", f"127.0.0.1:{port}", "--timeout", "60",
-             "--graceful-timeout", "3", "portal:create_app()"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_serving(process, base, log_path)
-        stylesheets = set()
-        for _ in range(12):  # new connections, handed to whichever worker accepts first
-            with urllib.request.urlopen(f"{base}/auth/login", timeout=30) as response:  # noqa: S310
-                page = response.read().decode()
-            stylesheets.add(re.search(r'<link rel="stylesheet" href="([^"]+)">', page).group(1))
-        [stylesheet] = stylesheets
-        assert HASHED.match(stylesheet)
-        request = urllib.request.Request(  # noqa: S310 (a URL this test made)
-            base + stylesheet, headers={"Accept-Encoding": "gzip"})
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
-            assert response.headers["Cache-Control"] == IMMUTABLE
-            assert response.headers["Content-Encoding"] == "gzip"
-            assert gzip.decompress(response.read()) == (STATIC / "css/portal.css").read_bytes()
-    finally:
-        _stop(process)
-    assert "Traceback" not in log_path.read_text(errors="replace")
-    assert len(list(builds.iterdir())) == 1  # no second build, nothing partial
 
 
 # --- a changed file gets a new name -------------------------------------------------------

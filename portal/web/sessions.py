@@ -63,6 +63,14 @@ def current_device():
     return g.get("device") if current_user.is_authenticated else None
 
 
+def device_name() -> str:
+    """This browser as "Your devices" names it ("Chrome on Android"): its device row's name
+    when signed in, else read from its User-Agent the same way (the sign-in steps)."""
+    device = current_device()
+    return device.description if device is not None else devices.describe(
+        request.user_agent.string)
+
+
 def start(user: User, *, remember: bool) -> None:
     """A fresh session, on a new device row, for a user who just proved who they are."""
     # A new session on every login: nothing from before survives (no fixation).

@@ -283,7 +283,8 @@ def walk_every_role(app, documents: list[Document], failures: list[str]) -> dict
     sent = jo.post("/clients/invite", {"name": "Rhea Walker", "email": "rhea@example.com"})
     jo.get(sent.location)
     # Two-factor pages no link reaches: removing a passkey, new recovery codes (shown once,
-    # as the answer to the form), and the recovery code step of signing in.
+    # as the answer to the form, and told by the security_notice email), and the recovery
+    # code step of signing in.
     with app.app_context():
         therapist = db.session.scalar(sa.select(User.id).where(
             User.email == demo.THERAPIST[1]))

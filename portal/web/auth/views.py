@@ -121,7 +121,7 @@ def second_step():
     if state.app and form.validate_on_submit():
         try:
             two_factor.check_code(db.session, secret_box(), user, code=form.code.data,
-                                  now=now(), ip=client_ip())
+                                  now=now(), ip=client_ip(), device=sessions.device_name())
         except (InvalidInput, Conflict) as error:
             # Wrong codes are counted (and pause code entry): keep the count. The field is
             # emptied for the next code.
@@ -145,13 +145,13 @@ def recovery():
     form = RecoveryCodeForm()
     if form.validate_on_submit():
         try:
-            two_factor.check_code(db.session, secret_box(), user, code=form.code.data,
-                                  now=now(), ip=client_ip(), accept=(two_factor.RECOVERY,))
+            left = two_factor.sign_in_with_recovery_code(
+                db.session, secret_box(), user, code=form.code.data, now=now(), ip=client_ip(),
+                device=sessions.device_name())
         except InvalidInput as error:
             apply_error(form, error, keep_writes=True)
             form.code.data = ""
         else:
-            left = two_factor.recovery_codes_left(db.session, user)
             response = second_factor.complete(user, note)
             flash(_codes_left_message(left), "info" if left > 2 else "error")
             return response

@@ -338,6 +338,11 @@ def walk_every_role(app, documents: list[Document], failures: list[str]) -> dict
         db.session.scalar(sa.select(Practice)).max_upcoming_per_client = 1
         db.session.commit()
     assert alex.get(f"/booking/{ids['service']}").status_code == 409
+    # Alex's phone, signed out by "Sign out everywhere" on another browser: its next page
+    # asks it to forget the Today it kept for offline use (static/js/forget.js).
+    phone = Visitor("client's phone", signed_in(app, *ALEX), documents, failures)
+    alex.post("/account/", {}, action="/account/sign-out-everywhere")
+    assert "js/forget.js" in phone.get("/auth/login").get_data(as_text=True)
 
     nia = Visitor("newcomer", signed_in(app, *NEWCOMER), documents, failures)
     walked[nia.role] = nia.walk(ENTRY_POINTS[nia.role])

@@ -224,6 +224,17 @@ def logout():
     return redirect(url_for("auth.login"))
 
 
+@bp.route("/forgotten", methods=["POST"])
+@public
+def device_forgotten():
+    """static/js/forget.js reports that this browser, signed out from elsewhere, has deleted
+    what it kept for offline use: stop asking, and answer with Clear-Site-Data for anything
+    the script could not reach. Only for such a browser: anyone else's storage is left be."""
+    if sessions.must_forget() and not current_user.is_authenticated:
+        sessions.forgotten()
+    return "", 204
+
+
 @bp.route("/forgot", methods=["GET", "POST"])
 @public
 @limiter.limit(email_limit, methods=["POST"])

@@ -30,12 +30,12 @@ function tell(logs) {
   box.dataset.forgotten = "";
   box.className = "flash flash--info";
   box.setAttribute("role", "status");
-  const lines = ["This phone was signed out of your account, so your programme is no longer "
+  const lines = ["This device was signed out of your account, so your programme is no longer "
     + "kept on it for use offline."];
   if (logs) {
     lines.push(plural(logs,
-      "1 log made offline hadn't been sent, and has been deleted from this phone. Sign in to log it again.",
-      "{n} logs made offline hadn't been sent, and have been deleted from this phone. Sign in to log them again."));
+      "1 log made offline hadn't been sent, and has been deleted from this device. Sign in to log it again.",
+      "{n} logs made offline hadn't been sent, and have been deleted from this device. Sign in to log them again."));
   }
   for (const line of lines) {
     const p = document.createElement("p");
@@ -43,8 +43,15 @@ function tell(logs) {
     box.append(p);
   }
   const flashes = main.querySelector(".flashes");
+  // Where enhance.js put focus so the page's messages are read out (or nowhere yet): this one
+  // takes it, to be read too. Someone already typing keeps their place.
+  const unmoved = [document.body, main, flashes, null].includes(document.activeElement);
   if (flashes) flashes.append(box);
   else main.insertBefore(box, main.firstChild);
+  if (unmoved) {
+    box.tabIndex = -1;
+    box.focus();
+  }
 }
 
 async function forget() {

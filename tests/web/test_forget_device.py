@@ -13,12 +13,17 @@ import pytest
 from portal.extensions import db
 from portal.models import Role, User, utcnow
 from portal.services import accounts, two_factor
-from tests.conftest import TEST_PASSWORD, csrf_from, login
+from tests.conftest import TEST_PASSWORD, csrf_from, login, static_url
 from tests.web.test_devices import LAPTOP_UA, PHONE_UA, browser, post_from_account, rows
 from tests.web.test_sessions import browser_with, cookie_value, logout, signed_in
 
-FORGET_JS = 'src="/static/js/forget.js" data-forget="/auth/forgotten"'
 CLEARED = '"cache", "storage"'
+
+
+@pytest.fixture
+def forget_js(app) -> str:
+    """How a page loads static/js/forget.js (under its content-hashed name)."""
+    return f'src="{static_url(app, "js/forget.js")}" data-forget="/auth/forgotten"'
 
 
 def text(response) -> str:
@@ -62,15 +67,15 @@ def two_factor_reset_by_the_practice(app, user, laptop):
     sign_out_phone_from_laptop, sign_out_everywhere_from_laptop, new_password_on_laptop,
     deactivated_by_the_practice, two_factor_reset_by_the_practice,
 ], ids=lambda ended: ended.__name__)
-def test_a_phone_signed_out_elsewhere_is_asked_to_forget_until_it_has(app, make_client,
-                                                                      make_therapist, ended):
+def test_a_phone_signed_out_elsewhere_is_asked_to_forget_until_it_has(
+        app, make_client, make_therapist, forget_js, ended):
     make_therapist()
     alex = make_client(two_factor=True)
     phone = browser(app, PHONE_UA, "203.0.113.77")
     laptop = browser(app, LAPTOP_UA, "198.51.100.3")
     login(phone, alex.email, remember=True)
     login(laptop, alex.email)
-    assert FORGET_JS not in text(phone.get("/account/"))
+    assert forget_js not in text(phone.get("/account/"))
 
     ended(app, alex, laptop)
 
@@ -78,19 +83,19 @@ def test_a_phone_signed_out_elsewhere_is_asked_to_forget_until_it_has(app, make_
     assert answer.status_code == 302 and answer.location.startswith("/auth/login")
     assert cookie_value(phone, app.config["REMEMBER_COOKIE_NAME"]) is None
     login_page = text(phone.get(answer.location))
-    assert FORGET_JS in login_page
+    assert forget_js in login_page
     # Until the script reports back, every page asks again (it may have been closed at once).
-    assert FORGET_JS in text(phone.get("/auth/forgot"))
+    assert forget_js in text(phone.get("/auth/forgot"))
 
     done = phone.post("/auth/forgotten", data={"csrf_token": csrf_from(login_page)})
 
     assert done.status_code == 204
     assert done.headers["Clear-Site-Data"] == CLEARED
-    assert FORGET_JS not in text(phone.get("/auth/login"))
+    assert forget_js not in text(phone.get("/auth/login"))
     assert not signed_in(phone)
 
 
-def test_a_dead_remember_me_cookie_alone_is_noticed(app, make_client):
+def test_a_dead_remember_me_cookie_alone_is_noticed(app, make_client, forget_js):
     alex = make_client()
     phone, laptop = browser(app, PHONE_UA, "203.0.113.77"), app.test_client()
     login(phone, alex.email, remember=True)
@@ -101,24 +106,25 @@ def test_a_dead_remember_me_cookie_alone_is_noticed(app, make_client):
     # The phone's browser was restarted: only its remember-me cookie comes back.
     restarted = browser_with(app, **{app.config["REMEMBER_COOKIE_NAME"]: remembered})
 
-    assert FORGET_JS in text(restarted.get("/auth/login"))
+    assert forget_js in text(restarted.get("/auth/login"))
     assert cookie_value(restarted, app.config["REMEMBER_COOKIE_NAME"]) is None
 
 
-def test_pressing_sign_out_clears_at_once_and_is_not_asked_again(app, make_client):
+def test_pressing_sign_out_clears_at_once_and_is_not_asked_again(app, make_client, forget_js):
     alex = make_client()
     phone = browser(app, PHONE_UA, "203.0.113.77")
     login(phone, alex.email, remember=True)
 
     assert logout(phone).headers["Clear-Site-Data"] == CLEARED
 
-    assert FORGET_JS not in text(phone.get("/auth/login"))
+    assert forget_js not in text(phone.get("/auth/login"))
 
 
-def test_only_a_browser_signed_out_elsewhere_is_told_to_clear_its_storage(app, make_client):
+def test_only_a_browser_signed_out_elsewhere_is_told_to_clear_its_storage(app, make_client,
+                                                                           forget_js):
     stranger = app.test_client()
     page = text(stranger.get("/auth/login"))
-    assert FORGET_JS not in page
+    assert forget_js not in page
     answer = stranger.post("/auth/forgotten", data={"csrf_token": csrf_from(page)})
     assert answer.status_code == 204 and "Clear-Site-Data" not in answer.headers
     # A forged cross-site POST can't wipe anyone's kept logs: the CSRF check refuses it.

@@ -81,4 +81,5 @@ def init_app(app: Flask) -> None:
     @app.context_processor
     def inject_globals():
         return {"practice": deps.practice(), "current_endpoint": request.endpoint or "",
-                "enrolment_needed": second_factor.enrolment_needed}
+                "enrolment_needed": second_factor.enrolment_needed,
+                "forget_this_device": sessions.must_forget}

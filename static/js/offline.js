@@ -29,7 +29,7 @@ const hook = document.querySelector("script[data-offline]");
 const root = document.documentElement;
 
 const SENT_NOTE = "portal-offline-sent";
-// Also forgotten by signout.js: keep the two names the same.
+// Also forgotten by offline-queue.js (forgetKeptPages): keep the two names the same.
 const PRECACHED = "portal-offline-precached";
 // Today asks for fresh copies of the pages it links to at most this often (a page opened
 // online refreshes its own copy every time anyway).
@@ -284,7 +284,14 @@ const freshCsrf = () => csrfFrom(config.scope);
 
 async function replay() {
   if (!navigator.onLine || !available()) return;
-  const { sent, refused } = await sendKept(config.user, freshCsrf);
+  const { sent, refused, signedOut } = await sendKept(config.user, freshCsrf);
+  if (signedOut) {
+    // This phone's sign-in has ended (here or elsewhere): the page shown is a kept copy,
+    // which must not stay on screen or in the cache. Today answers with the sign-in page,
+    // and the service worker and forget.js clear what was kept.
+    location.assign(config.scope);
+    return;
+  }
   if (!sent && !refused) return;
   const lines = [];
   if (sent) {

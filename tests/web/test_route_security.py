@@ -78,6 +78,10 @@ PUBLIC = {
     # not signed in yet. Each answers only with a note in the session that the password was
     # right a few minutes ago, and sends everyone else to the login page (SECOND_STEP below).
     *(SECOND_STEP := {"auth.second_step", "auth.recovery", "auth.second_step_passkey"}),
+    # A browser signed out from elsewhere reports that it forgot its offline Today: it is
+    # signed out by definition. It reads and returns nothing; it only drops a note in that
+    # browser's own session (CSRF-checked) and tells that browser to clear its storage.
+    "auth.device_forgotten",
 }
 # The pages a therapist who has not set up a second factor may open: setting one up, and
 # signing out. Every other page sends them to the first (portal.web.second_factor).
@@ -205,9 +209,11 @@ def test_every_private_route_sends_strangers_to_login(app, client, practice):
 
 def test_public_routes_answer_strangers_without_errors(app, client, request):
     public_routes = [r for r in routes(app) if r.endpoint in PUBLIC and "GET" in r.methods]
-    # Passkey answers are only ever posted.
+    # Passkey answers, and a signed-out browser's report that it forgot its offline Today
+    # (tests/web/test_forget_device.py), are only ever posted.
     assert {r.endpoint for r in public_routes} == PUBLIC - {"auth.passkey",
-                                                            "auth.second_step_passkey"}
+                                                            "auth.second_step_passkey",
+                                                            "auth.device_forgotten"}
 
     # Once before the practice is set up (a fresh install), once after.
     for stage in ("no practice", "practice"):

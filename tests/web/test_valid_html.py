@@ -309,7 +309,8 @@ def walk_every_role(app, documents: list[Document], failures: list[str]) -> dict
     sent = jo.post("/clients/invite", {"name": "Rhea Walker", "email": "rhea@example.com"})
     jo.get(sent.location)
     # Two-factor pages no link reaches: removing a passkey, new recovery codes (shown once,
-    # as the answer to the form), and the recovery code step of signing in.
+    # as the answer to the form, and told by the security_notice email), and the recovery
+    # code step of signing in.
     with app.app_context():
         therapist = db.session.scalar(sa.select(User.id).where(
             User.email == demo.THERAPIST[1]))
@@ -363,6 +364,11 @@ def walk_every_role(app, documents: list[Document], failures: list[str]) -> dict
         db.session.scalar(sa.select(Practice)).max_upcoming_per_client = 1
         db.session.commit()
     assert alex.get(f"/booking/{ids['service']}").status_code == 409
+    # Alex's phone, signed out by "Sign out everywhere" on another browser: its next page
+    # asks it to forget the Today it kept for offline use (static/js/forget.js).
+    phone = Visitor("client's phone", signed_in(app, *ALEX), documents, failures)
+    alex.post("/account/", {}, action="/account/sign-out-everywhere")
+    assert "data-forget=" in phone.get("/auth/login").get_data(as_text=True)
 
     nia = Visitor("newcomer", signed_in(app, *NEWCOMER), documents, failures)
     walked[nia.role] = nia.walk(ENTRY_POINTS[nia.role])

@@ -1,6 +1,7 @@
 """Typed SQLAlchemy models, one module per aggregate. Importing this registers them all."""
 
 from portal.models.accounts import ResetRequest, Role, User
+from portal.models.adherence import AdherencePlan, AdherenceWeek
 from portal.models.audit import AuditEvent
 from portal.models.base import Base, utcnow
 from portal.models.booking import (
@@ -35,6 +36,8 @@ from portal.models.throttle import LoginThrottle
 from portal.models.two_factor import Passkey, RecoveryCode, TwoFactor
 
 __all__ = [
+    "AdherencePlan",
+    "AdherenceWeek",
     "Appointment",
     "AppointmentStatus",
     "IntakeForm",

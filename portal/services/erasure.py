@@ -33,6 +33,8 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session, aliased
 
 from portal.models import (
+    AdherencePlan,
+    AdherenceWeek,
     Appointment,
     AppointmentStatus,
     AuditEvent,
@@ -312,6 +314,8 @@ def _delete_records(session: Session, client_id: int) -> dict[str, int]:
     versions = select(ProgrammeVersion.id).where(ProgrammeVersion.programme_id.in_(programmes))
     steps = [
         ("logs", delete(CompletionLog).where(CompletionLog.client_id == client_id)),
+        (None, delete(AdherenceWeek).where(AdherenceWeek.client_id == client_id)),
+        (None, delete(AdherencePlan).where(AdherencePlan.client_id == client_id)),
         (None, delete(MomentTime).where(MomentTime.client_id == client_id)),
         (None, delete(ProgrammeShare).where(ProgrammeShare.client_id == client_id)),
         (None, delete(ProgrammeItem).where(ProgrammeItem.version_id.in_(versions))),

@@ -12,6 +12,8 @@ import pytest
 from sqlalchemy import func, select
 
 from portal.models import (
+    AdherencePlan,
+    AdherenceWeek,
     Appointment,
     AppointmentStatus,
     AuditEvent,
@@ -110,6 +112,9 @@ def clinical_counts(session, client_id: int) -> dict[str, int]:
         "items": session.scalar(select(func.count()).select_from(ProgrammeItem)
                                 .where(ProgrammeItem.version_id.in_(versions))),
         "logs": count(session, CompletionLog, client_id=client_id),
+        # The stored adherence summary is derived from them, and goes with them.
+        "adherence_plan": count(session, AdherencePlan, client_id=client_id),
+        "adherence_weeks": count(session, AdherenceWeek, client_id=client_id),
     }
 
 

@@ -5,6 +5,7 @@ from portal.models.adherence import AdherencePlan, AdherenceWeek
 from portal.models.audit import AuditEvent
 from portal.models.base import Base, utcnow
 from portal.models.booking import (
+    MAX_BUSY,
     Appointment,
     AppointmentStatus,
     NotificationClaim,
@@ -36,6 +37,7 @@ from portal.models.throttle import LoginThrottle
 from portal.models.two_factor import Passkey, RecoveryCode, TwoFactor
 
 __all__ = [
+    "MAX_BUSY",
     "AdherencePlan",
     "AdherenceWeek",
     "Appointment",

@@ -16,6 +16,7 @@ from portal.extensions import db
 from portal.models import (
     AdherencePlan,
     AdherenceWeek,
+    CompletionLog,
     Exercise,
     Practice,
     ProgrammeVersion,
@@ -27,7 +28,14 @@ from portal.services.client_day import FeedbackInput
 from portal.services.errors import NotFound
 from portal.services.programmes import ItemInput
 from tests.booking_support import own_session, race
-from tests.clients_support import CAT, NOW, STARTED, TODAY, set_up_practice
+from tests.clients_support import (
+    CAT,
+    NOW,
+    STARTED,
+    TODAY,
+    counting_statements,
+    set_up_practice,
+)
 
 CHIN = "chin-tuck"
 
@@ -273,3 +281,42 @@ def test_logs_and_a_version_saved_at_once_leave_the_summary_exact(app, make_ther
         assert fortnight(db.session, ids[1], NOW) == (3 * 8 * 2, logged)
         assert_is_the_rule(db.session, NOW)
         db.session.rollback()
+
+
+# --- keeping it current costs the same however long the history ------------------------------
+
+
+def test_saving_a_log_or_a_version_runs_the_same_statements_at_n_and_10n_logs(session, world):
+    jo, alex, practice = world["jo"], world["alex"], world["practice"]
+    chin = session.get(Exercise, practice.exercises[CHIN])
+
+    def history(days: int) -> None:
+        """Logs of cat-cow on `days` earlier days (weeks back, past the summary's weeks)."""
+        item = programmes.current_version(session, alex).items[0]
+        for n in range(days):
+            session.add(CompletionLog(
+                client_id=alex.id, programme_id=item.version.programme_id,
+                version_id=item.version_id, item_id=item.id, exercise_id=item.exercise_id,
+                local_date=TODAY - timedelta(days=n % 28), feedback="nothing",
+                client_key=uuid.uuid4().hex, logged_at=NOW))
+        session.commit()
+
+    def statements(call) -> int:
+        session.expire_all()
+        assert alex.id and jo.id  # loaded again outside the count
+        with counting_statements() as seen:
+            call()
+        session.rollback()
+        return len(seen)
+
+    def costs() -> tuple[int, int]:
+        version = programmes.current_version(session, alex)
+        items = [ItemInput.from_item(i, times_per_day=2) for i in version.items]
+        items.append(ItemInput.from_exercise(chin))
+        return (statements(lambda: log(session, alex, CAT, TODAY)),
+                statements(lambda: programmes.save_version(session, jo, alex, items, "", NOW)))
+
+    history(20)
+    small = costs()
+    history(200)
+    assert costs() == small

@@ -16,8 +16,8 @@ It comes in three forms: the pure functions (`prescribed`, `done`, `percent`, `t
 (`current_programmes`, `daily_logs`) fetching what the rule needs for many clients in one
 query each, so a list of clients costs no more queries than one client; and the stored
 summary (services/adherence_summary.py) that the client list's low adherence filter reads,
-kept by these functions as logs and versions are saved. Tests check that the summary and the
-Python give the same numbers on SQLite and PostgreSQL.
+computed with these functions whenever logs and versions are saved. Tests check that the
+summary and the Python give the same numbers on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations

@@ -27,8 +27,8 @@ moments, notes and reminder times do not count. A backup carries the tables with
 else. `flask rebuild-adherence` (and the migration that created the tables) recomputes it
 all; the demo seed is followed by one. A change to the rule itself needs a rebuild.
 
-Only the last WEEKS weeks are kept: older rows can never be read again, as windows only move
-forward in time.
+Weeks older than the last WEEKS are dropped whenever a client's summary is written: they can
+never be read again, as windows only move forward in time.
 """
 
 from __future__ import annotations

@@ -34,6 +34,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(purge_expired)
     app.cli.add_command(demo_code)
     app.cli.add_command(reset_two_factor)
+    app.cli.add_command(rebuild_adherence)
 
 
 @click.command("create-therapist")
@@ -78,10 +79,15 @@ def seed_demo(if_empty: bool) -> None:
     if has_users and if_empty:
         click.echo("The database already has data; the demo was not seeded again.")
     else:
+        from portal.services import adherence_summary, practice
+
+        now = utcnow()
         try:
             demo.seed(db.session, current_app.extensions["portal.passwords"],
-                      box=current_app.extensions["portal.secret_box"], now=utcnow(),
+                      box=current_app.extensions["portal.secret_box"], now=now,
                       timezone=current_app.config["PRACTICE_TIMEZONE"])
+            # The demo writes its history of logs as plain rows: summarise them once.
+            adherence_summary.rebuild(db.session, practice.zone(db.session), now)
         except InvalidInput as error:
             db.session.rollback()
             raise click.ClickException(error.message) from error
@@ -134,6 +140,20 @@ def demo_logins() -> list[tuple[str, str, str]]:
     from portal.seed import demo
 
     return demo.LOGINS
+
+
+@click.command("rebuild-adherence")
+@with_appcontext
+def rebuild_adherence() -> None:
+    """Recompute the stored adherence summary from every programme and log (after a bulk
+    import, or if it is ever in doubt). Safe to run at any time."""
+    from portal.services import adherence_summary, practice
+
+    clients = adherence_summary.rebuild(db.session, practice.zone(db.session), utcnow())
+    # No request hook commits for a command: the summary is replaced at once, or not at all.
+    db.session.commit()
+    click.echo(f"Adherence summary rebuilt: {clients:,} client{'s' if clients != 1 else ''} "
+               "with a programme.")
 
 
 @click.command("send-outbox")

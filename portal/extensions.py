@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from functools import cached_property
+
+import click
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
-from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import event
@@ -14,7 +16,6 @@ from sqlalchemy.engine import Engine
 from portal.models.base import Base
 
 db = SQLAlchemy(model_class=Base)
-migrate = Migrate()
 csrf = CSRFProtect()
 login_manager = LoginManager()
 # Storage errors arrive as limits' StorageError whatever the store (Redis in production), so
@@ -54,10 +55,10 @@ def init_app(app) -> None:
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             configure_sqlite(db.engine)
-    migrate.init_app(
-        app, db, directory=str(app.config.get("MIGRATIONS_DIR") or _migrations_dir()),
-        render_as_batch=True, compare_type=True,
-    )
+    app.extensions["migrate"] = Migrations(
+        db, directory=str(app.config.get("MIGRATIONS_DIR") or _migrations_dir()),
+        render_as_batch=True, compare_type=True)
+    app.cli.add_command(MigrationsCommand("db"))
     login_manager.init_app(app)
     limiter.init_app(app)
     app.extensions["portal.passwords"] = Passwords(
@@ -75,3 +76,47 @@ def _migrations_dir():
     from portal.config import PROJECT_ROOT
 
     return PROJECT_ROOT / "migrations"
+
+
+# --- migrations, loaded only by the commands that use them ------------------------------------
+#
+# Flask-Migrate imports Alembic (about 10 MB of memory) as soon as it is imported, and every web
+# worker would carry it for `flask db`, which no request runs. So the app registers what
+# Flask-Migrate's init_app would, without importing it: the configuration its functions and
+# migrations/env.py read from app.extensions["migrate"], and a `db` command group that loads
+# Flask-Migrate's own when it is run.
+
+
+class Migrations:
+    """app.extensions["migrate"] as Flask-Migrate reads it (db, directory, configure_args,
+    and its Migrate object, made on first use)."""
+
+    def __init__(self, db: SQLAlchemy, *, directory: str, **configure_args):
+        self.db = db
+        self.directory = directory
+        self.configure_args = configure_args
+
+    @property
+    def metadata(self):
+        """The models' metadata (older env.py files read it here)."""
+        return self.db.metadata
+
+    @cached_property
+    def migrate(self):
+        """Flask-Migrate's Migrate for this app (not init_app: this object is the config)."""
+        from flask_migrate import Migrate
+
+        return Migrate(db=self.db, directory=self.directory, **self.configure_args)
+
+
+class MigrationsCommand(click.Group):
+    """`flask db`: Flask-Migrate's command group, imported when the command is run."""
+
+    def __init__(self, name: str):
+        super().__init__(name, help="Perform database migrations (Flask-Migrate).")
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        """Hand the arguments to Flask-Migrate's own group, which then runs as usual."""
+        from flask_migrate.cli import db as migrations
+
+        return migrations.make_context(info_name, args, parent=parent, **extra)

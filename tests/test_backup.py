@@ -13,6 +13,7 @@ import stat
 import tarfile
 from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from flask import Flask
@@ -22,7 +23,7 @@ from portal import create_app
 from portal.extensions import db
 from portal.models import Exercise, Service, User
 from portal.seed import demo
-from portal.services import backup_archive, library, pictures
+from portal.services import adherence_summary, backup_archive, library, pictures
 from tests.conftest import base_config
 
 NOW = datetime(2026, 11, 25, 14, 0, tzinfo=UTC)
@@ -73,6 +74,8 @@ def seed_demo_with_a_picture(app: Flask) -> None:
     with app.app_context():
         demo.seed(db.session, app.extensions["portal.passwords"],
                   box=app.extensions["portal.secret_box"], now=NOW, timezone="Europe/London")
+        # As `flask seed-demo` does, so the stored adherence summary travels too.
+        adherence_summary.rebuild(db.session, ZoneInfo("Europe/London"), NOW)
         therapist = db.session.scalar(sa.select(User).where(User.email == demo.THERAPIST[1]))
         stored = pictures.store(image.getvalue(), Path(app.config["UPLOAD_DIR"]))
         picture = library.record_picture(
@@ -131,6 +134,7 @@ def test_backup_restores_every_row_and_picture_into_an_empty_database(app, datab
     assert rows["picture"][0] == 1 and len(photos) == 1
     # The demo's conversations travel too (every table does; these prove it of the newest).
     assert rows["message_thread"][0] >= 3 and rows["message"][0] >= 5
+    assert rows["adherence_plan"][0] > 5 and rows["adherence_week"][0] > 5
 
     archive = back_up(app)
 

@@ -10,13 +10,15 @@ from pathlib import Path
 
 import pyotp
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import OperationalError
 
 from portal import cli, create_app
 from portal.extensions import db
 from portal.models import (
     Article,
+    AdherencePlan,
+    AdherenceWeek,
     AuditEvent,
     OutboxMessage,
     OutboxStatus,
@@ -27,7 +29,8 @@ from portal.models import (
     utcnow,
 )
 from portal.seed import demo
-from portal.services import outbox
+from portal.services import adherence, adherence_summary, outbox
+from portal.services import practice as practice_service
 from portal.services.emails import Email
 from tests.conftest import TEST_PASSWORD, base_config, form_post, link_in, login
 from tests.smtp_server import TRY_LATER, SmtpServer, running_smtp_server
@@ -127,6 +130,30 @@ def test_seed_demo_creates_the_practice_and_prints_working_logins(app, runner):
     assert count(app, User, User.role == Role.CLIENT) == len(demo.PEOPLE)
     for _role, email, password in demo.LOGINS:
         assert signs_in(app, email, password), email
+
+
+def test_seed_demo_summarises_adherence_and_rebuild_adherence_remakes_it(app, runner):
+    assert runner.invoke(args=["seed-demo"]).exit_code == 0
+    with app.app_context():
+        today = utcnow().astimezone(practice_service.zone(db.session)).date()
+        read = select(adherence_summary.totals(today).subquery()).order_by("client_id")
+        seeded = db.session.execute(read).all()
+        zone = practice_service.zone(db.session)
+        rule = adherence.weekly(db.session, zone, today, adherence_summary.WEEKS)
+        assert len(seeded) >= 8
+        assert {row.client_id: (row.prescribed, row.done) for row in seeded} == {
+            client_id: (sum(w.prescribed for w in weeks), sum(w.done for w in weeks))
+            for client_id, weeks in rule.items()}
+        db.session.execute(delete(AdherenceWeek))
+        db.session.execute(delete(AdherencePlan))
+        db.session.commit()
+
+    result = runner.invoke(args=["rebuild-adherence"])
+
+    assert result.exit_code == 0, result.output
+    assert f"Adherence summary rebuilt: {len(seeded)} clients with a programme." in result.output
+    with app.app_context():
+        assert db.session.execute(read).all() == seeded
 
 
 def test_seed_demo_prints_how_the_therapist_gets_a_code(app, runner):

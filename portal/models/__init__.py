@@ -2,9 +2,11 @@
 
 from portal.models.accounts import ResetRequest, Role, User
 from portal.models.articles import Article, ArticleOldSlug, ArticleStatus
+from portal.models.adherence import AdherencePlan, AdherenceWeek
 from portal.models.audit import AuditEvent
 from portal.models.base import Base, utcnow
 from portal.models.booking import (
+    MAX_BUSY,
     Appointment,
     AppointmentStatus,
     NotificationClaim,
@@ -38,6 +40,9 @@ from portal.models.throttle import LoginThrottle
 from portal.models.two_factor import Passkey, RecoveryCode, TwoFactor
 
 __all__ = [
+    "MAX_BUSY",
+    "AdherencePlan",
+    "AdherenceWeek",
     "Appointment",
     "Article",
     "ArticleOldSlug",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 
 from sqlalchemy import (
     CheckConstraint,
@@ -20,14 +20,23 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from portal.models.accounts import User
 from portal.models.base import Base, utcnow
 
+# The longest session and buffer a service may have, so the longest an appointment keeps its
+# therapist busy: a query for a period needs no appointment that started longer before it
+# (the database refuses one that would last longer: ck_appointment_busy_limit).
+MAX_DURATION_MINUTES = 480
+MAX_BUFFER_MINUTES = 240
+MAX_BUSY = timedelta(minutes=MAX_DURATION_MINUTES + MAX_BUFFER_MINUTES)
+
 
 class Service(Base):
     """Something a client can book: a name, a length, a price and a buffer after it."""
 
     __tablename__ = "service"
     __table_args__ = (
-        CheckConstraint("duration_minutes BETWEEN 5 AND 480", name="duration_range"),
-        CheckConstraint("buffer_minutes BETWEEN 0 AND 240", name="buffer_range"),
+        CheckConstraint(f"duration_minutes BETWEEN 5 AND {MAX_DURATION_MINUTES}",
+                        name="duration_range"),
+        CheckConstraint(f"buffer_minutes BETWEEN 0 AND {MAX_BUFFER_MINUTES}",
+                        name="buffer_range"),
         CheckConstraint("price_pence >= 0", name="price_positive"),
     )
 
@@ -91,7 +100,8 @@ class Appointment(Base):
     `blocked_until` is the end plus the service's buffer: the therapist is busy until then.
     On PostgreSQL an exclusion constraint (added by hand in the migration) forbids two live
     appointments of one therapist whose [starts_at, blocked_until) ranges overlap, unless the
-    therapist deliberately overrode it.
+    therapist deliberately overrode it. A CHECK in each backend's date arithmetic (also by
+    hand) keeps blocked_until within MAX_BUSY of starts_at.
     """
 
     __tablename__ = "appointment"

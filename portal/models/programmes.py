@@ -17,6 +17,7 @@ from sqlalchemy import (
     Text,
     Time,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
 
@@ -231,6 +232,12 @@ class CompletionLog(Base):
         ),
         Index("ix_completion_log_client_date", "client_id", "local_date"),
         Index("ix_completion_log_pain", "pain", "logged_at"),
+        # Pain reports not yet seen by the therapist: few, and asked for on every list.
+        # Written as each backend renders the ORM's `pain AND pain_acknowledged_at IS NULL`
+        # (SQLite compares the boolean with 1), so both planners can use it.
+        Index("ix_completion_log_open_pain", "client_id", "logged_at",
+              postgresql_where=text("pain AND pain_acknowledged_at IS NULL"),
+              sqlite_where=text("pain = 1 AND pain_acknowledged_at IS NULL")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -11,11 +11,13 @@ The rule, for one item of the current version over a run of local days:
   capped at the prescription, so extra sessions never push adherence past 100%.
 - Percent: done / prescribed, rounded; None when nothing was prescribed.
 
-It comes in three forms: the pure functions (`prescribed`, `done`, `percent`, `totals`); a
-loader (`current_programmes`, `daily_logs`) fetching what the rule needs for many clients in
-one query each, so a list of clients costs no more queries than one client; and
-`weekly_totals`, the same rule in SQL, for the client list's low adherence filter. A test
-checks that the SQL and the Python give the same numbers on SQLite and PostgreSQL.
+It comes in three forms: the pure functions (`prescribed`, `done`, `percent`, `totals`, and
+`running_done`, the same rule at the end of each day of a week); a loader
+(`current_programmes`, `daily_logs`) fetching what the rule needs for many clients in one
+query each, so a list of clients costs no more queries than one client; and the stored
+summary (services/adherence_summary.py) that the client list's low adherence filter reads,
+computed with these functions whenever logs and versions are saved. Tests check that the
+summary and the Python give the same numbers on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -23,11 +25,11 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Date, Select, and_, case, func, literal, select, union_all
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, func, select
+from sqlalchemy.orm import Session, aliased
 
 from portal.models import (
     CompletionLog,
@@ -37,9 +39,7 @@ from portal.models import (
     ProgrammeVersion,
     User,
 )
-from portal.models.base import UTCDateTime
 from portal.services import practice as practice_service
-from portal.services.slots import resolve
 
 # Streaks are counted over at most this many logged days (one bounded query).
 MAX_STREAK_DAYS = 1000
@@ -96,6 +96,21 @@ def item_totals(times_per_day: int, days_per_week: int,
                   done=done((n for day, n in logs if first <= day <= last), times_per_day, due))
 
 
+def running_done(times_per_day: int, days_per_week: int, logs: Mapping[date, int],
+                 first: date, days: Sequence[date]) -> list[int]:
+    """One item's sessions done by the end of each of `days` (consecutive, in order), counting
+    from `first`: for each day, item_totals(..., first, day).done, in one pass (a test checks
+    the two agree). `logs` maps a local day to its number of logs."""
+    result = []
+    sessions = 0  # each counted day's logs, up to times_per_day
+    for day in days:
+        if first <= day:
+            sessions += min(logs.get(day, 0), times_per_day)
+        result.append(min(sessions,
+                          prescribed(times_per_day, days_per_week, days_elapsed(first, day))))
+    return result
+
+
 def totals(items: Iterable[PlannedItem], logs: DayCounts, first: date, last: date) -> Totals:
     """Every item's sessions over first..last, summed; `logs` by exercise id."""
     prescribed_sum = done_sum = 0
@@ -135,25 +150,28 @@ class CurrentProgramme:
         return self.started.astimezone(zone).date()
 
 
-def current_versions():
-    """(programme_id, number) of every programme's newest version, as a subquery."""
-    return (select(ProgrammeVersion.programme_id,
-                   func.max(ProgrammeVersion.number).label("number"))
-            .group_by(ProgrammeVersion.programme_id).subquery())
+def is_current(version=ProgrammeVersion):
+    """The SQL condition: `version` (the ProgrammeVersion entity or an alias) is its
+    programme's newest. A max() correlated to that one programme, read from the end of the
+    (programme_id, number) unique index, rather than grouping every programme's versions to
+    keep a few."""
+    newest = aliased(ProgrammeVersion)
+    return version.number == (select(func.max(newest.number))
+                              .where(newest.programme_id == version.programme_id)
+                              .correlate_except(newest).scalar_subquery())
 
 
 def current_programmes(session: Session,
                        client_ids: Iterable[int] | None = None) -> dict[int, CurrentProgramme]:
     """Every programme (or those of the clients listed) with its current version and items,
     by client id. One query (none for an empty list)."""
-    latest = current_versions()
     query = (
         select(Programme.client_id, Programme.created_at.label("started"),
                ProgrammeVersion.number, ProgrammeVersion.created_at, ProgrammeItem.exercise_id,
                Exercise.name, ProgrammeItem.times_per_day, ProgrammeItem.days_per_week)
-        .join(ProgrammeVersion, ProgrammeVersion.programme_id == Programme.id)
-        .join(latest, and_(latest.c.programme_id == ProgrammeVersion.programme_id,
-                           latest.c.number == ProgrammeVersion.number))
+        .select_from(Programme)
+        .join(ProgrammeVersion, and_(ProgrammeVersion.programme_id == Programme.id,
+                                     is_current()))
         # Outer joins: a current version may have no items, and still counts as a programme.
         .outerjoin(ProgrammeItem, ProgrammeItem.version_id == ProgrammeVersion.id)
         .outerjoin(Exercise, Exercise.id == ProgrammeItem.exercise_id)
@@ -318,71 +336,3 @@ def weekly(session: Session, zone: ZoneInfo, today: date, weeks: int,
             series.append(Week(start=start, prescribed=week.prescribed, done=week.done))
         result[client_id] = series
     return result
-
-
-# --- the same rule in SQL -------------------------------------------------------------------
-
-
-def _least(a, b):
-    """The smaller of two SQL values (LEAST on PostgreSQL, min() on SQLite: neither is
-    portable, CASE is)."""
-    return case((a < b, a), else_=b)
-
-
-def weekly_totals(zone: ZoneInfo, today: date, weeks: int, clients=None) -> Select:
-    """(client_id, prescribed, done) over the last `weeks` weeks up to today, in SQL, summing
-    the weeks of weekly(); one row per client whose current version has items. `clients`
-    (ids, or a SELECT of ids) narrows it.
-
-    Each item meets each day of those weeks up to today on which its programme had started
-    (one row per item and day, at most 7 x weeks), with that day's logs of its exercise; a day
-    counts when the programme was created before that local day ended, which is the same as
-    max(week start, programme start) <= day. Grouping by item and week gives the days
-    elapsed and the capped logs; the client's sums follow."""
-    first = week_starts(today, weeks)[0]
-    days = union_all(*(
-        select(literal(day, Date()).label("day"),
-               literal(day - timedelta(days=day.weekday()), Date()).label("week"),
-               # The first instant of the next local day, exact on clock-change days.
-               literal(resolve(day + timedelta(days=1), time(0), zone),
-                       UTCDateTime()).label("ends"))
-        for day in (first + timedelta(days=n) for n in range((today - first).days + 1))
-    )).subquery("window_day")
-    logs = (select(CompletionLog.client_id, CompletionLog.exercise_id, CompletionLog.local_date,
-                   func.count().label("n"))
-            .where(CompletionLog.local_date >= first, CompletionLog.local_date <= today)
-            .group_by(CompletionLog.client_id, CompletionLog.exercise_id,
-                      CompletionLog.local_date))
-    latest = current_versions()
-    item_days = (
-        select(Programme.client_id, ProgrammeItem.id.label("item_id"), days.c.week,
-               ProgrammeItem.times_per_day, ProgrammeItem.days_per_week)
-        .join(ProgrammeVersion, ProgrammeItem.version_id == ProgrammeVersion.id)
-        .join(Programme, ProgrammeVersion.programme_id == Programme.id)
-        .join(latest, and_(latest.c.programme_id == ProgrammeVersion.programme_id,
-                           latest.c.number == ProgrammeVersion.number))
-        .join(days, Programme.created_at < days.c.ends)
-    )
-    if clients is not None:
-        item_days = item_days.where(Programme.client_id.in_(clients))
-        logs = logs.where(CompletionLog.client_id.in_(clients))
-    logs = logs.subquery("day_logs")
-    logged = func.coalesce(logs.c.n, 0)
-    item_days = (
-        item_days.add_columns(_least(logged, ProgrammeItem.times_per_day).label("done"))
-        .outerjoin(logs, and_(logs.c.client_id == Programme.client_id,
-                              logs.c.exercise_id == ProgrammeItem.exercise_id,
-                              logs.c.local_date == days.c.day))
-    ).subquery("item_day")
-    item_weeks = (
-        select(item_days.c.client_id,
-               (item_days.c.times_per_day
-                * _least(item_days.c.days_per_week, func.count())).label("prescribed"),
-               func.sum(item_days.c.done).label("done"))
-        .group_by(item_days.c.client_id, item_days.c.item_id, item_days.c.week,
-                  item_days.c.times_per_day, item_days.c.days_per_week)
-    ).subquery("item_week")
-    return (select(item_weeks.c.client_id,
-                   func.sum(item_weeks.c.prescribed).label("prescribed"),
-                   func.sum(_least(item_weeks.c.done, item_weeks.c.prescribed)).label("done"))
-            .group_by(item_weeks.c.client_id))

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
 from portal.models import (
+    MAX_BUSY,
     Appointment,
     AppointmentStatus,
     Practice,
@@ -113,6 +114,10 @@ def load_availability(
         Appointment.therapist_id == therapist_id,
         Appointment.status.in_(LIVE),
         Appointment.blocked_until > start, Appointment.starts_at < end,
+        # The same condition, bounding the (therapist_id, starts_at) index scan below too: no
+        # appointment keeps its therapist busy longer than MAX_BUSY (a CHECK enforces it), so
+        # one that started earlier has ended. Without it the scan reads the whole history.
+        Appointment.starts_at > start - MAX_BUSY,
     )
     if ignore_appointment is not None:
         query = query.where(Appointment.id != ignore_appointment)

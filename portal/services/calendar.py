@@ -1,18 +1,25 @@
-"""iCalendar files: one per appointment email, and private feeds per user (icalendar)."""
+"""iCalendar files: one per appointment email, and private feeds per user (icalendar).
+
+icalendar (with dateutil) is imported by the functions that build a file, so a web worker
+loads it on its first .ics, not at start.
+"""
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable
 from datetime import datetime
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from icalendar import Calendar, Event, vCalAddress, vText
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
 from portal.models import Appointment, AppointmentStatus, Practice, User
 from portal.services import practice as practice_service
+
+if TYPE_CHECKING:
+    from icalendar import Calendar, Event
 
 PRODID = "-//Portal//Sports massage practice//EN"
 
@@ -43,6 +50,8 @@ def add_timezones(cal: Calendar) -> None:
 
 def _event(appointment: Appointment, practice: Practice, zone: ZoneInfo, *,
            for_therapist: bool, stamp: datetime, invitation: bool = False) -> Event:
+    from icalendar import Event, vCalAddress, vText
+
     event = Event()
     event.add("uid", uid_for(appointment, practice))
     event.add("dtstamp", stamp)
@@ -82,6 +91,8 @@ def appointment_calendar(appointments: Iterable[Appointment], practice: Practice
                          method: str | None = None, for_therapist: bool = False,
                          name: str | None = None) -> str:
     """An .ics text with the appointments, times in the practice's zone with its VTIMEZONE."""
+    from icalendar import Calendar
+
     zone = practice_service.zone_of(practice)
     cal = Calendar()
     cal.add("prodid", PRODID)

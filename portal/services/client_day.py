@@ -29,7 +29,7 @@ from portal.models import (
     User,
 )
 from portal.models.programmes import ANY_TIME_LABEL, MOMENT_LABELS
-from portal.services import audit
+from portal.services import adherence_summary, audit
 from portal.services import practice as practice_service
 from portal.services.dose import describe_dose, describe_schedule
 from portal.services.errors import InvalidInput, NotFound
@@ -330,6 +330,11 @@ def log_completion(
             raise InvalidInput("moment", "Choose a moment from the list.") from exc
     else:
         moment = None
+    # Before the insert: the summary's writers queue on the programme row (see
+    # adherence_summary), and two logs each holding the row's foreign-key share lock would
+    # deadlock asking for it afterwards.
+    session.execute(select(Programme.id).where(Programme.id == item.version.programme_id)
+                    .with_for_update())
     log = CompletionLog(
         exercise=item.exercise, client_id=client.id, programme_id=item.version.programme_id,
         version_id=item.version_id,
@@ -346,6 +351,7 @@ def log_completion(
         if existing is None:
             raise
         return _result(existing, created=False)
+    adherence_summary.logs_saved(session, client.id, [local_date], now)
     if log.pain:
         _report_pain(session, client, log, now, ip)
     return _result(log, created=True)

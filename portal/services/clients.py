@@ -1,7 +1,7 @@
 """The therapist's list of clients: the searchable, filterable list, how many clients each
 filter finds, and the programmes list (every client's programme at a glance). Every function runs a
 fixed number of queries however many clients, appointments and logs there are; adherence is
-computed by services/adherence.py.
+computed by services/adherence.py and read, for the fortnight, from its stored summary.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from portal.models import (
@@ -25,7 +25,7 @@ from portal.models import (
     Role,
     User,
 )
-from portal.services import adherence
+from portal.services import adherence, adherence_summary
 from portal.services import practice as practice_service
 from portal.services.errors import PermissionDenied
 from portal.services.messages import unread_from_client
@@ -140,7 +140,7 @@ def is_low(done, prescribed):
     return (prescribed > 0) & (done * 200 < prescribed * (2 * LOW_ADHERENCE_PERCENT - 1))
 
 
-def _filter_condition(name: str, now: datetime, zone: ZoneInfo, today: date, scope: Select):
+def _filter_condition(name: str, now: datetime, today: date):
     """The SQL condition on User for one filter of FILTERS."""
     if name == "upcoming":
         return (select(Appointment.id)
@@ -157,8 +157,7 @@ def _filter_condition(name: str, now: datetime, zone: ZoneInfo, today: date, sco
     if name == "low_adherence":
         # A deactivated client cannot sign in to log anything: their falling adherence is
         # not something to follow up.
-        totals = adherence.weekly_totals(zone, today, LOW_ADHERENCE_WEEKS,
-                                         scope).subquery("totals")
+        totals = adherence_summary.totals(today, LOW_ADHERENCE_WEEKS).subquery("totals")
         return User.active & User.id.in_(select(totals.c.client_id)
                                          .where(is_low(totals.c.done, totals.c.prescribed)))
     raise ValueError(f"unknown filter {name!r}")
@@ -170,13 +169,12 @@ def not_erased():
     return ~select(ClientErasure.id).where(ClientErasure.client_id == User.id).exists()
 
 
-def _conditions(query: ClientQuery, now: datetime, zone: ZoneInfo, today: date) -> list:
+def _conditions(query: ClientQuery, now: datetime, today: date) -> list:
     """The WHERE conditions on User for the search and every chosen filter."""
     matching = [User.role == Role.CLIENT, not_erased()]
     if query.search:
         matching.append(_search_condition(query.search))
-    scope = select(User.id).where(*matching)
-    return matching + [_filter_condition(name, now, zone, today, scope)
+    return matching + [_filter_condition(name, now, today)
                        for name in sorted(query.filters)]
 
 
@@ -191,7 +189,7 @@ def count_by_filter(session: Session, actor: User, names: Iterable[str],
     if not names:
         return {}
     counts = [select(func.count()).select_from(User)
-              .where(*_conditions(ClientQuery(filters=frozenset({n})), now, zone, today))
+              .where(*_conditions(ClientQuery(filters=frozenset({n})), now, today))
               .scalar_subquery().label(n) for n in names]
     row = session.execute(select(*counts)).one()
     return {n: int(getattr(row, n) or 0) for n in names}
@@ -204,13 +202,13 @@ def list_clients(session: Session, actor: User, query: ClientQuery, now: datetim
     filtering, counting and paging happen in the database, and only the page's rows are
     loaded.
 
-    The low adherence filter makes the database sum this fortnight's items and logs of every
-    client matching the search; the other filters are indexed EXISTS tests per client.
+    The low adherence filter reads the stored summary (services/adherence_summary.py); the
+    other filters are indexed EXISTS tests per client.
     """
     require_therapist(actor)
     zone = practice_service.zone(session)
     today = now.astimezone(zone).date()
-    conditions = _conditions(query, now, zone, today)
+    conditions = _conditions(query, now, today)
     total = session.scalar(select(func.count()).select_from(User).where(*conditions)) or 0
     pages = max(1, math.ceil(total / per_page))
     page = min(query.page, pages)
@@ -234,7 +232,7 @@ def list_clients(session: Session, actor: User, query: ClientQuery, now: datetim
     ).all()
     ids = [client.id for client, *_ in found]
     totals = {client_id: (prescribed, done) for client_id, prescribed, done in session.execute(
-        adherence.weekly_totals(zone, today, LOW_ADHERENCE_WEEKS, ids))}
+        adherence_summary.totals(today, LOW_ADHERENCE_WEEKS, ids))}
     rows = []
     for client, upcoming, pain, version, unread in found:
         prescribed, done = totals.get(client.id, (0, 0))

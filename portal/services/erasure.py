@@ -39,6 +39,8 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session, aliased
 
 from portal.models import (
+    AdherencePlan,
+    AdherenceWeek,
     Appointment,
     AppointmentStatus,
     AuditEvent,
@@ -337,6 +339,8 @@ def _delete_records(session: Session, client_id: int) -> dict[str, int]:
         ("messages", delete(Message).where(Message.thread_id.in_(threads))),
         ("message_threads", delete(MessageThread).where(MessageThread.client_id == client_id)),
         ("logs", delete(CompletionLog).where(CompletionLog.client_id == client_id)),
+        (None, delete(AdherenceWeek).where(AdherenceWeek.client_id == client_id)),
+        (None, delete(AdherencePlan).where(AdherencePlan.client_id == client_id)),
         (None, delete(MomentTime).where(MomentTime.client_id == client_id)),
         (None, delete(ProgrammeShare).where(ProgrammeShare.client_id == client_id)),
         (None, delete(ProgrammeItem).where(ProgrammeItem.version_id.in_(versions))),

@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
-from icalendar import Alarm, Calendar, Event, vDuration, vText
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -81,6 +80,8 @@ def moments_calendar(session: Session, client: User, practice: Practice, now: da
     """The client's reminder feed as .ics text: for each moment with a time and at least one
     exercise, a DAILY event at that local time in the practice's zone (with its VTIMEZONE),
     a display alarm, and a link back to the programme in the description."""
+    from icalendar import Alarm, Calendar, Event, vDuration, vText  # see services/calendar
+
     zone = practice_service.zone_of(practice)
     version = programmes.current_version(session, client, with_ladders=False)
     cal = Calendar()

@@ -1,6 +1,9 @@
 """Passkeys (WebAuthn, through py_webauthn): registering one, signing in with one (as the
 second factor, or alone from the login page), naming and removing them.
 
+py_webauthn and its dependencies cost a web worker about 20 MB of memory: the functions that
+use it import it, so only a worker that handles a passkey ceremony pays for it.
+
 The web layer keeps each ceremony's challenge in the user's session and passes it in; the
 relying party (its id and origin) comes from the configuration. A passkey used alone must
 have verified the user (PIN, fingerprint, face), so it stands for two factors by itself.
@@ -8,6 +11,7 @@ have verified the user (PIN, fingerprint, face), so it stands for two factors by
 
 from __future__ import annotations
 
+import base64
 import json
 import secrets
 from dataclasses import dataclass
@@ -15,26 +19,6 @@ from datetime import datetime
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
-from webauthn import (
-    generate_authentication_options,
-    generate_registration_options,
-    options_to_json,
-    verify_authentication_response,
-    verify_registration_response,
-)
-from webauthn.helpers import (
-    base64url_to_bytes,
-    bytes_to_base64url,
-    parse_authentication_credential_json,
-)
-from webauthn.helpers.exceptions import WebAuthnException
-from webauthn.helpers.structs import (
-    AuthenticatorSelectionCriteria,
-    AuthenticatorTransport,
-    PublicKeyCredentialDescriptor,
-    ResidentKeyRequirement,
-    UserVerificationRequirement,
-)
 
 from portal.models import Passkey, RecoveryCode, TwoFactor, User
 from portal.services import accounts, audit, security_notices, two_factor
@@ -45,7 +29,8 @@ from portal.services.secret_box import SecretBox
 NAME_MAX = 60
 CREDENTIAL_MAX = 64 * 1024  # a browser's answer is a few kilobytes at most
 TIMEOUT_MS = 120_000
-KNOWN_TRANSPORTS = {t.value for t in AuthenticatorTransport}
+# AuthenticatorTransport's values (a test checks the two agree).
+KNOWN_TRANSPORTS = frozenset({"ble", "cable", "hybrid", "internal", "nfc", "smart-card", "usb"})
 
 NOT_CHECKED = "That passkey could not be checked. Try again, or use another way to sign in."
 EXPIRED = "That took too long. Try the passkey again."
@@ -65,7 +50,10 @@ def new_challenge() -> bytes:
     return secrets.token_bytes(32)
 
 
-def _descriptors(passkeys: list[Passkey]) -> list[PublicKeyCredentialDescriptor]:
+def _descriptors(passkeys: list[Passkey]) -> list:
+    from webauthn.helpers import base64url_to_bytes
+    from webauthn.helpers.structs import AuthenticatorTransport, PublicKeyCredentialDescriptor
+
     return [PublicKeyCredentialDescriptor(
         id=base64url_to_bytes(p.credential_id),
         transports=[AuthenticatorTransport(t) for t in p.transports if t in KNOWN_TRANSPORTS])
@@ -82,6 +70,13 @@ def registration_options(session: Session, user: User, rp: RelyingParty, *,
                          challenge: bytes, now: datetime) -> str:
     """navigator.credentials.create() options as JSON (binary fields in base64url). The
     passkey is discoverable when the authenticator can, so it can sign in alone later."""
+    from webauthn import generate_registration_options, options_to_json
+    from webauthn.helpers.structs import (
+        AuthenticatorSelectionCriteria,
+        ResidentKeyRequirement,
+        UserVerificationRequirement,
+    )
+
     row = two_factor.ensure_row(session, user, now)
     options = generate_registration_options(
         rp_id=rp.id, rp_name=rp.name, user_name=user.email, user_id=row.webauthn_handle,
@@ -112,6 +107,10 @@ def register(
     """Store a new passkey from the browser's answer. When it is the user's first second
     factor, returns their new recovery codes (shown once) and ends their other sessions.
     The user is emailed."""
+    from webauthn import verify_registration_response
+    from webauthn.helpers import bytes_to_base64url
+    from webauthn.helpers.exceptions import WebAuthnException
+
     name = clean_name(name)
     if challenge is None:
         raise InvalidInput(None, EXPIRED)
@@ -156,14 +155,22 @@ def _transports(credential: str) -> list[str]:
 def authentication_options(session: Session, rp: RelyingParty, *, challenge: bytes,
                            user: User | None = None) -> str:
     """navigator.credentials.get() options as JSON: for a known user (the second step), their
-    passkeys; for nobody yet (the login page), any passkey for this site, verified."""
-    options = generate_authentication_options(
-        rp_id=rp.id, challenge=challenge, timeout=TIMEOUT_MS,
-        allow_credentials=_descriptors(user_passkeys(session, user)) if user else [],
-        user_verification=(UserVerificationRequirement.PREFERRED if user
-                           else UserVerificationRequirement.REQUIRED),
-    )
-    return options_to_json(options)
+    passkeys; for nobody yet (the login page), any passkey for this site, verified.
+
+    Written here, in the shape py_webauthn's generate_authentication_options and
+    options_to_json give (a test checks they agree), because every visit to the login page
+    asks for them and only checking an answer needs py_webauthn itself."""
+    allowed = []
+    for passkey in user_passkeys(session, user) if user else []:
+        credential = {"id": passkey.credential_id, "type": "public-key"}
+        transports = [t for t in passkey.transports if t in KNOWN_TRANSPORTS]
+        if transports:
+            credential["transports"] = transports
+        allowed.append(credential)
+    return json.dumps({
+        "challenge": base64.urlsafe_b64encode(challenge).decode("ascii").rstrip("="),
+        "timeout": TIMEOUT_MS, "rpId": rp.id, "allowCredentials": allowed,
+        "userVerification": "preferred" if user else "required"})
 
 
 def authenticate(
@@ -172,6 +179,10 @@ def authenticate(
 ) -> User:
     """The user a passkey answer proves. With `user` (after their password) the passkey must
     be theirs; without (passkey alone) it must have verified the person too."""
+    from webauthn import verify_authentication_response
+    from webauthn.helpers import bytes_to_base64url, parse_authentication_credential_json
+    from webauthn.helpers.exceptions import WebAuthnException
+
     if challenge is None:
         raise InvalidInput(None, EXPIRED)
     if not credential or len(credential) > CREDENTIAL_MAX:

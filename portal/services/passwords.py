@@ -7,7 +7,6 @@ from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
 from portal.services.errors import InvalidInput
 
@@ -60,7 +59,10 @@ class Passwords:
 
 @cache
 def _common_passwords() -> frozenset[str]:
-    # zxcvbn ships the 30,000 most common passwords from real breaches.
+    # zxcvbn ships the 30,000 most common passwords from real breaches. Its lists take about
+    # 13 MB, loaded when a password is first set, not in every worker that never sets one.
+    from zxcvbn.frequency_lists import FREQUENCY_LISTS
+
     return frozenset(FREQUENCY_LISTS["passwords"])
 
 

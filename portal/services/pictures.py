@@ -15,11 +15,14 @@ import secrets
 import struct
 import warnings
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
-
-from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+from typing import TYPE_CHECKING
 
 from portal.services.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 MAX_BYTES = 5 * 1024 * 1024
 MAX_SIDE = 6000
@@ -34,16 +37,24 @@ EXTENSION = "webp"
 ACCEPTED_FORMATS = ("PNG", "JPEG", "WEBP")
 NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,90}\.(png|jpg|webp)$")
 
-# Pillow warns above MAX_IMAGE_PIXELS and refuses above twice that; open() checks the size in
-# the header before decoding, so a small file that would expand to gigabytes never does.
-Image.MAX_IMAGE_PIXELS = MAX_SIDE * MAX_SIDE
-
 NOT_AN_IMAGE = "Upload a PNG, JPEG or WebP image (photos from a phone are fine)."
 TOO_BIG_FILE = f"The picture is larger than {MAX_BYTES // (1024 * 1024)} MB. Upload a smaller one."
 TOO_MANY_PIXELS = (f"The picture is larger than {MAX_SIDE:,} × {MAX_SIDE:,} pixels. Upload a "
                    "smaller one.")
 EMPTY = "The file is empty. Choose a picture to upload."
 DAMAGED = "The picture looks damaged or incomplete. Save it again and upload the new copy."
+
+
+@cache
+def _pillow():
+    """Pillow's Image module, imported on the first upload rather than by every web worker at
+    start, with the decompression bomb limit set before any image is opened: Pillow warns
+    above MAX_IMAGE_PIXELS and refuses above twice that; open() checks the size in the header
+    before decoding, so a small file that would expand to gigabytes never does."""
+    from PIL import Image
+
+    Image.MAX_IMAGE_PIXELS = MAX_SIDE * MAX_SIDE
+    return Image
 
 
 @dataclass(frozen=True)
@@ -84,6 +95,9 @@ def encode(data: bytes) -> Encoded:
         raise InvalidInput("picture", EMPTY)
     if len(data) > MAX_BYTES:
         raise InvalidInput("picture", TOO_BIG_FILE)
+    from PIL import UnidentifiedImageError
+
+    Image = _pillow()  # the module, under its usual name
     try:
         with warnings.catch_warnings():
             # Above MAX_IMAGE_PIXELS Pillow only warns; treat that as a refusal too.
@@ -115,6 +129,9 @@ def encode(data: bytes) -> Encoded:
 def _clean(image: Image.Image) -> Image.Image:
     """A fresh image with the same pixels: turned upright, converted to sRGB, scaled down, and
     carrying no EXIF, XMP, ICC or text chunks (a new Image has an empty .info)."""
+    from PIL import ImageOps
+
+    Image = _pillow()  # the module, under its usual name
     upright = ImageOps.exif_transpose(image)
     has_alpha = upright.mode in ("RGBA", "LA", "PA") or (
         upright.mode == "P" and "transparency" in upright.info)
@@ -132,6 +149,8 @@ def _clean(image: Image.Image) -> Image.Image:
 def _to_srgb(image: Image.Image, profile: bytes, mode: str) -> Image.Image | None:
     """The image converted from its embedded colour profile to sRGB in `mode`, so the colours
     survive dropping the profile; None when the profile can't be used (then it is ignored)."""
+    from PIL import ImageCms
+
     source_image = image if image.mode in ("RGB", "RGBA", "CMYK", "L") else image.convert(mode)
     try:
         source = ImageCms.ImageCmsProfile(io.BytesIO(profile))

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal.models import Practice, User
-from portal.services import audit
+from portal.services import adherence_summary, audit
 from portal.services.errors import InvalidInput, PermissionDenied
 
 # The product's default zone, and the one used while the practice's own is unknown.
@@ -133,6 +133,9 @@ def update(
                if getattr(practice, key) != value}
     for key, (_old, new) in changed.items():
         setattr(practice, key, new)
+    if "timezone" in changed:
+        # The local day each programme started moves with the zone.
+        adherence_summary.rezone(session, zone_of(practice), now)
     if changed:
         practice.updated_at = now
         # The introduction is named, not copied: a few paragraphs twice over say nothing more.

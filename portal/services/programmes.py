@@ -31,7 +31,7 @@ from portal.models import (
     TemplateItem,
     User,
 )
-from portal.services import audit
+from portal.services import adherence_summary, audit
 from portal.services.dose import (
     check_dose,
     check_schedule,
@@ -344,6 +344,7 @@ def _save(session: Session, therapist: User, client: User, items: Sequence[ItemI
     except IntegrityError as exc:
         raise Conflict("Someone else saved this programme at the same moment. Reload the page "
                        "and try again.") from exc
+    adherence_summary.plan_saved(session, client.id, now)
     audit.record(session, actor=therapist, subject=client, action=action, now=now, ip=ip,
                  programme=programme.id, version=version.number,
                  appointment=version.appointment_id, **(details or {}))

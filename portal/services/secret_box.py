@@ -13,13 +13,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-
-from cryptography.fernet import Fernet, InvalidToken
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from functools import cached_property
 
 
 def _derive(master: bytes, label: bytes) -> bytes:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=label).derive(master)
 
 
@@ -29,13 +29,22 @@ class SecretUnreadable(Exception):
 
 class SecretBox:
     """Encrypts short secrets (Fernet: AES-128-CBC with an HMAC-SHA256 tag) and makes keyed
-    hashes (HMAC-SHA256)."""
+    hashes (HMAC-SHA256). The keys are derived, and cryptography loaded, on first use: most
+    requests of a web worker never need them."""
 
     def __init__(self, master_key: str | bytes):
-        master = master_key.encode() if isinstance(master_key, str) else master_key
-        self._fernet = Fernet(base64.urlsafe_b64encode(
-            _derive(master, b"portal/two-factor/secrets/v1")))
-        self._hash_key = _derive(master, b"portal/two-factor/recovery-codes/v1")
+        self._master = master_key.encode() if isinstance(master_key, str) else master_key
+
+    @cached_property
+    def _fernet(self):
+        from cryptography.fernet import Fernet
+
+        return Fernet(base64.urlsafe_b64encode(
+            _derive(self._master, b"portal/two-factor/secrets/v1")))
+
+    @cached_property
+    def _hash_key(self) -> bytes:
+        return _derive(self._master, b"portal/two-factor/recovery-codes/v1")
 
     def seal(self, plain: str) -> str:
         """The encrypted, authenticated form of plain, as text for a database column."""
@@ -43,6 +52,8 @@ class SecretBox:
 
     def open(self, sealed: str) -> str:
         """The plain text of a value made by seal(); SecretUnreadable when it cannot be."""
+        from cryptography.fernet import InvalidToken
+
         try:
             return self._fernet.decrypt(sealed.encode("ascii")).decode()
         except (InvalidToken, ValueError) as exc:

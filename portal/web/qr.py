@@ -6,12 +6,13 @@ colours are presentation attributes: fill, stroke), so the CSP's style-src 'self
 
 from __future__ import annotations
 
-import segno
 from markupsafe import Markup
 
 
 def qr_svg(data: str, *, title: str, css_class: str) -> Markup:
     """The QR code for data as an inline <svg> named by title, scaled by CSS (css_class)."""
+    import segno  # on the two pages that draw one, not in every worker at start
+
     code = segno.make(data, error="m", micro=False)
     # A viewBox and no fixed size, so CSS can scale it (a fixed-size <svg> would be cropped,
     # and a cropped code doesn't scan); the full quiet zone of four modules is kept.

@@ -1,6 +1,6 @@
-"""The adherence rule: the pure functions by example, and the SQL form of the client list's
-filter against the Python rule over generated programmes and logs, on both backends, across
-clock changes and programme starts near local midnight."""
+"""The adherence rule: the pure functions by example, and the stored summary the client list's
+filter reads against the Python rule over generated programmes and logs, on both backends,
+across clock changes and programme starts near local midnight."""
 
 from __future__ import annotations
 
@@ -11,9 +11,19 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import select
 
-from portal.models import CompletionLog, Exercise, Feedback, Role, User
-from portal.services import adherence, programmes
+from portal.models import (
+    AdherencePlan,
+    AdherenceWeek,
+    CompletionLog,
+    Exercise,
+    Feedback,
+    Practice,
+    Role,
+    User,
+)
+from portal.services import adherence, adherence_summary, programmes
 from portal.services.programmes import ItemInput
 from tests.clients_support import set_up_practice
 
@@ -71,7 +81,22 @@ def test_totals_count_only_the_window_and_only_current_items():
     assert adherence.totals(items, logs, wednesday, monday) == adherence.Totals(0, 0)
 
 
-# --- the SQL form against the Python rule ---------------------------------------------------
+@given(times_per_day=st.integers(1, 6), days_per_week=st.integers(1, 7),
+       counts=st.lists(st.integers(0, 8), min_size=9, max_size=9),
+       late=st.integers(-2, 8))
+def test_running_done_is_item_totals_at_the_end_of_each_day(times_per_day, days_per_week,
+                                                            counts, late):
+    monday = date(2026, 3, 2)
+    days = [monday + timedelta(days=k) for k in range(7)]
+    # Logs from the Saturday before to the Monday after; the programme starts `late` days in.
+    logs = {monday + timedelta(days=k - 2): n for k, n in enumerate(counts) if n}
+    first = max(monday, monday + timedelta(days=late))
+    running = adherence.running_done(times_per_day, days_per_week, logs, first, days)
+    assert running == [adherence.item_totals(times_per_day, days_per_week, logs.items(),
+                                             first, day).done for day in days]
+
+
+# --- the stored summary against the Python rule ---------------------------------------------
 
 # Instants just after a clock change (and one quiet week), in zones either side of UTC.
 MOMENTS_AND_ZONES = [
@@ -127,6 +152,11 @@ def _build(session, therapist: User, exercise_ids: list[int], now: datetime,
                 item_id=version.items[0].id, exercise_id=exercise_id, local_date=day,
                 feedback=Feedback.NOTHING, client_key=uuid.uuid4().hex, logged_at=now))
     session.flush()
+    # What client_day.log_completion does after storing a log (these logs skip its checks:
+    # future days, exercises no longer in the programme).
+    adherence_summary.logs_saved(
+        session, client.id, [today - timedelta(days=days_ago) for _, days_ago, _ in spec["logs"]],
+        now)
     current = [(i.exercise_id, i.times_per_day, i.days_per_week) for i in version.items]
     return client.id, current, logs
 
@@ -156,23 +186,36 @@ def library(session, make_therapist):
     return therapist, sorted(practice.exercises.values())[:4]
 
 
+def summary_rows(session) -> tuple[list, list]:
+    """Every row of the two summary tables, in key order."""
+    plans = session.execute(select(AdherencePlan.__table__).order_by(AdherencePlan.client_id))
+    weeks = session.execute(select(AdherenceWeek.__table__)
+                            .order_by(AdherenceWeek.client_id, AdherenceWeek.week_start))
+    return [tuple(row) for row in plans], [tuple(row) for row in weeks]
+
+
 @settings(max_examples=25, deadline=None, database=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(scenario=st.sampled_from(MOMENTS_AND_ZONES),
        clients=st.lists(client_strategy, min_size=1, max_size=3),
-       weeks=st.integers(1, 3))
-def test_the_sql_form_agrees_with_the_python_rule(session, library, scenario, clients, weeks):
+       weeks=st.integers(1, adherence_summary.WEEKS))
+def test_the_summary_agrees_with_the_python_rule(session, library, scenario, clients, weeks):
     therapist, exercise_ids = library
     zone_name, now = scenario
     zone = ZoneInfo(zone_name)
     today = now.astimezone(zone).date()
     savepoint = session.begin_nested()
     try:
+        session.scalar(select(Practice)).timezone = zone_name
         built = [_build(session, therapist, exercise_ids, now, zone, spec, n)
                  for n, spec in enumerate(clients)]
         ids = [client_id for client_id, *_ in built]
-        in_sql = {row.client_id: (int(row.prescribed), int(row.done)) for row in
-                  session.execute(adherence.weekly_totals(zone, today, weeks, ids))}
+
+        def in_summary():
+            return {row.client_id: (int(row.prescribed), int(row.done)) for row in
+                    session.execute(adherence_summary.totals(today, weeks, ids))}
+
+        kept = in_summary()
         in_python = {client_id: (sum(w.prescribed for w in series), sum(w.done for w in series))
                      for client_id, series in
                      adherence.weekly(session, zone, today, weeks, ids).items()}
@@ -180,7 +223,11 @@ def test_the_sql_form_agrees_with_the_python_rule(session, library, scenario, cl
             started_day = (now - timedelta(minutes=spec["started"])).astimezone(zone).date()
             expected = _by_hand(current, logs, started_day, today, weeks)
             assert in_python[client_id] == expected, (client_id, spec)
-            # The SQL has no row for a programme that starts after today.
-            assert in_sql.get(client_id, (0, 0)) == expected, (client_id, spec)
+            assert kept.get(client_id, (0, 0)) == expected, (client_id, spec)
+        # Kept current save by save, the summary is what a rebuild from scratch makes.
+        rows = summary_rows(session)
+        adherence_summary.rebuild(session, zone, now)
+        assert summary_rows(session) == rows
+        assert in_summary() == kept
     finally:
         savepoint.rollback()

@@ -1,5 +1,5 @@
 """Loading four weeks of availability takes a fixed, small number of queries, whatever the
-size of the diary."""
+size of the diary, and reads only the appointments that can reach into the weeks asked for."""
 
 from __future__ import annotations
 
@@ -7,9 +7,19 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import event, func, select
+from sqlalchemy.exc import IntegrityError
 
 from portal.extensions import db
-from portal.models import Appointment, AppointmentStatus, Practice, Service, TimeOff, User
+from portal.models import (
+    MAX_BUSY,
+    Appointment,
+    AppointmentStatus,
+    Practice,
+    Service,
+    TimeOff,
+    User,
+)
+from portal.models.booking import MAX_DURATION_MINUTES
 from portal.services import booking
 
 NOW = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)  # Sunday; the next four weeks from Monday
@@ -74,3 +84,46 @@ def test_four_weeks_of_availability_take_the_same_few_queries_at_n_and_10n(sessi
     # The rows were really read: a fuller diary leaves fewer free slots.
     assert len(large_slots) < len(small_slots)
     assert small_slots and large_slots
+
+
+# --- reading only the period asked for --------------------------------------------------------
+
+
+def _appointment(diary, start: datetime, busy: timedelta, **overrides) -> Appointment:
+    return Appointment(
+        client_id=diary.client.id, therapist_id=diary.therapist.id,
+        service_id=diary.services["60 minute massage"], starts_at=start,
+        ends_at=start + min(busy, timedelta(minutes=MAX_DURATION_MINUTES)),
+        blocked_until=start + busy, status=AppointmentStatus.BOOKED, price_pence=5500,
+        booked_by_id=diary.therapist.id, created_at=NOW, updated_at=NOW, **overrides)
+
+
+def test_the_longest_possible_appointment_before_the_period_still_counts(session, diary):
+    """Availability reads appointments that started at most MAX_BUSY before the period (not
+    the whole history): one that started exactly that long before, still busy into the
+    period, is read; one that started earlier has to have ended, and is not needed."""
+    period = datetime(2026, 3, 4, 9, 0, tzinfo=UTC)
+    longest = _appointment(diary, period - MAX_BUSY + timedelta(minutes=1), MAX_BUSY,
+                           overlap_override=True)
+    ended = _appointment(diary, period - MAX_BUSY - timedelta(hours=1), MAX_BUSY,
+                         overlap_override=True)
+    session.add_all([longest, ended])
+    session.commit()
+    found = booking.load_availability(session, diary.therapist.id, period,
+                                      period + timedelta(hours=4))
+    assert found.busy == [(longest.starts_at, longest.blocked_until)]
+
+
+def test_the_database_refuses_an_appointment_busy_for_longer_than_any_service_allows(session,
+                                                                                   diary):
+    start = datetime(2026, 3, 4, 9, 0, tzinfo=UTC)
+    session.add(_appointment(diary, start, MAX_BUSY))
+    session.commit()
+    session.add(_appointment(diary, start + timedelta(days=1), MAX_BUSY + timedelta(minutes=1)))
+    with pytest.raises(IntegrityError):
+        session.commit()
+    session.rollback()
+    late = session.scalar(select(Appointment).where(Appointment.starts_at == start))
+    late.blocked_until += timedelta(seconds=1)
+    with pytest.raises(IntegrityError):
+        session.commit()

@@ -25,7 +25,7 @@ from portal.models import (
     Role,
     User,
 )
-from portal.services import adherence, programmes
+from portal.services import adherence, adherence_summary, programmes
 from portal.services import clients as svc
 from portal.services import practice as practice_service
 from portal.services.programmes import ItemInput
@@ -165,11 +165,15 @@ def add_clients(session, jo: User, practice, now: datetime, count: int, seed: in
                 version = programmes.save_version(session, jo, client, kept, "",
                                                   start + timedelta(hours=1))
                 chosen = chosen + [rng.choice(exercise_ids)]  # logs of a dropped exercise
-            for _ in range(rng.choice([0, 1, 3, 8, 20])):
-                add_log(session, client, version, rng.choice(chosen),
-                        today - timedelta(days=rng.randint(-1, 20)),
+            days = [today - timedelta(days=rng.randint(-1, 20))
+                    for _ in range(rng.choice([0, 1, 3, 8, 20]))]
+            for day in days:
+                add_log(session, client, version, rng.choice(chosen), day,
                         pain=rng.random() < 0.15,
                         acknowledged=now if rng.random() < 0.5 else None)
+            session.flush()
+            # What client_day.log_completion does after each log it stores.
+            adherence_summary.logs_saved(session, client.id, days, now)
         for _ in range(rng.choice([0, 0, 1, 2])):
             status = rng.choice(list(AppointmentStatus))
             # Overlaps are allowed: the diary's rules are not what this test is about.

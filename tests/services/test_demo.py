@@ -24,6 +24,7 @@ from portal.models import (
 from portal.seed import demo
 from portal.services import (
     accounts,
+    adherence_summary,
     clients,
     diary,
     diary_days,
@@ -55,6 +56,8 @@ def seeded(request, app, session):
     now = NOWS[request.param]
     demo.seed(session, app.extensions["portal.passwords"], box=app.extensions["portal.secret_box"],
               now=now, timezone="Europe/London")
+    # As `flask seed-demo` does: the demo's logs are plain rows.
+    adherence_summary.rebuild(session, ZoneInfo("Europe/London"), now)
     session.commit()
     therapist = session.scalar(select(User).where(User.email == demo.THERAPIST[1]))
     return now, therapist

@@ -12,6 +12,8 @@ import pytest
 from sqlalchemy import func, select
 
 from portal.models import (
+    AdherencePlan,
+    AdherenceWeek,
     Appointment,
     AppointmentStatus,
     AuditEvent,
@@ -124,6 +126,9 @@ def clinical_counts(session, client_id: int) -> dict[str, int]:
         "messages": session.scalar(select(func.count()).select_from(Message)
                                    .join(MessageThread)
                                    .where(MessageThread.client_id == client_id)),
+        # The stored adherence summary is derived from them, and goes with them.
+        "adherence_plan": count(session, AdherencePlan, client_id=client_id),
+        "adherence_weeks": count(session, AdherenceWeek, client_id=client_id),
     }
 
 

@@ -26,7 +26,7 @@ from tests.clients_support import (
     log,
     set_up_practice,
 )
-from tests.conftest import form_post, login, sign_in_directly
+from tests.conftest import csrf_from, form_post, login, sign_in_directly
 
 
 @pytest.fixture
@@ -320,3 +320,27 @@ def test_no_file_is_sent_unless_the_audit_row_is_stored(as_jo, world, app, monke
     monkeypatch.setattr(db.session, "commit", refuse)
     with pytest.raises(RuntimeError):
         as_jo.get(f"/clients/{world['alex']}/export")
+
+
+def test_logs_from_the_clients_own_page_take_them_off_the_low_adherence_list(app, as_jo,
+                                                                            world,
+                                                                            make_client):
+    """Bea has done nothing of the 8 sessions due this fortnight; four logs from her exercise
+    page (today and the three days before, as her phone sends them) bring her to 50%."""
+    bea = make_client(name="Bea Lund", email="bea@example.com")
+    with app.app_context():
+        item = give_programme(db.session, world["practice"], db.session.get(User, bea.id))
+        db.session.commit()
+    assert "Bea Lund" in text(as_jo.get("/clients/?filter=low_adherence"))
+    as_bea = app.test_client()
+    sign_in_directly(as_bea, bea)
+    for days_ago in range(4):
+        body = as_bea.get(f"/programme/items/{item}").get_data(as_text=True)
+        key = re.search(r'name="client_key"[^>]*value="([^"]+)"', body) or re.search(
+            r'value="([^"]+)"[^>]*name="client_key"', body)
+        response = as_bea.post(f"/programme/items/{item}/log", data={
+            "csrf_token": csrf_from(body), "client_key": key.group(1), "feedback": "nothing",
+            "local_date": (TODAY - timedelta(days=days_ago)).isoformat()})
+        assert response.status_code == 302, response.get_data(as_text=True)
+        page = text(as_jo.get("/clients/?filter=low_adherence"))
+        assert ("Bea Lund" in page) == (days_ago < 3), days_ago

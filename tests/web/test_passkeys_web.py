@@ -284,3 +284,51 @@ def test_production_offers_passkeys_only_when_configured(app, client, practice):
                       WEBAUTHN_ORIGIN="https://portal.example.com")
     options = json.loads(options_in(text(client.get("/auth/login")), "/auth/passkey"))
     assert options["rpId"] == "portal.example.com"
+
+
+# --- the sign-in options, made without py_webauthn -------------------------------------------
+
+
+def test_sign_in_options_are_what_py_webauthn_makes(app, alex):
+    """The login page and the second step build their options themselves (py_webauthn is
+    imported only to check an answer); they must be exactly py_webauthn's."""
+    from datetime import UTC, datetime
+
+    from webauthn import generate_authentication_options, options_to_json
+    from webauthn.helpers import base64url_to_bytes
+    from webauthn.helpers.structs import (
+        AuthenticatorTransport,
+        PublicKeyCredentialDescriptor,
+        UserVerificationRequirement,
+    )
+
+    from portal.models import User
+    from portal.services import passkeys
+
+    assert {t.value for t in AuthenticatorTransport} == passkeys.KNOWN_TRANSPORTS
+    rp = passkeys.RelyingParty(id="portal.example.com", name="Portal",
+                               origin="https://portal.example.com")
+    challenge = bytes(range(32))
+    with app.app_context():
+        user = db.session.get(User, alex.id)
+        for n, transports in enumerate([[], ["usb", "internal"], ["bluetooth-4", "nfc"]]):
+            db.session.add(Passkey(user_id=user.id, name=f"Key {n}",
+                                   credential_id=f"Y3JlZGVudGlhbC0{n}", public_key=b"\x00",
+                                   sign_count=0, transports=transports,
+                                   created_at=datetime(2026, 3, n + 1, tzinfo=UTC)))
+        db.session.flush()
+        for who in (None, user):
+            expected = options_to_json(generate_authentication_options(
+                rp_id=rp.id, challenge=challenge, timeout=passkeys.TIMEOUT_MS,
+                allow_credentials=[PublicKeyCredentialDescriptor(
+                    id=base64url_to_bytes(p.credential_id),
+                    transports=[AuthenticatorTransport(t) for t in p.transports
+                                if t in passkeys.KNOWN_TRANSPORTS])
+                    for p in passkeys.user_passkeys(db.session, who)] if who else [],
+                user_verification=(UserVerificationRequirement.PREFERRED if who
+                                   else UserVerificationRequirement.REQUIRED)))
+            made = passkeys.authentication_options(db.session, rp, challenge=challenge,
+                                                   user=who)
+            assert json.loads(made) == json.loads(expected)
+            assert made == expected
+        db.session.rollback()

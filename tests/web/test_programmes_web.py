@@ -783,3 +783,38 @@ def test_the_page_carries_no_inline_script_or_style(app, setup, jo):
     assert "<script>" not in body and "<style" not in body and " style=" not in body
     assert "onclick" not in body
     assert f'src="{static_url(app, "js/programmes.js")}"' in body
+
+
+# --- the rows' controls: drawn once per page, the same HTML as drawing every row -------------
+
+
+@pytest.mark.parametrize("posted", [
+    {},  # the blank row programmes.js copies
+    {"exercise_id": "7", "hold_seconds": "30", "reps": "0", "sets": "2", "sides": "each_side",
+     "times_per_day": "1", "days_per_week": "7", "moments": "morning", "level": "2",
+     "personal_note": "Keep the <knee> soft & \"breathe\"; it's fine"},
+    {"exercise_id": "\"><script>", "hold_seconds": "abc", "reps": "-1", "sets": "",
+     "sides": "sideways", "times_per_day": "99", "days_per_week": "0", "level": "x",
+     "personal_note": "\x01\x02\x03\x04 markers typed in"},
+])
+def test_row_controls_are_the_html_of_every_field_drawn_in_full(app, posted):
+    from werkzeug.datastructures import MultiDict
+
+    from portal.web.forms import choice
+    from portal.web.programmes.forms import ItemForm
+    from portal.web.programmes.views import ROW_CONTROLS, _row_fields
+
+    with app.test_request_context("/programmes/1"):
+        prefix = "items-3-" if posted else "items-__i__-"
+        form = ItemForm(formdata=MultiDict({prefix + k: v for k, v in posted.items()}) or None,
+                        prefix=prefix)
+        form.level.choices = ([choice(1, "1. Kneeling"), choice(2, "2. With <reach> & lean")]
+                              if posted else [])
+        if posted:
+            form.validate()
+            assert form.errors if "abc" in posted.values() else not form.errors
+        fast = _row_fields()(form)
+        field = app.jinja_env.get_template("_macros/forms.html").module.field
+        for name in ROW_CONTROLS:
+            assert fast[name] == field(form[name]), name
+        assert fast["exercise_id"] == form.exercise_id(**{"data-exercise": ""})

@@ -15,8 +15,19 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from types import SimpleNamespace
 
-from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user
+from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 from werkzeug.datastructures import MultiDict
@@ -30,7 +41,7 @@ from portal.services.programmes import ItemInput
 from portal.web import transactions
 from portal.web.access import restrict
 from portal.web.deps import client_ip, now, practice_zone
-from portal.web.forms import apply_error, choice, int_or_none
+from portal.web.forms import RowFields, apply_error, choice, int_or_none
 from portal.web.programmes.forms import MAX_ITEMS, SEARCH_MAX, ItemForm, ProgrammeForm, TemplateForm
 
 bp = Blueprint("programmes", __name__, url_prefix="/programmes")
@@ -186,9 +197,27 @@ class RowView:
 
     index: int
     form: ItemForm
+    fields: dict[str, Markup]
     exercise: Exercise
     summary: str
     schedule: str
+
+
+# The controls of a row the `field` macro draws, and the hidden exercise id.
+ROW_CONTROLS = ("hold_seconds", "reps", "sets", "sides", "times_per_day", "days_per_week",
+                "level", "personal_note")
+
+
+def _row_fields() -> RowFields:
+    """The app's renderer of programme rows, made again when the macros template changes
+    (development reloads templates)."""
+    macros = current_app.jinja_env.get_template("_macros/forms.html")
+    made = current_app.extensions.get("programmes.row_fields")
+    if made is None or made[0] is not macros:
+        made = (macros, RowFields(ItemForm, macros.module.field, wrapped=ROW_CONTROLS,
+                                  bare={"exercise_id": {"data-exercise": ""}}))
+        current_app.extensions["programmes.row_fields"] = made
+    return made[1]
 
 
 def _summaries(form: ItemForm) -> tuple[str, str]:
@@ -220,22 +249,23 @@ def _level_choices(exercise: Exercise | None) -> list:
 
 def _row_views(form: ProgrammeForm, exercises: dict[int, Exercise]) -> list[RowView]:
     views = []
+    render = _row_fields()
     for index, entry in enumerate(form.items.entries):
         sub: ItemForm = entry.form
         exercise = exercises[int_or_none(sub.exercise_id.data)]
         sub.level.choices = _level_choices(exercise)
         summary, schedule = _summaries(sub)
-        views.append(RowView(index=index, form=sub, exercise=exercise, summary=summary,
-                             schedule=schedule))
+        views.append(RowView(index=index, form=sub, fields=render(sub), exercise=exercise,
+                             summary=summary, schedule=schedule))
     return views
 
 
-def _row_template() -> ItemForm:
+def _row_template() -> tuple[ItemForm, dict[str, Markup]]:
     """A blank row for programmes.js to copy when an exercise is added in the page; `__i__`
     stands for its position."""
     blank = ItemForm(prefix="items-__i__-")
     blank.level.choices = []
-    return blank
+    return blank, _row_fields()(blank)
 
 
 def _programme_page(client: User, form: ProgrammeForm, exercises: dict[int, Exercise], *,

@@ -337,22 +337,41 @@ class _Context:
         return found
 
 
-def _block_times(zone: ZoneInfo, day: date, start: time, minutes: Sequence[int],
-                 buffer: int) -> Iterator[tuple[datetime, int]]:
+BLOCK = timedelta(hours=4)
+GRID = timedelta(minutes=15)
+
+
+def _block_times(zone: ZoneInfo, day: date, start: time, minutes: Sequence[int], buffer: int,
+                 busy: Sequence[tuple[datetime, datetime]]) -> Iterator[tuple[datetime, int]]:
+    """The sessions of one block, back to back from its start; a session that would overlap
+    one already in the diary (the demo's) starts after it instead, on the 15 minute grid,
+    and what no longer fits before the block ends is left out."""
     at = slots.resolve(day, start, zone)
+    block_end = at + BLOCK
     for length in minutes:
+        blocked = at + timedelta(minutes=length + buffer)
+        clash = next((e for s, e in busy if s < blocked and at < e), None)
+        while clash is not None:
+            at = block_end - ((block_end - clash) // GRID) * GRID  # clash's end, on the grid
+            blocked = at + timedelta(minutes=length + buffer)
+            clash = next((e for s, e in busy if s < blocked and at < e), None)
+        if blocked > block_end:
+            return
         yield at, length
-        at += timedelta(minutes=length + buffer)
+        at = blocked
 
 
 def diary_slots(rng: random.Random, ctx: _Context, busy: Sequence[tuple[datetime, datetime]],
                 buffer: int) -> list[Slot]:
     """A full working diary from two years ago to the booking horizon: every block booked
     back to back in the past; ahead, fewer the further away (nearly all next week, about a
-    fifth at the horizon). Sessions that would overlap `busy` (the demo's own) are left out."""
+    fifth at the horizon). Sessions already in the diary (the demo's) stay, and the
+    generated ones fill the time around them."""
     patterns = [p for p, _ in BLOCKS]
     weights = [w for _, w in BLOCKS]
-    busy = sorted(busy)
+    by_day: dict[date, list[tuple[datetime, datetime]]] = {}
+    for s, e in busy:
+        by_day.setdefault(s.astimezone(ctx.zone).date(), []).append((s, e))
     found: list[Slot] = []
     first = ctx.today - timedelta(days=HISTORY_DAYS)
     for offset in range(HISTORY_DAYS + AHEAD_DAYS + 1):
@@ -361,11 +380,9 @@ def diary_slots(rng: random.Random, ctx: _Context, busy: Sequence[tuple[datetime
         fill = 1.0 if ahead_days <= 0 else max(0.2, 0.95 - 0.75 * ahead_days / AHEAD_DAYS)
         for start in BLOCK_STARTS.get(day.weekday(), ()):
             pattern = rng.choices(patterns, weights)[0]
-            for at, minutes in _block_times(ctx.zone, day, start, pattern, buffer):
+            for at, minutes in _block_times(ctx.zone, day, start, pattern, buffer,
+                                            by_day.get(day, ())):
                 if at > ctx.now and rng.random() > fill:
-                    continue
-                blocked = at + timedelta(minutes=minutes + buffer)
-                if any(s < blocked and at < e for s, e in busy):
                     continue
                 found.append(Slot(at, minutes, at > ctx.now))
     return found

@@ -9,7 +9,7 @@ PORT ?= 5000
 PYTEST_WORKERS ?= 2
 export FLASK_APP := portal
 
-.PHONY: run test tools lint bench clean
+.PHONY: run test tools lint bench campaign clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,11 @@ lint: $(VENV)/.installed-test
 # README). BENCH_SCALES="1x 10x", BENCH_DURATION=10 (seconds a page), BENCH_RACES=3.
 bench: $(VENV)/.installed-test
 	$(BIN)/python tests/bench/bench_http.py
+
+# An attacker's campaign against the demo practice (cross-client, CSRF, fuzz, escaping, open
+# redirects) on SQLite, and on PostgreSQL when TEST_DATABASE_URL is set. Not part of `make test`.
+campaign: $(VENV)/.installed-test
+	$(BIN)/python tests/security/campaign.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .import_linter_cache test-results

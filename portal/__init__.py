@@ -21,10 +21,12 @@ def create_app(test_config: dict | None = None) -> Flask:
     config.load(app, test_config)
 
     from portal import cli, extensions, web
+    from portal.web import static_files
 
     extensions.init_app(app)
     web.init_app(app)
     cli.init_app(app)
+    static_files.init_app(app)
 
     if app.config["TRUSTED_PROXIES"]:
         hops = int(app.config["TRUSTED_PROXIES"])

@@ -223,8 +223,9 @@ def send_reminders(loop: bool, interval: float) -> None:
     """Queue the reminder email for every session now within the reminder lead time (run it
     from cron, or with --loop). Each is queued once; send-outbox delivers them. Each run also
     deletes sign-in records past keeping: devices signed out (or unused) over 30 days ago,
-    and failed sign-in counters that no longer count."""
-    from portal.services import devices, reminders, throttle
+    and failed sign-in counters that no longer count; and makes the exercise of each article
+    that went live on its date the exercise of the week, when the therapist asked for it."""
+    from portal.services import articles, devices, reminders, throttle
 
     config = current_app.config
     while True:
@@ -233,6 +234,7 @@ def send_reminders(loop: bool, interval: float) -> None:
             queued = reminders.queue_due(db.session, now=now)
             devices.purge(db.session, now=now, lifetimes=devices.Lifetimes.from_config(config))
             throttle.purge(db.session, now=now, limits=throttle.Limits.from_config(config))
+            articles.feature_due(db.session, now)
             # One unit of work per run, with no request hook to commit it: what this run
             # queued is kept even if a later run fails.
             db.session.commit()
@@ -257,26 +259,31 @@ def send_reminders(loop: bool, interval: float) -> None:
 @click.option("--interval", default=3600.0, show_default=True, help="Seconds between runs.")
 def purge_expired(loop: bool, interval: float) -> None:
     """Delete for good the clinical records of erased clients whose retention date has
-    passed (run it daily from cron, or with --loop). Safe on several hosts at once."""
-    from portal.services import erasure
+    passed, and enquiries marked done over a year ago (run it daily from cron, or with
+    --loop). Safe on several hosts at once."""
+    from portal.services import enquiries, erasure
 
     while True:
-        purged = 0
+        purged = enquiries_purged = 0
         try:
             # A batch at a time, each its own unit of work: a long backlog is never one huge
             # transaction, and what is done stays done if a later batch fails.
             while batch := erasure.purge_due(db.session, utcnow()):
                 db.session.commit()
                 purged += batch
+            while batch := enquiries.purge_done(db.session, utcnow()):
+                db.session.commit()
+                enquiries_purged += batch
         except SQLAlchemyError:
             db.session.rollback()
             if not loop:
                 raise
             # A database hiccup must not end the loop: report it and try again next round.
             current_app.logger.exception("purge-expired: this run failed; retrying")
-        if purged or not loop:
+        if purged or enquiries_purged or not loop:
             click.echo(f"purge: records of {purged} erased account{'s' if purged != 1 else ''} "
-                       "deleted")
+                       f"deleted; {enquiries_purged} old "
+                       f"enquir{'ies' if enquiries_purged != 1 else 'y'} deleted")
         if not loop:
             return
         db.session.remove()

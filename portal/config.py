@@ -26,6 +26,9 @@ def defaults(instance_path: Path) -> dict:
         # hide_parameters: an error's message in the log never quotes the values of the
         # statement that failed (a note, a pain report, an email address).
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "hide_parameters": True},
+        # False behind a pooler that hands each transaction to any server connection
+        # (PgBouncer's pool_mode = transaction before 1.21): see _without_prepared_statements.
+        "DATABASE_PREPARED_STATEMENTS": True,
         "MAX_CONTENT_LENGTH": 8 * 1024 * 1024,
         "MAX_FORM_MEMORY_SIZE": 1024 * 1024,
         "WTF_CSRF_TIME_LIMIT": 8 * 3600,
@@ -48,6 +51,10 @@ def defaults(instance_path: Path) -> dict:
         "RATELIMIT_HEADERS_ENABLED": True,
         "RATELIMIT_LOGIN": "10 per minute;60 per hour",
         "RATELIMIT_EMAIL": "5 per minute;30 per hour",
+        # Messages sent by one signed-in person: room for a conversation, not for a script.
+        "RATELIMIT_MESSAGE": "6 per minute;40 per hour",
+        # The public "Get in touch" form: a person asks a question or two, not dozens.
+        "RATELIMIT_ENQUIRY": "3 per minute;20 per hour",
         # Wrong passwords allowed per LOGIN_LOCKOUT: shared by browsers that have never signed
         # in to the account, and for each browser that has (its device cookie); a bucket that
         # uses its allowance up is paused for LOGIN_LOCKOUT (services/throttle.py).
@@ -97,6 +104,11 @@ def defaults(instance_path: Path) -> dict:
         "PG_DUMP": "",
         "PG_RESTORE": "",
         "TRUSTED_PROXIES": 0,
+        # Static files (portal/web/static_files.py): content-hashed names with compressed
+        # copies, built at start into STATIC_BUILD_DIR; None means on except in development,
+        # where edited files are served as they are, under their own names.
+        "STATIC_HASHED_NAMES": None,
+        "STATIC_BUILD_DIR": str(instance_path / "static"),
     }
 
 
@@ -125,6 +137,7 @@ def load(app: Flask, test_config: dict | None) -> None:
         app.config["SQLALCHEMY_DATABASE_URI"]
     )
     _give_up_on_silent_servers(app)
+    _without_prepared_statements(app)
     if app.config["PORTAL_ENV"] == "production":
         _harden_for_production(app)
     elif not app.config.get("SECRET_KEY"):
@@ -160,6 +173,24 @@ def _give_up_on_silent_servers(app: Flask) -> None:
             "socket_connect_timeout": REDIS_TIMEOUT, "socket_timeout": REDIS_TIMEOUT,
             **app.config.get("RATELIMIT_STORAGE_OPTIONS", {}),
         }
+
+
+def _without_prepared_statements(app: Flask) -> None:
+    """Turn psycopg's server-side prepared statements off when DATABASE_PREPARED_STATEMENTS
+    is false.
+
+    psycopg prepares a statement on its connection once it has run it prepare_threshold (5)
+    times. A prepared statement lives in one server session, but PgBouncer in transaction
+    mode gives each transaction whichever server connection is free: the next run finds
+    "prepared statement _pg3_0 does not exist" (or "already exists") and the page is a 500.
+    PgBouncer 1.18 (Debian 12) cannot track them; None makes psycopg never prepare.
+    """
+    url = make_url(app.config["SQLALCHEMY_DATABASE_URI"])
+    if url.get_backend_name() != "postgresql" or app.config["DATABASE_PREPARED_STATEMENTS"]:
+        return
+    options = dict(app.config["SQLALCHEMY_ENGINE_OPTIONS"])
+    options["connect_args"] = {**options.get("connect_args", {}), "prepare_threshold": None}
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
 
 
 def is_sqlite(url: str) -> bool:

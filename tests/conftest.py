@@ -19,9 +19,10 @@ from urllib.parse import urlsplit
 
 import pytest
 import sqlalchemy as sa
-from flask import Flask
+from flask import Flask, url_for
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
+from jinja2 import FileSystemBytecodeCache
 
 from portal import create_app
 from portal.extensions import db as _db
@@ -81,7 +82,7 @@ def pytest_collection_modifyitems(config, items):
 
 SLOW_FILES = ("test_client_filters.py", "test_demo.py", "test_gunicorn_race.py",
               "test_no_double_booking.py", "test_outbox.py", "test_cli.py", "test_adherence.py",
-              "test_valid_html.py", "test_backup.py")
+              "test_valid_html.py", "test_backup.py", "test_scale_out.py")
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -253,6 +254,14 @@ def shared_app(database: Database, tmp_path_factory) -> Iterator[Flask]:
         _db.engine.dispose()
 
 
+@pytest.fixture(scope="session")
+def compiled_templates(tmp_path_factory) -> FileSystemBytecodeCache:
+    """Templates compiled once per worker for every freshly built app: a browser test's new
+    app would otherwise compile each page's templates again (Jinja checks each template's
+    source file is unchanged before using its compiled form)."""
+    return FileSystemBytecodeCache(str(tmp_path_factory.mktemp("jinja")))
+
+
 @contextmanager
 def _rolled_back(application: Flask, tmp_path: Path) -> Iterator[Flask]:
     """Run the block inside one database transaction that is rolled back afterwards.
@@ -298,6 +307,7 @@ def app(request, database: Database, tmp_path: Path) -> Iterator[Flask]:
             yield application
         return
     application = create_app(base_config(database.url_for(tmp_path), tmp_path))
+    application.jinja_env.bytecode_cache = request.getfixturevalue("compiled_templates")
     yield application
     database.reset(application)
     with application.app_context():
@@ -392,6 +402,13 @@ def make_therapist(make_user) -> Callable[..., User]:
 # --- web helpers --------------------------------------------------------------------------
 
 CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+def static_url(app: Flask, filename: str) -> str:
+    """The address pages give a file of static/: its content-hashed name
+    (portal/web/static_files.py; tests/web/test_static_files.py checks the names)."""
+    with app.test_request_context():
+        return url_for("static", filename=filename)
 
 
 def csrf_from(html: str) -> str:

@@ -1,5 +1,5 @@
-"""The flask commands: create-therapist, seed-demo, demo-code, reset-two-factor, send-outbox
-and purge-expired."""
+"""The flask commands: create-therapist, seed-demo, demo-code, reset-two-factor, send-outbox,
+send-reminders and purge-expired."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from sqlalchemy.exc import OperationalError
 from portal import cli, create_app
 from portal.extensions import db
 from portal.models import (
+    Article,
     AuditEvent,
     OutboxMessage,
     OutboxStatus,
@@ -471,3 +472,63 @@ def test_send_reminders_deletes_sign_in_records_past_keeping(app, runner, make_c
     with app.app_context():
         assert [d.key_hash for d in db.session.scalars(select(Device))] == [f"{29:064d}"]
         assert [t.key for t in db.session.scalars(select(LoginThrottle))] == [f"{1:064d}"]
+
+
+def test_send_reminders_makes_a_scheduled_articles_exercise_the_exercise_of_the_week(
+        app, runner, make_therapist):
+    """An article published for a date with "make its exercise the exercise of the week": the
+    duty switches it once the date has come, and only then."""
+    from datetime import timedelta
+
+    from portal.seed.library import seed_library
+    from portal.services import articles, library
+    from portal.services.articles import ArticleInput
+
+    jo = make_therapist()
+    now = utcnow()
+    with app.app_context():
+        therapist = db.session.get(User, jo.id)
+        hip, calf = seed_library(db.session, therapist, now - timedelta(days=9))[:2]
+        library.feature_exercise(db.session, therapist, calf.id, now - timedelta(days=2))
+        for title, when in (("Now", now - timedelta(minutes=5)),
+                            ("Later", now + timedelta(days=1))):
+            article = articles.create_article(db.session, therapist, ArticleInput(
+                title=title, summary="Why.", body="Text.", exercise_id=hip.id),
+                now - timedelta(days=1))
+            articles.publish(db.session, therapist, article.id, now - timedelta(hours=1),
+                             at=when, feature_exercise=True)
+        db.session.commit()
+        hip_id = hip.id
+
+    result = runner.invoke(args=["send-reminders"])
+
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        assert db.session.scalar(select(Practice.featured_exercise_id)) == hip_id
+        applied = dict(db.session.execute(
+            select(Article.title, Article.featured_applied_at)).all())
+        assert applied["Now"] is not None and applied["Later"] is None
+
+
+def test_purge_expired_deletes_enquiries_done_over_a_year_ago(app, runner):
+    from datetime import timedelta
+
+    from portal.models import Enquiry, EnquiryStatus
+
+    now = utcnow()
+    with app.app_context():
+        db.session.add(Practice(name="Test Practice", timezone="Europe/London"))
+        for name, done_days_ago in (("Old", 400), ("Recent", 30), ("Open", None)):
+            db.session.add(Enquiry(
+                name=name, email=f"{name.lower()}@example.com", message="A question.",
+                consent=True, received_at=now - timedelta(days=500),
+                status=EnquiryStatus.NEW if done_days_ago is None else EnquiryStatus.DONE,
+                done_at=None if done_days_ago is None else now - timedelta(days=done_days_ago)))
+        db.session.commit()
+
+    result = runner.invoke(args=["purge-expired"])
+
+    assert result.exit_code == 0, result.output
+    assert "1 old enquiry deleted" in result.output
+    with app.app_context():
+        assert sorted(db.session.scalars(select(Enquiry.name))) == ["Open", "Recent"]

@@ -1,6 +1,7 @@
 """Typed SQLAlchemy models, one module per aggregate. Importing this registers them all."""
 
 from portal.models.accounts import ResetRequest, Role, User
+from portal.models.articles import Article, ArticleOldSlug, ArticleStatus
 from portal.models.audit import AuditEvent
 from portal.models.base import Base, utcnow
 from portal.models.booking import (
@@ -12,9 +13,11 @@ from portal.models.booking import (
     WorkingHours,
 )
 from portal.models.devices import Device
+from portal.models.enquiries import Enquiry, EnquiryReply, EnquiryStatus
 from portal.models.erasure import ClientErasure
 from portal.models.intake import IntakeForm
 from portal.models.library import BODY_AREAS, Exercise, ExerciseLevel, Picture, Sides
+from portal.models.messages import Message, MessageThread, ThreadStatus
 from portal.models.notes import SessionNote
 from portal.models.outbox import OutboxMessage, OutboxStatus
 from portal.models.practice import Practice
@@ -36,9 +39,18 @@ from portal.models.two_factor import Passkey, RecoveryCode, TwoFactor
 
 __all__ = [
     "Appointment",
+    "Article",
+    "ArticleOldSlug",
+    "ArticleStatus",
+    "Enquiry",
+    "EnquiryReply",
+    "EnquiryStatus",
     "AppointmentStatus",
     "IntakeForm",
     "LoginThrottle",
+    "Message",
+    "MessageThread",
+    "ThreadStatus",
     "BODY_AREAS",
     "ClientErasure",
     "CompletionLog",

@@ -44,6 +44,8 @@ class User(Base):
     password_changed_at: Mapped[datetime | None]
     # Secret for the private calendar feed; replaced to revoke, None until first asked for.
     calendar_token: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # Email when a message is waiting for them (the email never carries the message itself).
+    message_emails: Mapped[bool] = mapped_column(default=True)
     invited_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
     invited_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

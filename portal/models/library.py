@@ -109,6 +109,9 @@ class Exercise(DoseMixin, Base):
     # Values from BODY_AREAS.
     body_areas: Mapped[list[str]] = mapped_column(JSON, default=list)
     regression: Mapped[str] = mapped_column(Text, default="")
+    # The moments of the day it suits (values of programmes.Moment), shown wherever the
+    # exercise is described (its page, articles); programmes choose their own per item.
+    moments: Mapped[list[str]] = mapped_column(JSON, default=list)
     picture_path: Mapped[str | None] = mapped_column(String(200))
     picture_id: Mapped[int | None] = mapped_column(ForeignKey("picture.id"))
     published: Mapped[bool] = mapped_column(default=False)

@@ -52,16 +52,27 @@ ANY_TIME_LABEL = "Any time"
 
 
 class Feedback(enum.StrEnum):
-    """How a side (or the whole exercise) felt."""
+    """How a side (or the whole exercise) felt.
+
+    FINE is what "Done, felt fine" records: one tap, no detail (the client didn't say
+    whether it was nothing or mild tension, only that it didn't hurt). The log form asks for
+    one of ANSWERS instead.
+    """
 
     NOTHING = "nothing"
     MILD_TENSION = "mild_tension"
     PAIN = "pain"
+    FINE = "fine"
 
     @property
     def label(self) -> str:
         """Plain words for forms."""
-        return {"nothing": "Nothing", "mild_tension": "Mild tension", "pain": "Pain"}[self.value]
+        return {"nothing": "Nothing", "mild_tension": "Mild tension", "pain": "Pain",
+                "fine": "Fine"}[self.value]
+
+
+# The answers the log form offers for each side (FINE is the one-tap log's, never asked).
+ANSWERS: tuple[Feedback, ...] = (Feedback.NOTHING, Feedback.MILD_TENSION, Feedback.PAIN)
 
 
 def _enum(cls: type[enum.Enum], name: str) -> Enum:
@@ -250,6 +261,11 @@ class CompletionLog(Base):
         if self.feedback is not None:
             return {"both": self.feedback}
         return {"left": self.feedback_left, "right": self.feedback_right}
+
+    @property
+    def told_in_one_tap(self) -> bool:
+        """Logged with "Done, felt fine" and not told in more detail since."""
+        return all(value is Feedback.FINE for value in self.feedback_by_side.values())
 
 
 class MomentTime(Base):

@@ -20,8 +20,12 @@ from portal.models import (
     Appointment,
     AppointmentStatus,
     CompletionLog,
+    Enquiry,
+    EnquiryStatus,
     Exercise,
     Feedback,
+    Message,
+    MessageThread,
     Moment,
     Practice,
     ProgrammeItem,
@@ -29,12 +33,14 @@ from portal.models import (
     Role,
     Service,
     Sides,
+    ThreadStatus,
     User,
     WorkingHours,
 )
 from portal.seed import library as library_seed
 from portal.services import (
     accounts,
+    articles,
     audit,
     client_day,
     diary_days,
@@ -43,6 +49,7 @@ from portal.services import (
     programmes,
     slots,
     two_factor,
+    wording,
 )
 from portal.services import practice as practice_service
 from portal.services.errors import InvalidInput
@@ -294,6 +301,76 @@ SESSION_NOTES = {
 NOTE_ON_FIRST_VISIT = {"kwame"}
 
 
+# --- the public pages --------------------------------------------------------------------
+
+PRACTICE_INTRO = "\n\n".join((
+    "Sports massage and home stretching programmes for runners, riders, gym-goers and "
+    "anyone whose back has had enough of the desk. Sessions are in a quiet room by the "
+    "river, five minutes from London Bridge.",
+    "After each session you get a short programme of stretches in the portal, with a timer "
+    "and reminders at the moments that suit your day, so the good work carries on between "
+    "visits.",
+))
+
+HIP_ARTICLE_TITLE = "Exercise of the week: hip flexor stretch to ease lower back pain"
+HIP_ARTICLE_SLUG = "hip-flexor-stretch-lower-back-pain"
+HIP_ARTICLE_SUMMARY = ("Long hours of sitting shorten the muscles at the front of your hips, "
+                       "and your lower back pays for it. A two-minute stretch that gives them "
+                       "some length back, and when to fit it into your day.")
+HIP_ARTICLE = "\n\n".join((
+    "## Why tight hip flexors load your lower back",
+    "Deep at the front of each hip sit your hip flexors. The biggest, the iliopsoas, is "
+    "really two muscles: the psoas major, which starts on the sides of your lower spine, "
+    "and the iliacus, which lines the inside of your pelvis. Both end at the top of your "
+    "thigh bone. They lift your knee towards your chest, and they help hold your pelvis "
+    "and trunk steady when you walk, run or simply stand.",
+    "Spend most of the day sitting (at a desk, behind the wheel, on the train home) and "
+    "they stay short for hours at a time. Over weeks they get used to that length. When "
+    "you stand up, short hip flexors pull the top of your pelvis forwards and down. That "
+    "forward tilt deepens the curve of your lower back and loads its joints, makes it "
+    "harder for your glutes to do their share, and leaves your core working from a poor "
+    "position. Many people feel the result as an ache or stiffness across the lower back, "
+    "often worst at the end of a long day or first thing in the morning.",
+    "Stretching the front of the hip won't cancel out a sitting job, but done regularly it "
+    "gives those muscles back some length. Plenty of our clients notice their back "
+    "settling within a couple of weeks.",
+    "[[exercise]]",
+    "## When to slot it in",
+    "Little and often works better than one long session:",
+    "- **After training**, especially runs, rides or a leg day in the gym, while you're "
+    "still warm.\n"
+    "- **In a break from sitting**: every hour or two at your desk, stand up and do one "
+    "round each side. It takes less than two minutes.\n"
+    "- **In the morning**, as part of a few minutes of mobility before the day starts.\n"
+    "- **Before bed**, slowly, to let your hips and lower back unwind.",
+    "If your lower back stiffens up often, aim for once a day to begin with. When 30 "
+    "seconds each side feels easy, move on to the overhead reach.",
+    "## Not sure it suits you?",
+    "A stretch should feel like mild tension, never pain. If you've had a hip, knee or "
+    "back injury, if the stretch brings on pain, or if your back pain spreads down your "
+    "leg, check with us before you try it. Unsure whether it's right for you? Feel free to "
+    "[get in touch](/ask?article=" + HIP_ARTICLE_SLUG + "): we're happy to "
+    "answer questions, and we can work on it together at your next session.",
+))
+
+NECK_ARTICLE_TITLE = "Chin tucks for a desk-bound neck"
+NECK_ARTICLE_SUMMARY = ("The small movement that undoes a day of leaning towards the screen: "
+                        "why your neck aches by the afternoon, and how to fit chin tucks in.")
+NECK_ARTICLE = "\n\n".join((
+    "## Why your neck aches by the afternoon",
+    "Notes for next week: the head's weight as it drifts forwards, the muscles at the back "
+    "of the neck holding it up all day, and headaches at the base of the skull.",
+    "[[exercise]]",
+    "Finish with when to do them: at every screen break, and in the car at red lights.",
+))
+
+ENQUIRY = ("Maya Collins", "maya.collins@example.com",
+           "Hi, I read your hip flexor article. I've had lower back pain on and off since my "
+           "second baby and I sit at a desk all day, so it sounds like me. Is the kneeling "
+           "stretch OK to do if my knees don't like kneeling? And would a 60 minute massage "
+           "or the initial consultation be better to start with?")
+
+
 # --- programmes ----------------------------------------------------------------------------
 
 HIP, KNEE, CAT, CHILD, GLUTE = ("kneeling-hip-flexor-stretch", "knee-to-chest", "cat-cow",
@@ -456,6 +533,30 @@ LOG_NOTES = {
 }
 ALEX_PAIN_NOTE = ("Sharp pinch at the front of the left hip when I leaned forward, so I "
                   "stopped.")
+# Conversations: (client, what about, subject for a general one, messages as (days before
+# today, local time, from the client?, text), marked done?). Alex's ends with a question Jo has
+# not read yet, and so does Hannah's.
+HIP_QUESTION = ("When I lean forward in the hip flexor stretch I sometimes feel a pinch at the "
+                "front of my left hip instead of a stretch. Am I doing it wrong?")
+HIP_ANSWER = ("Thanks for asking rather than pushing through. A pinch usually means the hip is "
+              "hinging forward instead of the pelvis tucking under. Before you lean, squeeze "
+              "your bottom and think \"tailbone down\"; then lean only until you feel a gentle "
+              "stretch at the front of the hip. Smaller is fine.")
+HIP_FOLLOW_UP = ("Tried it this morning with the tailbone tucked: no pinch, just a stretch. "
+                 "Should I still hold for 30 seconds each side?")
+CONVERSATIONS = [
+    ("alex", HIP, None, [(2, "19:40", True, HIP_QUESTION), (1, "08:15", False, HIP_ANSWER),
+                         (0, "07:50", True, HIP_FOLLOW_UP)], False),
+    ("sam", None, "Stretching the week of the half marathon", [
+        (6, "20:05", True, "Should I keep doing my calf stretches in the days before the half "
+                           "marathon, or rest them?"),
+        (5, "09:30", False, "Keep them, but gently: hold each stretch for 20 seconds rather "
+                            "than 30 and skip them on race morning. After the race, start "
+                            "again the next day.")], True),
+    ("hannah", "next_visit", None, [
+        (0, "07:10", True, "My neck is still stiff from last week. Is it better to keep the "
+                           "stretches going until I see you, or rest it?")], False),
+]
 HANNAH_PAIN_NOTE = ("Sharp pain into my right shoulder blade when I tipped my head, so I "
                     "stopped straight away.")
 
@@ -513,6 +614,7 @@ def seed(session: Session, passwords: Passwords, *, box: SecretBox, now: datetim
     practice.email = "hello@example.com"
     practice.phone = "020 7946 0321"
     practice.address = "12 Mill Lane, London SE1 9XX"
+    practice.intro = PRACTICE_INTRO
     therapist = accounts.create_therapist(
         session, passwords, email=THERAPIST[1], name="Jo Fletcher", password=THERAPIST[2],
         now=opened)
@@ -525,6 +627,8 @@ def seed(session: Session, passwords: Passwords, *, box: SecretBox, now: datetim
     seed_diary(ctx, services)
     seed_programmes(ctx, {e.slug: e for e in exercises})
     seed_notes(ctx)
+    seed_messages(ctx)
+    seed_articles(ctx, {e.slug: e for e in exercises})
     gareth = ctx.people["gareth"]
     accounts.set_active(session, therapist, gareth, active=False,
                         now=slots.resolve(ctx.day(DEACTIVATED_WEEK, 2), time(18), ctx.zone))
@@ -856,3 +960,89 @@ def seed_notes(ctx: _Context) -> None:
             appointment = sessions[0] if key in NOTE_ON_FIRST_VISIT else sessions[-1]
             diary_days.add_note(ctx.session, ctx.therapist, appointment, body,
                             now=appointment.ends_at + timedelta(minutes=10))
+
+
+def _said_at(ctx: _Context, days: int, local: str, *, latest: datetime) -> datetime:
+    """A local time `days` before today; `latest` instead when that time has not come yet."""
+    return min(slots.resolve(ctx.today - timedelta(days=days), time.fromisoformat(local),
+                             ctx.zone), latest)
+
+
+def seed_messages(ctx: _Context) -> None:
+    """A few conversations between clients and Jo (see CONVERSATIONS), written as rows: the
+    demo sends no email about them. Jo read each client message that came before her reply;
+    each client read her replies an hour after they came."""
+    for key, about, subject, lines, done in CONVERSATIONS:
+        client = ctx.people[key]
+        thread = MessageThread(client_id=client.id, status=ThreadStatus.OPEN)
+        if about == "next_visit":
+            upcoming = sorted((a for a in ctx.visits.values()
+                               if a.client_id == client.id and a.starts_at > ctx.now),
+                              key=lambda a: a.starts_at)
+            thread.appointment_id = upcoming[0].id
+            thread.subject = ("Session on "
+                              f"{wording.day_and_time(upcoming[0].starts_at, ctx.zone)}")
+        elif about is not None:
+            version = programmes.current_version(ctx.session, client, with_ladders=False)
+            item = next(i for i in version.items if i.exercise.slug == about)
+            thread.exercise_id, thread.programme_version_id = item.exercise_id, version.id
+            thread.subject = item.exercise.name
+        else:
+            thread.subject = subject
+        times = [_said_at(ctx, days, at,
+                          latest=ctx.now - timedelta(minutes=10 * (len(lines) - n)))
+                 for n, (days, at, _, _) in enumerate(lines)]
+        thread.created_at, thread.last_message_at = times[0], times[-1]
+        ctx.session.add(thread)
+        ctx.session.flush()
+        audit.record(ctx.session, actor=client, subject=client,
+                     action="message_thread.started", now=times[0], thread=thread.id,
+                     about="exercise" if thread.exercise_id else
+                     "appointment" if thread.appointment_id else "general")
+        for n, ((_, _, from_client, text), at) in enumerate(zip(lines, times, strict=True)):
+            author = client if from_client else ctx.therapist
+            answered = any(not later for _, _, later, _ in lines[n + 1:])
+            # A client message Jo answered was read by her as she replied; a reply was read
+            # by the client an hour later (or now, if that hour has not passed).
+            read_at = None
+            if from_client and answered:
+                read_at = next(t for (_, _, f, _), t in zip(lines[n + 1:], times[n + 1:],
+                                                             strict=True) if not f)
+                audit.record(ctx.session, actor=ctx.therapist, subject=client,
+                             action="message_thread.read", now=read_at, thread=thread.id)
+            elif not from_client:
+                read_at = min(at + timedelta(hours=1), ctx.now)
+            message = Message(thread_id=thread.id, author_id=author.id,
+                              from_client=from_client, body=text, created_at=at,
+                              read_at=read_at)
+            ctx.session.add(message)
+            ctx.session.flush()
+            audit.record(ctx.session, actor=author, subject=client, action="message.sent",
+                         now=at, thread=thread.id, message=message.id)
+        if done:
+            thread.status, thread.done_at = ThreadStatus.DONE, times[-1]
+            thread.done_by_id = ctx.therapist.id
+            audit.record(ctx.session, actor=ctx.therapist, subject=client,
+                         action="message_thread.done", now=times[-1], thread=thread.id)
+    ctx.session.flush()
+
+
+def seed_articles(ctx: _Context, exercises: dict[str, Exercise]) -> None:
+    """The hip flexor article, published two days ago and making its stretch the exercise of
+    the week; a draft for next week; and an unread enquiry about the first one."""
+    session, therapist = ctx.session, ctx.therapist
+    written = ctx.now - timedelta(days=3)
+    hip = articles.create_article(session, therapist, articles.ArticleInput(
+        title=HIP_ARTICLE_TITLE, summary=HIP_ARTICLE_SUMMARY, body=HIP_ARTICLE,
+        exercise_id=exercises[HIP].id, slug=HIP_ARTICLE_SLUG), written)
+    articles.publish(session, therapist, hip.id, ctx.now - timedelta(days=2),
+                     feature_exercise=True)
+    articles.create_article(session, therapist, articles.ArticleInput(
+        title=NECK_ARTICLE_TITLE, summary=NECK_ARTICLE_SUMMARY, body=NECK_ARTICLE,
+        exercise_id=exercises[CHIN].id), ctx.now - timedelta(hours=20))
+    # Stored as the form stores it; the demo sends no email.
+    name, email, message = ENQUIRY
+    session.add(Enquiry(name=name, email=email, message=message, consent=True,
+                        article_id=hip.id, status=EnquiryStatus.NEW,
+                        received_at=ctx.now - timedelta(hours=5)))
+    session.flush()

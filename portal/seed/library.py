@@ -79,6 +79,7 @@ SEED: tuple[SeedExercise, ...] = (
             "After a recent hip or knee injury or operation, check with your therapist first.",
         ),
         body_areas=("hips", "lower_back"),
+        moments=("morning", "work_break", "after_training", "before_bed"),
         hold_seconds=30, reps=0, sets=2, sides=Sides.EACH_SIDE,
         regression=(
             "Do it standing instead: take a short split stance holding a chair or the wall, "
@@ -130,6 +131,7 @@ SEED: tuple[SeedExercise, ...] = (
             "Move slowly in and out; no bouncing.",
         ),
         body_areas=("lower_back", "glutes"),
+        moments=("morning", "before_bed"),
         hold_seconds=30, reps=0, sets=2, sides=Sides.EACH_SIDE,
         regression=(
             "Loop a towel behind the thigh and use it to draw the knee only part of the way, "
@@ -176,6 +178,7 @@ SEED: tuple[SeedExercise, ...] = (
             "If your wrists are sore, rest on your fists or forearms.",
         ),
         body_areas=("lower_back", "upper_back"),
+        moments=("morning", "work_break"),
         hold_seconds=0, reps=10, sets=2, sides=Sides.NONE,
         regression=(
             "Do it sitting: sit tall on a chair with your hands on your knees, round your back "
@@ -216,6 +219,7 @@ SEED: tuple[SeedExercise, ...] = (
             "If kneeling deeply hurts your knees, use the chair version instead.",
         ),
         body_areas=("lower_back", "upper_back", "hips"),
+        moments=("after_training", "before_bed"),
         hold_seconds=30, reps=0, sets=2, sides=Sides.BOTH,
         regression=(
             "Do it on a chair: sit with your feet apart and fold forward slowly, letting your "
@@ -256,6 +260,7 @@ SEED: tuple[SeedExercise, ...] = (
             "Only mild tension in the hip or groin, never pain.",
         ),
         body_areas=("glutes", "hips", "lower_back"),
+        moments=("work_break", "after_training"),
         hold_seconds=30, reps=0, sets=2, sides=Sides.EACH_SIDE,
         regression=(
             "Do it sitting on a chair: rest one ankle on the opposite knee and lean forward "
@@ -302,6 +307,7 @@ SEED: tuple[SeedExercise, ...] = (
             "Use a step low enough for you to stay steady.",
         ),
         body_areas=("hamstrings", "lower_back"),
+        moments=("after_training", "work_break"),
         hold_seconds=30, reps=0, sets=2, sides=Sides.EACH_SIDE,
         regression=(
             "Do it lying on your back: loop a towel around one foot and raise that leg only "
@@ -345,6 +351,7 @@ SEED: tuple[SeedExercise, ...] = (
             "If you have had an Achilles problem, go gently and check with your therapist.",
         ),
         body_areas=("calves",),
+        moments=("morning", "after_training"),
         hold_seconds=30, reps=0, sets=2, sides=Sides.EACH_SIDE,
         regression=(
             "Take a shorter step back so the stretch is milder, or sit with your leg straight "
@@ -389,6 +396,7 @@ SEED: tuple[SeedExercise, ...] = (
             "Keep the movement small and comfortable.",
         ),
         body_areas=("neck_shoulders", "upper_back"),
+        moments=("work_break", "morning"),
         hold_seconds=5, reps=10, sets=2, sides=Sides.NONE,
         regression=(
             "Do it lying on your back with your head on a thin pillow, gently pressing the "
@@ -429,6 +437,7 @@ SEED: tuple[SeedExercise, ...] = (
             "Never pull hard on your head.",
         ),
         body_areas=("neck_shoulders",),
+        moments=("work_break", "before_bed"),
         hold_seconds=20, reps=0, sets=2, sides=Sides.EACH_SIDE,
         regression=(
             "Let go of the seat and tilt your head only a little, letting its weight do the "
@@ -471,6 +480,7 @@ SEED: tuple[SeedExercise, ...] = (
             "If your shoulder has ever dislocated, check with your therapist first.",
         ),
         body_areas=("neck_shoulders", "upper_back"),
+        moments=("work_break", "after_training"),
         hold_seconds=30, reps=0, sets=2, sides=Sides.BOTH,
         regression=(
             "Use one arm at a time with the elbow below shoulder height and only a small "

@@ -11,18 +11,34 @@ with the first three parts authenticated as associated data. The key check, deri
 key but not revealing it, lets a restore say "wrong key" at once instead of after decrypting
 everything. Decrypted bytes go to a temporary file and are read only after the tag has been
 verified, so nothing unauthenticated is ever acted on.
+
+Plain copies on disk. A backup needs the database's snapshot on disk before it is archived
+(pg_dump and SQLite's backup API write files; tar needs each member's size before its bytes),
+and a restore unpacks the decrypted archive; both are plain text. They live only in a private
+staging folder (`private_folder`), never in the backup folder (which is copied elsewhere, maybe
+while a backup runs): a new folder in the system's temporary folder (TMPDIR), mode 0700,
+its files made 0600 (`private_file`), removed when the work ends however it ends: done, an
+error, Ctrl-C, or SIGTERM and SIGHUP (turned into BackupInterrupted, so the removal runs as
+for any error). What no process can clean up after (SIGKILL, a power cut) is
+removed by the next backup or restore: each folder holds a lock while in use, and unlocked
+ones are leftovers.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import fcntl
 import hashlib
 import json
 import os
 import re
+import shutil
+import signal
 import tarfile
 import tempfile
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -58,6 +74,116 @@ class BackupError(Exception):
     def __init__(self, message: str):
         super().__init__(message)
         self.message = message
+
+
+class BackupInterrupted(BackupError):
+    """The process was asked to stop (SIGTERM, SIGHUP) while plain copies were on disk."""
+
+
+# --- the private staging folder ------------------------------------------------------------
+
+STAGING_PREFIX = "portal-staging-"
+LOCK_NAME = ".in-use"
+# A folder without its lock file is a leftover only once it is older than this (the lock is
+# made right after the folder, so only a run killed in between leaves one without).
+UNLOCKED_GRACE = 60
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP")
+                     if hasattr(signal, name))
+
+
+@contextmanager
+def private_folder(purpose: str, parent: Path | None = None) -> Iterator[Path]:
+    """A new folder for plain copies (see the module's docstring): private to this user,
+    removed on every way out, and leftovers of killed runs in `parent` (default: TMPDIR)
+    removed first."""
+    parent = Path(parent or tempfile.gettempdir())
+    remove_leftovers(parent)
+    handlers = _stop_by_exception()
+    lock = None
+    try:
+        # mkdtemp: a new name no one else can have taken, mode 0700.
+        folder = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{purpose}-", dir=parent))
+        try:
+            lock = os.open(folder / LOCK_NAME, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            yield folder
+        finally:
+            try:
+                _remove(folder)
+            finally:
+                if lock is not None:
+                    os.close(lock)
+    finally:
+        for number, handler in handlers.items():
+            signal.signal(number, handler)
+
+
+def private_file(path: Path) -> BinaryIO:
+    """A new file for writing, readable by its owner only (whatever the umask)."""
+    return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb")
+
+
+def _remove(folder: Path) -> None:
+    try:
+        shutil.rmtree(folder)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise BackupError(f"The staging folder {folder} could not be removed ({exc}). It "
+                          "holds an unencrypted copy of the data: delete it by hand.") from exc
+
+
+def _stop_by_exception() -> dict:
+    """SIGTERM and SIGHUP raise BackupInterrupted (in the main thread, the only one Python
+    runs signal handlers in) instead of ending the process on the spot, so the plain copies
+    are removed; returns the handlers to put back."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+
+    def stop(number, _frame):
+        raise BackupInterrupted(f"Stopped by {signal.Signals(number).name} before it "
+                                "finished; nothing was kept.")
+
+    return {number: signal.signal(number, stop) for number in STOP_SIGNALS}
+
+
+def remove_leftovers(parent: Path) -> list[Path]:
+    """Remove staging folders in `parent` left by runs that were killed (no process holds
+    their lock); returns them. Another user's folders, and live ones, are left alone."""
+    removed = []
+    try:
+        candidates = [path for path in Path(parent).iterdir()
+                      if path.name.startswith(STAGING_PREFIX)]
+    except OSError:
+        return removed
+    for folder in candidates:
+        try:
+            info = folder.lstat()
+        except OSError:
+            continue
+        if not folder.is_dir() or folder.is_symlink() or info.st_uid != os.getuid():
+            continue
+        if _in_use(folder, info):
+            continue
+        _remove(folder)
+        removed.append(folder)
+    return removed
+
+
+def _in_use(folder: Path, info: os.stat_result) -> bool:
+    try:
+        lock = os.open(folder / LOCK_NAME, os.O_RDONLY)
+    except FileNotFoundError:
+        return time.time() - info.st_mtime < UNLOCKED_GRACE
+    except OSError:
+        return True
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return True  # another run holds it
+    finally:
+        os.close(lock)  # closing drops a lock we took
+    return False
 
 
 # --- keys -----------------------------------------------------------------------------
@@ -202,8 +328,15 @@ class ArchiveWriter:
         self._raw.close()
 
     def abandon(self) -> None:
-        """Close without finishing (the caller removes the partial file)."""
-        self._raw.close()
+        """Close without finishing (the caller removes the partial file). The tar stream is
+        closed first, its last bytes going to the doomed file or nowhere: left open, it
+        would try to write them when garbage collected, into the closed file."""
+        try:
+            self._tar.close()
+        except (OSError, ValueError, tarfile.TarError):
+            pass  # the disk that failed may fail again; the file is deleted anyway
+        finally:
+            self._raw.close()
 
 
 class _BytesReader:
@@ -238,19 +371,19 @@ class OpenedArchive:
 
 
 @contextmanager
-def opened(path: Path, key: bytes | None) -> Iterator[OpenedArchive]:
-    """Decrypt (when needed), unpack into a temporary folder and check every member's size
-    and SHA-256 against the manifest; BackupError when anything is off. The folder is removed
-    afterwards."""
-    with tempfile.TemporaryDirectory(prefix="portal-restore-") as work:
-        work_dir = Path(work)
+def opened(path: Path, key: bytes | None, staging: Path | None = None
+           ) -> Iterator[OpenedArchive]:
+    """Decrypt (when needed), unpack into a private staging folder (in `staging`, default
+    TMPDIR) and check every member's size and SHA-256 against the manifest; BackupError when
+    anything is off. The folder is removed afterwards, however the work ends."""
+    with private_folder("restore", staging) as work_dir:
         try:
             with open(path, "rb") as source:
                 start = source.read(len(MAGIC))
                 source.seek(0)
                 if start == MAGIC:
                     plain = work_dir / "archive.tar.gz"
-                    with open(plain, "wb") as target:
+                    with private_file(plain) as target:
                         _decrypt(source, os.fstat(source.fileno()).st_size, key, target)
                     encrypted = True
                 elif start.startswith(GZIP_MAGIC):
@@ -258,7 +391,7 @@ def opened(path: Path, key: bytes | None) -> Iterator[OpenedArchive]:
                 else:
                     raise BackupError(f"{path} is not a portal backup archive.")
             root = work_dir / "files"
-            root.mkdir()
+            root.mkdir(mode=0o700)
             found = _unpack(plain, root)
         except OSError as exc:
             raise BackupError(f"The archive could not be read: {exc}") from exc
@@ -280,10 +413,10 @@ def _unpack(archive: Path, root: Path) -> dict[str, tuple[int, str]]:
                     raise BackupError(f"The archive holds an unexpected entry ({name!r}): it "
                                       "was not made by flask backup.")
                 target = root / name
-                target.parent.mkdir(exist_ok=True)
+                target.parent.mkdir(mode=0o700, exist_ok=True)
                 digest, size = hashlib.sha256(), 0
                 source = tar.extractfile(member)
-                with open(target, "xb") as out:
+                with private_file(target) as out:
                     while chunk := source.read(CHUNK):
                         digest.update(chunk)
                         size += len(chunk)

@@ -31,7 +31,6 @@ import re
 import shutil
 import sqlite3
 import subprocess
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
@@ -49,6 +48,8 @@ from portal.services.backup_archive import (
     ArchiveWriter,
     BackupError,
     OpenedArchive,
+    private_file,
+    private_folder,
 )
 
 NAME_PREFIX = "portal-"
@@ -185,39 +186,49 @@ def archive_name(now: datetime, encrypted: bool) -> str:
 
 def create(engine: Engine, metadata: sa.MetaData, *, upload_dir: Path, backup_dir: Path,
            key: bytes | None, now: datetime, keep: int, app_version: str,
-           tools: Tools = Tools()) -> BackupResult:
+           tools: Tools = Tools(), staging_dir: Path | None = None) -> BackupResult:
     """Write one archive of the database and the pictures to backup_dir, then remove all but
-    the newest `keep` archives there (only once the new one is complete and on disk)."""
+    the newest `keep` archives there (only once the new one is complete and on disk).
+
+    The snapshot is staged, unencrypted, in a private folder in `staging_dir` (default:
+    TMPDIR), never in backup_dir, and removed however the backup ends (see backup_archive's
+    docstring). Pictures are read from upload_dir straight into the archive: no copy."""
     backup_dir = Path(backup_dir)
     backup_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    _remove_old_staging(backup_dir)
     final = backup_dir / archive_name(now, key is not None)
     if final.exists():
         raise BackupError(f"{final} already exists.")
     partial = backup_dir / f".{final.name}.part"
-    with tempfile.TemporaryDirectory(prefix=".staging-", dir=backup_dir) as staging:
-        snapshot = _take_snapshot(engine, metadata, Path(staging), tools)
-        writer = ArchiveWriter(partial, key)
-        try:
-            writer.add_file(f"database/{snapshot.native.name}", snapshot.native)
-            for table in snapshot.tables:
-                writer.add_file(f"data/{table.name}.jsonl", Path(staging, f"{table.name}.jsonl"))
-            stored, missing, damaged = _add_pictures(writer, snapshot.pictures, upload_dir)
-            writer.close({
-                "format": FORMAT, "format_version": FORMAT_VERSION,
-                "created_at": now.astimezone(UTC).isoformat(),
-                "app_version": app_version, "alembic_revision": snapshot.revision,
-                "engine": snapshot.engine, "native": {
-                    "path": f"database/{snapshot.native.name}", "tool": snapshot.native_tool},
-                "tables": [{"name": t.name, "rows": t.rows, "sha256": t.sha256,
-                            "columns": [c.name for c in metadata.tables[t.name].columns]}
-                           for t in snapshot.tables],
-                "missing_pictures": missing,
-            }, mtime=int(now.timestamp()))
-            os.replace(partial, final)
-        except BaseException:
-            writer.abandon()
-            partial.unlink(missing_ok=True)
-            raise
+    try:
+        with private_folder("backup", staging_dir) as staging:
+            snapshot = _take_snapshot(engine, metadata, staging, tools)
+            writer = ArchiveWriter(partial, key)
+            try:
+                writer.add_file(f"database/{snapshot.native.name}", snapshot.native)
+                for table in snapshot.tables:
+                    writer.add_file(f"data/{table.name}.jsonl",
+                                    staging / f"{table.name}.jsonl")
+                stored, missing, damaged = _add_pictures(writer, snapshot.pictures, upload_dir)
+                writer.close({
+                    "format": FORMAT, "format_version": FORMAT_VERSION,
+                    "created_at": now.astimezone(UTC).isoformat(),
+                    "app_version": app_version, "alembic_revision": snapshot.revision,
+                    "engine": snapshot.engine, "native": {
+                        "path": f"database/{snapshot.native.name}", "tool": snapshot.native_tool},
+                    "tables": [{"name": t.name, "rows": t.rows, "sha256": t.sha256,
+                                "columns": [c.name for c in metadata.tables[t.name].columns]}
+                               for t in snapshot.tables],
+                    "missing_pictures": missing,
+                }, mtime=int(now.timestamp()))
+                os.replace(partial, final)
+            except BaseException:
+                writer.abandon()
+                partial.unlink(missing_ok=True)
+                raise
+    except OSError as exc:  # a full disk, a folder not writable...
+        raise BackupError(f"The backup could not be written ({exc}); nothing was kept.") \
+            from exc
     _sync_directory(backup_dir)
     removed = prune(backup_dir, keep)
     return BackupResult(
@@ -225,6 +236,14 @@ def create(engine: Engine, metadata: sa.MetaData, *, upload_dir: Path, backup_di
         engine=snapshot.engine, revision=snapshot.revision, tables=snapshot.tables,
         pictures=len(stored), picture_bytes=sum(entry["size"] for entry in stored),
         missing_pictures=missing, damaged_pictures=damaged, removed=removed)
+
+
+def _remove_old_staging(backup_dir: Path) -> None:
+    """Earlier versions staged the plain snapshot in backup_dir/.staging-*; a run killed there
+    left it behind, in the folder that is copied off the machine. Those go."""
+    for folder in backup_dir.glob(".staging-*"):
+        if folder.is_dir() and not folder.is_symlink():
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _add_pictures(writer: ArchiveWriter, rows: list[tuple[str, str]], upload_dir: Path
@@ -262,7 +281,7 @@ def _read_tables(conn: Connection, metadata: sa.MetaData, staging: Path
     revision = conn.scalar(sa.text("SELECT version_num FROM alembic_version"))
     tables = []
     for table in metadata.sorted_tables:
-        with open(staging / f"{table.name}.jsonl", "wb") as out:
+        with private_file(staging / f"{table.name}.jsonl") as out:
             tables.append(_digest(conn, table, out))
     picture_rows = conn.execute(sa.select(Picture.stored_name, Picture.sha256)
                                 .order_by(Picture.id)).all()
@@ -271,6 +290,7 @@ def _read_tables(conn: Connection, metadata: sa.MetaData, staging: Path
 
 def _sqlite_snapshot(engine: Engine, metadata: sa.MetaData, staging: Path) -> _Snapshot:
     copy = staging / "portal.sqlite3"
+    private_file(copy).close()  # SQLite keeps an existing file's mode (its journal takes it too)
     raw = engine.raw_connection()
     try:
         target = sqlite3.connect(copy)
@@ -297,6 +317,7 @@ def _sqlite_snapshot(engine: Engine, metadata: sa.MetaData, staging: Path) -> _S
 def _postgresql_snapshot(engine: Engine, metadata: sa.MetaData, staging: Path, tools: Tools
                          ) -> _Snapshot:
     dump = staging / "portal.dump"
+    private_file(dump).close()  # pg_dump writes into it, keeping its mode
     pg_dump = find_tool("pg_dump", tools.pg_dump, "PORTAL_PG_DUMP")
     pg_restore = find_tool("pg_restore", tools.pg_restore, "PORTAL_PG_RESTORE")
     with engine.connect() as conn:

@@ -1,5 +1,6 @@
 """The client's day with their home programme: today's items by moment of the day, logging
-an exercise done (with how it felt), the log history, and pain reports for the therapist.
+an exercise done (with how it felt, or in one tap: "Done, felt fine"), the log history, and
+pain reports for the therapist.
 
 Every reading function runs a fixed number of queries, however many logs a client has.
 """
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, select
@@ -56,7 +57,8 @@ class FeedbackInput:
 
 @dataclass(frozen=True)
 class LogResult:
-    """The stored log; `created` is False when the client_key had been logged already.
+    """The stored log; `created` is False when the client_key had been logged already, and
+    `told` is True when that earlier one-tap log was just given the detail of how it felt.
     On pain, `regression` and `advice` are what to show the client."""
 
     log: CompletionLog
@@ -64,6 +66,16 @@ class LogResult:
     pain: bool
     regression: str = ""
     advice: str = ""
+    told: bool = False
+
+
+@dataclass(frozen=True)
+class OneTapLog:
+    """A log made today with "Done, felt fine" and not told in more detail yet: its key is
+    what "Tell us how it felt" sends to add the detail to it."""
+
+    client_key: str
+    logged_at: datetime
 
 
 @dataclass(frozen=True)
@@ -77,6 +89,23 @@ class TodayEntry:
     done: bool  # done at this moment (or the day's target is already met)
     done_today: int  # logs of this exercise today, whatever the moment
     times_per_day: int
+    # The latest log at this moment today, when it was a one-tap "Done, felt fine".
+    one_tap: OneTapLog | None = None
+
+
+@dataclass(frozen=True)
+class ItemDay:
+    """One item's day, whatever the moment (the home page lists each item once): the moment
+    a log made now would tick (its first one not done; None for "any time" or when all are
+    done), and the latest log of the day when it was a one-tap "Done, felt fine"."""
+
+    item: ProgrammeItem
+    dose: str
+    next_moment: Moment | None
+    done: bool  # the day's target is met
+    done_today: int
+    times_per_day: int
+    one_tap: OneTapLog | None
 
 
 @dataclass(frozen=True)
@@ -98,6 +127,7 @@ class Today:
     groups: list[MomentGroup]
     done: int
     total: int
+    items: list[ItemDay] = field(default_factory=list)  # each item once, in programme order
 
     @property
     def percent(self) -> int:
@@ -139,19 +169,27 @@ def today(session: Session, client: User, local_date: date) -> Today:
     An item in several moments appears under each. A log made at a moment ticks that moment;
     a log without one (or from another moment) ticks the item's first unticked moment; once
     the item's times per day are all done, every one of its moments shows done. Logs are
-    matched by exercise, so a new version saved mid-day keeps the day's ticks. Three queries.
+    matched by exercise, so a new version saved mid-day keeps the day's ticks. Three queries
+    (the day's logs are read as rows: a day holds a handful).
     """
     version = current_version(session, client, with_ladders=False)
     if version is None:
         return Today(local_date=local_date, version=None, groups=[], done=0, total=0)
     counts: dict[int, dict[Moment | None, int]] = defaultdict(dict)
-    for exercise_id, moment, n in session.execute(
-        select(CompletionLog.exercise_id, CompletionLog.moment, func.count())
+    # The latest log of the day per exercise and moment, and per exercise, oldest first so
+    # later ones win.
+    latest: dict[tuple[int, Moment | None], CompletionLog] = {}
+    latest_of_item: dict[int, CompletionLog] = {}
+    for log in session.scalars(
+        select(CompletionLog)
         .where(CompletionLog.client_id == client.id, CompletionLog.local_date == local_date)
-        .group_by(CompletionLog.exercise_id, CompletionLog.moment)
+        .order_by(CompletionLog.logged_at, CompletionLog.id)
     ):
-        counts[exercise_id][moment] = n
+        per_moment = counts[log.exercise_id]
+        per_moment[log.moment] = per_moment.get(log.moment, 0) + 1
+        latest[log.exercise_id, log.moment] = latest_of_item[log.exercise_id] = log
     grouped: dict[Moment | None, list[TodayEntry]] = {m: [] for m in (*MOMENTS, None)}
+    items: list[ItemDay] = []
     done = total = 0
     for item in version.items:
         per_moment = counts.get(item.exercise_id, {})
@@ -169,12 +207,37 @@ def today(session: Session, client: User, local_date: date) -> Today:
             grouped[m].append(TodayEntry(
                 item=item, moment=m, dose=dose, schedule=schedule,
                 done=target_met or m in ticked, done_today=done_today,
-                times_per_day=item.times_per_day))
+                times_per_day=item.times_per_day,
+                one_tap=_one_tap(latest.get((item.exercise_id, m)))))
+        items.append(ItemDay(
+            item=item, dose=dose, done=target_met, done_today=done_today,
+            times_per_day=item.times_per_day,
+            next_moment=next((m for m in moments if m not in ticked), None),
+            one_tap=_one_tap(latest_of_item.get(item.exercise_id))))
         done += min(done_today, item.times_per_day)
         total += item.times_per_day
     groups = [MomentGroup(moment=m, label=MOMENT_LABELS[m] if m else ANY_TIME_LABEL,
                           entries=entries) for m, entries in grouped.items() if entries]
-    return Today(local_date=local_date, version=version, groups=groups, done=done, total=total)
+    return Today(local_date=local_date, version=version, groups=groups, done=done, total=total,
+                 items=items)
+
+
+def _one_tap(log: CompletionLog | None) -> OneTapLog | None:
+    if log is None or not log.told_in_one_tap:
+        return None
+    return OneTapLog(client_key=log.client_key, logged_at=log.logged_at)
+
+
+def one_tap_log(session: Session, client: User, item: ProgrammeItem,
+                client_key: str) -> CompletionLog | None:
+    """The client's one-tap log with this key, when it is of this item's exercise and not
+    told in more detail yet (one query; None for a key in any other state)."""
+    if not isinstance(client_key, str) or not CLIENT_KEY_RE.match(client_key):
+        return None
+    log = _find_log(session, client, client_key)
+    if log is None or log.exercise_id != item.exercise_id or not log.told_in_one_tap:
+        return None
+    return log
 
 
 def history(session: Session, client: User, limit: int = 50, *,
@@ -241,13 +304,17 @@ def log_completion(
     """Record that the client did an item of their current version on a local date.
 
     Idempotent on `client_key`: a repeat (double tap, offline replay) returns the first log
-    and stores nothing. Pain on any side flags the log for the therapist and the result
-    carries the regression and a safety message.
+    and stores nothing, with one exception: a one-tap log ("Done, felt fine") sent again with
+    how it felt in detail ("Tell us how it felt") takes that detail, once, and stays one log.
+    Pain on any side flags the log for the therapist and the result carries the regression
+    and a safety message.
     """
     if not isinstance(client_key, str) or not CLIENT_KEY_RE.match(client_key):
         raise InvalidInput("client_key", "The form is out of date. Reload the page.")
     existing = _find_log(session, client, client_key)
     if existing is not None:
+        if existing.told_in_one_tap and not _is_one_tap(feedback):
+            return _tell(session, client, existing, item_id, feedback, note, now, ip)
         return _result(existing, created=False)
     item = get_item(session, client, item_id)
     zone_today = now.astimezone(practice_service.zone(session)).date()
@@ -255,14 +322,7 @@ def log_completion(
         raise InvalidInput("local_date", "You can't log a day that hasn't happened yet.")
     if local_date < zone_today - MAX_LOG_AGE:
         raise InvalidInput("local_date", "That day is too long ago to log.")
-    if item.sides is Sides.EACH_SIDE:
-        left = _feedback(feedback.left or feedback.both, "feedback_left",
-                         "Say how the left side felt.")
-        right = _feedback(feedback.right or feedback.both, "feedback_right",
-                          "Say how the right side felt.")
-        values = {"feedback_left": left, "feedback_right": right}
-    else:
-        values = {"feedback": _feedback(feedback.both, "feedback", "Say how it felt.")}
+    values = _feedback_values(feedback, each_side=item.sides is Sides.EACH_SIDE)
     if moment is not None and moment != "":
         try:
             moment = Moment(moment)
@@ -287,9 +347,60 @@ def log_completion(
             raise
         return _result(existing, created=False)
     if log.pain:
-        audit.record(session, actor=client, subject=client, action="programme.pain_reported",
-                     now=now, ip=ip, log=log.id, exercise=item.exercise_id)
+        _report_pain(session, client, log, now, ip)
     return _result(log, created=True)
+
+
+def log_fine(
+    session: Session, client: User, item_id: int, client_key: str, local_date: date,
+    now: datetime, *, moment: Moment | str | None = None, ip: str | None = None,
+) -> LogResult:
+    """One tap: the client did the item and it felt fine, on each side it has. The same log,
+    rules and idempotency as log_completion; "Tell us how it felt" with the same key adds
+    the detail later."""
+    return log_completion(session, client, item_id, FeedbackInput(both=Feedback.FINE), "",
+                          client_key, local_date, now, moment=moment, ip=ip)
+
+
+def _is_one_tap(feedback: FeedbackInput) -> bool:
+    given = {feedback.left, feedback.right, feedback.both} - {None, ""}
+    return given == {Feedback.FINE}
+
+
+def _feedback_values(feedback: FeedbackInput, *, each_side: bool) -> dict[str, Feedback]:
+    """The log's feedback columns: left and right for each-side items, one value otherwise."""
+    if each_side:
+        return {"feedback_left": _feedback(feedback.left or feedback.both, "feedback_left",
+                                           "Say how the left side felt."),
+                "feedback_right": _feedback(feedback.right or feedback.both, "feedback_right",
+                                            "Say how the right side felt.")}
+    return {"feedback": _feedback(feedback.both, "feedback", "Say how it felt.")}
+
+
+def _tell(session: Session, client: User, log: CompletionLog, item_id: int,
+          feedback: FeedbackInput, note: str, now: datetime, ip: str | None) -> LogResult:
+    """Give a one-tap log the detail of how it felt (its day, moment and time stay)."""
+    item = get_item(session, client, item_id)
+    if item.exercise_id != log.exercise_id:
+        # The key is of another exercise's log: a form from a muddled page, not this one.
+        raise InvalidInput("client_key", "The form is out of date. Reload the page.")
+    # The sides the log was made with (the item may have changed since).
+    values = _feedback_values(feedback, each_side=log.feedback is None)
+    note = clean_text(note, "note", 1000)
+    for name, value in values.items():
+        setattr(log, name, value)
+    log.note = note
+    log.pain = Feedback.PAIN in values.values()
+    session.flush()
+    if log.pain:
+        _report_pain(session, client, log, now, ip)
+    return replace(_result(log, created=False), told=True)
+
+
+def _report_pain(session: Session, client: User, log: CompletionLog, now: datetime,
+                 ip: str | None) -> None:
+    audit.record(session, actor=client, subject=client, action="programme.pain_reported",
+                 now=now, ip=ip, log=log.id, exercise=log.exercise_id)
 
 
 def acknowledge_pain(session: Session, therapist: User, log_id: int,

@@ -22,6 +22,8 @@ from portal.models import (
     ClientErasure,
     CompletionLog,
     IntakeForm,
+    Message,
+    MessageThread,
     MomentTime,
     Programme,
     ProgrammeItem,
@@ -183,6 +185,7 @@ def audit_trail(session: Session, actor: User, client: User, page: int,
 PRACTICE_VIEWS = {
     "client.record_viewed": "Opened your record",
     "client.exported": "Downloaded your whole record",
+    "message_thread.read": "Read a conversation with you",
 }
 
 
@@ -243,12 +246,13 @@ def export_record(session: Session, actor: User, client: User, now: datetime, *,
                   ip: str | None = None, shown_as: str = "file") -> dict:
     """Everything the practice holds about the client as plain JSON values, for a subject
     access request, and an audit row saying the actor exported it (written first, so the
-    export lists itself). Ten queries and an insert, however long the history.
+    export lists itself). Twelve queries and an insert, however long the history.
 
     The actor is a therapist ("client.exported") or the client themselves ("Download my
     data": "account.data_exported", with `shown_as` "file" or "page"). Private session notes
     are included either way: they are the client's personal data, and the right of access
-    covers them.
+    covers them; so are the messages between the client and the practice, with when each
+    was read.
 
     Left out on purpose: the password hash, sign-in and calendar secrets, share link token
     hashes, and anything about other people beyond the names of the therapists who wrote or
@@ -287,6 +291,18 @@ def export_record(session: Session, actor: User, client: User, now: datetime, *,
                                 .order_by(MomentTime.moment)).all()
     shares = session.scalars(select(ProgrammeShare).where(ProgrammeShare.client_id == client.id)
                              .order_by(ProgrammeShare.created_at, ProgrammeShare.id)).all()
+    threads = list(session.scalars(
+        select(MessageThread).where(MessageThread.client_id == client.id)
+        .options(joinedload(MessageThread.exercise),
+                 joinedload(MessageThread.programme_version))
+        .order_by(MessageThread.created_at, MessageThread.id)))
+    thread_messages: dict[int, list[Message]] = defaultdict(list)
+    for message in session.scalars(
+            select(Message).join(MessageThread, Message.thread_id == MessageThread.id)
+            .where(MessageThread.client_id == client.id)
+            .options(joinedload(Message.author))
+            .order_by(Message.created_at, Message.id)):
+        thread_messages[message.thread_id].append(message)
     who = aliased(User)
     events = session.execute(
         select(AuditEvent, who.name, who.role).outerjoin(who, who.id == AuditEvent.actor_id)
@@ -388,6 +404,25 @@ def export_record(session: Session, actor: User, client: User, now: datetime, *,
             "pain_seen_at": _utc(log.pain_acknowledged_at),
             "note": log.note,
         } for log in logs],
+        "message_threads": [{
+            "id": thread.id,
+            "subject": thread.subject,
+            "about_exercise": thread.exercise.name if thread.exercise else None,
+            "programme_version": (thread.programme_version.number
+                                  if thread.programme_version else None),
+            "about_appointment_id": thread.appointment_id,
+            "status": thread.status.value,
+            "started_at": _utc(thread.created_at),
+            "done_at": _utc(thread.done_at),
+            "messages": [{
+                "sent_at": _utc(message.created_at),
+                "sent_at_local": _local(message.created_at, zone),
+                "from": "client" if message.from_client else "therapist",
+                "author": client.name if message.from_client else message.author.name,
+                "text": message.body,
+                "read_at": _utc(message.read_at),
+            } for message in thread_messages.get(thread.id, [])],
+        } for thread in threads],
         "moment_reminders": {m.moment.value: m.local_time.strftime("%H:%M") for m in reminders},
         "share_links": [{"created_at": _utc(s.created_at), "revoked_at": _utc(s.revoked_at)}
                         for s in shares],

@@ -28,6 +28,7 @@ from portal.models import (
 from portal.services import adherence
 from portal.services import practice as practice_service
 from portal.services.errors import PermissionDenied
+from portal.services.messages import unread_from_client
 
 PAGE_SIZE = 25
 SEARCH_MAX = 100
@@ -89,6 +90,8 @@ class ClientRow:
     version_number: int | None  # None: no programme
     prescribed: int
     done: int
+    # Messages from the client no therapist has read yet.
+    unread_messages: int = 0
 
     @property
     def percent(self) -> int | None:
@@ -224,7 +227,8 @@ def list_clients(session: Session, actor: User, query: ClientQuery, now: datetim
                       .where(Programme.client_id == User.id)
                       .scalar_subquery())
     found = session.execute(
-        select(User, next_session, pain_flags, version_number).where(*conditions)
+        select(User, next_session, pain_flags, version_number, unread_from_client(User.id))
+        .where(*conditions)
         .order_by(func.lower(User.name), User.id)
         .limit(per_page).offset((page - 1) * per_page)
     ).all()
@@ -232,11 +236,11 @@ def list_clients(session: Session, actor: User, query: ClientQuery, now: datetim
     totals = {client_id: (prescribed, done) for client_id, prescribed, done in session.execute(
         adherence.weekly_totals(zone, today, LOW_ADHERENCE_WEEKS, ids))}
     rows = []
-    for client, upcoming, pain, version in found:
+    for client, upcoming, pain, version, unread in found:
         prescribed, done = totals.get(client.id, (0, 0))
         rows.append(ClientRow(client=client, next_session=upcoming, pain_flags=pain or 0,
                               version_number=version, prescribed=int(prescribed),
-                              done=int(done)))
+                              done=int(done), unread_messages=unread or 0))
     return ClientPage(rows=rows, query=query, page=page, pages=pages, total=total)
 
 

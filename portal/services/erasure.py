@@ -9,18 +9,24 @@ Two steps, each leaving an audit row that names the client only by id:
    calendar feed and read-only programme links stop working, moment reminder times go,
    sessions still to come are cancelled and their therapists told, emails to the client
    still in the outbox are dropped (and sent ones deleted: they are copies of mail already
-   delivered, not part of the record), the contact answers of the questionnaire (phone,
+   delivered, not part of the record), enquiries sent from the client's address through the
+   public form are deleted with their replies (correspondence, not clinical records), the
+   contact answers of the questionnaire (phone,
    emergency contact) are blanked, and the client's name, email and addresses are taken out
    of the audit rows about them.
 2. The purge (`flask purge-expired`), once `retain_until` has passed: questionnaires and
-   consent, appointments, session notes, programmes, logs and share links are deleted for
-   good. The pseudonymous user row, the erasure row and the audit trail stay: they hold no
-   personal data beyond the id, and show the practice did what it had to.
+   consent, appointments, session notes, programmes, logs, share links and the messages
+   between the client and the practice are deleted for good. The pseudonymous user row,
+   the erasure row and the audit trail stay: they hold no personal data beyond the id, and
+   show the practice did what it had to.
 
 The clinical records are kept `retention_years` (a practice setting) after the client's care
 ended: the latest of their last session that took place and the last entry in their record
-(questionnaire, programme version, exercise log or session note); the erasure itself when
-there is none of these.
+(questionnaire, programme version, exercise log, session note or message); the erasure itself
+when there is none of these.
+
+Messages are part of the clinical record: an erasure keeps them (the therapist can read but no
+longer answer them) until the purge.
 """
 
 from __future__ import annotations
@@ -40,6 +46,8 @@ from portal.models import (
     CompletionLog,
     Device,
     IntakeForm,
+    Message,
+    MessageThread,
     MomentTime,
     NotificationClaim,
     OutboxMessage,
@@ -54,7 +62,16 @@ from portal.models import (
     TwoFactor,
     User,
 )
-from portal.services import audit, booking, calendar, emails, outbox, programme_shares, wording
+from portal.services import (
+    audit,
+    booking,
+    calendar,
+    emails,
+    enquiries,
+    outbox,
+    programme_shares,
+    wording,
+)
 from portal.services import practice as practice_service
 from portal.services.diary import RuleLimit
 from portal.services.errors import Conflict, InvalidInput, NotFound, PermissionDenied
@@ -112,6 +129,7 @@ def care_ended_at(session: Session, client: User, now: datetime) -> datetime:
     """The latest of the client's last session that took place and the last entry in their
     record; `now` when there is none (one query)."""
     client_appointments = select(Appointment.id).where(Appointment.client_id == client.id)
+    client_threads = select(MessageThread.id).where(MessageThread.client_id == client.id)
     latest = session.execute(select(
         select(func.max(Appointment.starts_at))
         .where(Appointment.client_id == client.id, Appointment.starts_at <= now,
@@ -125,6 +143,8 @@ def care_ended_at(session: Session, client: User, now: datetime) -> datetime:
         .where(Programme.client_id == client.id).scalar_subquery(),
         select(func.max(SessionNote.created_at))
         .where(SessionNote.appointment_id.in_(client_appointments)).scalar_subquery(),
+        select(func.max(Message.created_at))
+        .where(Message.thread_id.in_(client_threads)).scalar_subquery(),
     )).one()
     return max((value for value in latest if value is not None), default=now)
 
@@ -184,6 +204,7 @@ def erase_client(session: Session, passwords: Passwords, actor: User, client: Us
     calendar.revoke_feed(session, client)
     session.execute(delete(MomentTime).where(MomentTime.client_id == client.id))
     session.execute(delete(OutboxMessage).where(OutboxMessage.to_addr == client.email))
+    enquiries.erase_address(session, client.email)
     # Ways to sign in beyond the password go with it: the app's key, recovery codes, passkeys.
     # The devices list (browsers and their networks) too: every one of them is signed out.
     for factor in (TwoFactor, RecoveryCode, Passkey, Device):
@@ -310,7 +331,11 @@ def _delete_records(session: Session, client_id: int) -> dict[str, int]:
     appointments = select(Appointment.id).where(Appointment.client_id == client_id)
     programmes = select(Programme.id).where(Programme.client_id == client_id)
     versions = select(ProgrammeVersion.id).where(ProgrammeVersion.programme_id.in_(programmes))
+    threads = select(MessageThread.id).where(MessageThread.client_id == client_id)
     steps = [
+        # Threads first: they point at programme versions and appointments.
+        ("messages", delete(Message).where(Message.thread_id.in_(threads))),
+        ("message_threads", delete(MessageThread).where(MessageThread.client_id == client_id)),
         ("logs", delete(CompletionLog).where(CompletionLog.client_id == client_id)),
         (None, delete(MomentTime).where(MomentTime.client_id == client_id)),
         (None, delete(ProgrammeShare).where(ProgrammeShare.client_id == client_id)),

@@ -12,13 +12,18 @@ from portal.models import IntakeForm, User
 from portal.services import audit
 from portal.services.errors import InvalidInput, PermissionDenied
 
-CONSENT_VERSION = "2026-11"
+# A new version whenever the meaning changes: clients are asked to read and agree again.
+# 2026-12: deleting an account no longer deletes health records at once (they are kept for
+# the practice's retention period, then purged), so "delete it at any time" stopped being true.
+CONSENT_VERSION = "2026-12"
 CONSENT_TEXT = (
     "I agree that the practice may keep the health information I give here, and notes from "
     "my sessions, to plan and give me safe treatment. Only my therapist can see it. It is "
-    "never shared without my permission, except where the law requires. I can ask to see, "
-    "correct or delete it at any time, and I can withdraw this consent by contacting the "
-    "practice."
+    "never shared without my permission, except where the law requires. I can see it, "
+    "download it and ask for it to be corrected at any time. If I delete my account, my "
+    "sign-in and contact details are erased straight away; my health records are kept for "
+    "the time the practice must keep them, and then deleted. I can withdraw this consent by "
+    "contacting the practice."
 )
 
 

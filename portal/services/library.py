@@ -12,8 +12,10 @@ from sqlalchemy.orm import Session, joinedload, selectinload
 
 from portal.models import (
     BODY_AREAS,
+    MOMENTS,
     Exercise,
     ExerciseLevel,
+    Moment,
     Picture,
     Practice,
     ProgrammeItem,
@@ -63,6 +65,8 @@ class ExerciseInput:
     cues: Sequence[str] = ()
     cautions: Sequence[str] = ()
     regression: str = ""
+    # The moments of the day it suits (Moment values), in any order.
+    moments: Sequence[str] = ()
     picture_path: str | None = None
     picture_id: int | None = None
     # Derived from the name when left out on create; kept as it is on update when None.
@@ -151,6 +155,9 @@ def _clean_exercise(session: Session, data: ExerciseInput) -> dict:
         raise InvalidInput("picture", "Use a drawing from static/img/exercises/.")
     if data.picture_id is not None and session.get(Picture, data.picture_id) is None:
         raise InvalidInput("picture", "That picture no longer exists. Upload it again.")
+    chosen = {str(m) for m in data.moments or ()}
+    if chosen - {m.value for m in MOMENTS}:
+        raise InvalidInput("moments", "Choose moments from the list.")
     return {
         "name": name,
         "summary": summary,
@@ -161,6 +168,8 @@ def _clean_exercise(session: Session, data: ExerciseInput) -> dict:
         "body_areas": [a for a in BODY_AREAS if a in areas],
         "hold_seconds": hold, "reps": reps, "sets": sets, "sides": sides,
         "regression": clean_text(data.regression, "regression", 1000),
+        # In the order of the day, whatever order they came in.
+        "moments": [m.value for m in MOMENTS if m.value in chosen],
         "picture_path": picture_path,
         "picture_id": data.picture_id,
     }
@@ -265,6 +274,13 @@ def exercise_usage(session: Session, exercise_id: int) -> Usage:
         .where(TemplateItem.exercise_id == exercise_id)
     ) or 0
     return Usage(programmes=programmes, templates=templates)
+
+
+def good_moments(exercise: Exercise) -> list[Moment]:
+    """The moments of the day an exercise suits, in the order of the day (values no longer
+    known are left out)."""
+    chosen = set(exercise.moments or ())
+    return [moment for moment in MOMENTS if moment.value in chosen]
 
 
 def ladder_step(exercise: Exercise, level: int) -> LadderStep:
@@ -411,13 +427,35 @@ def feature_exercise(
         exercise = get_exercise(session, exercise_id)
         if not exercise.published:
             raise InvalidInput("exercise", "Publish the exercise before featuring it.")
-    practice.featured_exercise_id = exercise.id if exercise else None
-    practice.featured_at = now if exercise else None
-    practice.updated_at = now
+    _set_featured(practice, exercise, now)
     session.flush()
     audit.record(session, actor=therapist, action="exercise.featured", now=now,
                  exercise=exercise.id if exercise else None)
     return exercise
+
+
+def feature_from_article(session: Session, exercise_id: int | None, now: datetime, *,
+                         article_id: int) -> Exercise | None:
+    """Make an exercise the exercise of the week because an article featuring it went live on
+    its date (portal.services.articles.feature_due, run by a duty: no one is acting). Nothing
+    changes when the exercise has since been deleted or unpublished; returns the exercise
+    featured, or None."""
+    practice = practice_service.current(session)
+    exercise = session.get(Exercise, exercise_id) if exercise_id is not None else None
+    if practice is None or exercise is None or not exercise.published:
+        return None
+    _set_featured(practice, exercise, now)
+    session.flush()
+    audit.record(session, actor=None, action="exercise.featured", now=now,
+                 exercise=exercise.id, article=article_id)
+    return exercise
+
+
+def _set_featured(practice: Practice, exercise: Exercise | None, now: datetime) -> None:
+    """The one place the exercise of the week is changed."""
+    practice.featured_exercise_id = exercise.id if exercise else None
+    practice.featured_at = now if exercise else None
+    practice.updated_at = now
 
 
 def record_picture(

@@ -37,7 +37,7 @@ from webauthn.helpers.structs import (
 )
 
 from portal.models import Passkey, RecoveryCode, TwoFactor, User
-from portal.services import accounts, audit, two_factor
+from portal.services import accounts, audit, security_notices, two_factor
 from portal.services.errors import InvalidInput, NotFound
 from portal.services.passwords import Passwords
 from portal.services.secret_box import SecretBox
@@ -107,9 +107,11 @@ def clean_name(raw: str) -> str:
 def register(
     session: Session, box: SecretBox, user: User, rp: RelyingParty, *, name: str,
     credential: str, challenge: bytes | None, now: datetime, ip: str | None = None,
+    device: str | None = None,
 ) -> list[str] | None:
     """Store a new passkey from the browser's answer. When it is the user's first second
-    factor, returns their new recovery codes (shown once) and ends their other sessions."""
+    factor, returns their new recovery codes (shown once) and ends their other sessions.
+    The user is emailed."""
     name = clean_name(name)
     if challenge is None:
         raise InvalidInput(None, EXPIRED)
@@ -133,6 +135,9 @@ def register(
     session.flush()
     audit.record(session, actor=user, subject=user, action="account.passkey_added", now=now,
                  ip=ip, name=name)
+    security_notices.notify(session, user, security_notices.PASSKEY_ADDED, now=now,
+                            device=device, ip=ip, name=name,
+                            turned_on=security_notices.turned_on(was_on))
     if was_on:
         return None
     audit.record(session, actor=user, subject=user, action="account.two_factor_enabled",
@@ -221,10 +226,11 @@ def is_last_factor(session: Session, user: User, passkey: Passkey) -> bool:
 def remove(
     session: Session, passwords: Passwords, box: SecretBox, user: User, passkey_id: int, *,
     password: str, code: str = "", now: datetime, ip: str | None = None,
+    device: str | None = None,
 ) -> bool:
     """Remove one of the user's passkeys, given the password. Removing the last second factor
     turns two-factor off, which needs a recovery code as well. Returns whether two-factor is
-    still on."""
+    still on. The user is emailed."""
     passkey = get_own(session, user, passkey_id)
     accounts.check_password(passwords, user, password)
     last = is_last_factor(session, user, passkey)
@@ -232,7 +238,7 @@ def remove(
         if not code.strip():
             raise InvalidInput("code", "This passkey is your only second factor: enter a "
                                        "recovery code to turn two-factor sign-in off.")
-        two_factor.check_code(session, box, user, code=code, now=now, ip=ip,
+        two_factor.check_code(session, box, user, code=code, now=now, ip=ip, device=device,
                               accept=(two_factor.RECOVERY,))
     name = passkey.name
     session.delete(passkey)
@@ -243,5 +249,8 @@ def remove(
     if last:
         audit.record(session, actor=user, subject=user, action="account.two_factor_disabled",
                      now=now, ip=ip, method="passkey", still_on=False)
+    security_notices.notify(session, user, security_notices.PASSKEY_REMOVED, now=now,
+                            device=device, ip=ip, name=name,
+                            still=security_notices.still(not last))
     session.flush()
     return not last

@@ -17,7 +17,7 @@ from portal.services.errors import InvalidInput, PermissionDenied
 # The product's default zone, and the one used while the practice's own is unknown.
 DEFAULT_ZONE = "Europe/London"
 # The longest value each text setting may have (the column sizes), for the form and here.
-LENGTHS = {"name": 120, "email": 254, "phone": 40, "address": 300}
+LENGTHS = {"name": 120, "email": 254, "phone": 40, "address": 300, "intro": 5000}
 NAME_REQUIRED = "Enter the practice name."
 ZONE_MESSAGE = "Choose a time zone from the list."
 EMAIL_MESSAGE = "Enter an email like name@example.com."
@@ -101,10 +101,11 @@ def _text(value: str | None, field: str) -> str | None:
 def update(
     session: Session, actor: User, practice: Practice, *, name: str | None, email: str | None,
     phone: str | None, address: str | None, timezone: str | None, self_registration: bool,
-    now: datetime, ip: str | None = None,
+    now: datetime, ip: str | None = None, intro: str | None = None,
 ) -> None:
     """Save the practice settings after checking each again (a form can be bypassed); the
-    audit row names who changed which settings, from where, with old and new values."""
+    audit row names who changed which settings, from where, with old and new values. The
+    front page's introduction (Markdown) is left as it is when `intro` is None."""
     if not actor.is_therapist:
         raise PermissionDenied("Only a therapist can change practice settings.")
     name = " ".join((name or "").split())
@@ -126,12 +127,16 @@ def update(
         "name": name, "email": email, "phone": phone, "address": address,
         "timezone": timezone, "self_registration": bool(self_registration),
     }
+    if intro is not None:
+        values["intro"] = _text(intro.replace("\r\n", "\n"), "intro") or ""
     changed = {key: [getattr(practice, key), value] for key, value in values.items()
                if getattr(practice, key) != value}
     for key, (_old, new) in changed.items():
         setattr(practice, key, new)
     if changed:
         practice.updated_at = now
+        # The introduction is named, not copied: a few paragraphs twice over say nothing more.
         audit.record(session, actor=actor, action="practice.updated", now=now, ip=ip,
-                     fields=sorted(changed), changes=changed)
+                     fields=sorted(changed),
+                     changes={k: v for k, v in changed.items() if k != "intro"})
     session.flush()

@@ -17,6 +17,8 @@ Rules:
   hashes per attempt would make every wrong guess cost the server about a second).
 - Turning the app off, and making new recovery codes, need the password and a code.
 - Turning two-factor on ends the user's other sessions, as a password change does.
+- Every change to the second factors, a recovery code used to sign in and the first pause
+  of a run of wrong codes email the account holder (services/security_notices.py).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from sqlalchemy import delete, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from portal.models import Passkey, RecoveryCode, TwoFactor, User
-from portal.services import accounts, audit
+from portal.services import accounts, audit, security_notices
 from portal.services.errors import Conflict, InvalidInput
 from portal.services.passwords import Passwords
 from portal.services.secret_box import SecretBox, SecretUnreadable
@@ -125,10 +127,11 @@ def setup_uri(secret: str, *, account: str, issuer: str) -> str:
 
 def confirm_app(
     session: Session, box: SecretBox, user: User, *, code: str, now: datetime,
-    ip: str | None = None,
+    ip: str | None = None, device: str | None = None,
 ) -> list[str] | None:
     """Turn the app on once it gives a right code. Returns new recovery codes when the user
-    had none left (shown once), else None. Other sessions of the user end."""
+    had none left (shown once), else None. Other sessions of the user end; the user is
+    emailed. `device` names the browser, as "Your devices" does (for the email)."""
     row = session.get(TwoFactor, user.id)
     if row is None or row.totp_on or not row.totp_secret:
         raise Conflict("Start setting up your authenticator app again.")
@@ -136,10 +139,13 @@ def confirm_app(
     if step is None:
         raise InvalidInput("code", "That code isn't right. Scan the QR code again (or type "
                                    "the key), then enter the newest code your app shows.")
+    was_on = is_on(session, user)
     row.totp_confirmed_at = now
     row.totp_last_step = step
     audit.record(session, actor=user, subject=user, action="account.two_factor_enabled",
                  now=now, ip=ip, method=APP)
+    security_notices.notify(session, user, security_notices.APP_ON, now=now, device=device,
+                            ip=ip, turned_on=security_notices.turned_on(was_on))
     return turned_on(session, box, user, now)
 
 
@@ -170,28 +176,33 @@ def current_code(secret: str, now: datetime) -> str:
 
 def disable_app(
     session: Session, passwords: Passwords, box: SecretBox, user: User, *, password: str,
-    code: str, now: datetime, ip: str | None = None,
+    code: str, now: datetime, ip: str | None = None, device: str | None = None,
 ) -> bool:
     """Turn the app off, given the password and a code (app or recovery). Without passkeys
-    two-factor is then off and the recovery codes go too. Returns whether it is still on."""
+    two-factor is then off and the recovery codes go too. Returns whether it is still on.
+    The user is emailed."""
     accounts.check_password(passwords, user, password)
     row = session.get(TwoFactor, user.id)
     if row is None or not row.totp_on:
         raise Conflict("Your authenticator app is not set up.")
-    check_code(session, box, user, code=code, now=now, ip=ip, accept=(APP, RECOVERY))
+    check_code(session, box, user, code=code, now=now, ip=ip, device=device,
+               accept=(APP, RECOVERY))
     row.totp_secret = row.totp_confirmed_at = row.totp_last_step = None
     still_on = is_on(session, user)
     if not still_on:
         session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
     audit.record(session, actor=user, subject=user, action="account.two_factor_disabled",
                  now=now, ip=ip, method=APP, still_on=still_on)
+    security_notices.notify(session, user, security_notices.APP_OFF, now=now, device=device,
+                            ip=ip, still=security_notices.still(still_on))
     session.flush()
     return still_on
 
 
 def reset(session: Session, user: User, *, now: datetime) -> None:
     """Turn every second factor off for a user who lost them all (the practice's command
-    line, once it knows who is asking); every session of the user ends."""
+    line, once it knows who is asking); every session of the user ends, and the user is
+    emailed (were it not them who asked, they hear of it)."""
     session.execute(delete(Passkey).where(Passkey.user_id == user.id))
     session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
     row = session.get(TwoFactor, user.id)
@@ -200,6 +211,7 @@ def reset(session: Session, user: User, *, now: datetime) -> None:
         _succeeded(row)
     accounts.end_sessions(session, user, now)
     audit.record(session, actor=None, subject=user, action="account.two_factor_reset", now=now)
+    security_notices.notify(session, user, security_notices.RESET, now=now)
     session.flush()
 
 
@@ -209,10 +221,12 @@ def reset(session: Session, user: User, *, now: datetime) -> None:
 def check_code(
     session: Session, box: SecretBox, user: User, *, code: str, now: datetime,
     ip: str | None = None, accept: tuple[str, ...] = (APP,), field: str = "code",
+    device: str | None = None,
 ) -> str:
     """Accept a code from the app or a recovery code (as `accept` allows); returns which kind
-    it was. A wrong one is counted, and enough of them pause code entry for a while:
-    InvalidInput(field) either way. The caller keeps the count (keep_writes)."""
+    it was. A wrong one is counted, and enough of them pause code entry for a while (the
+    first pause of a run is emailed to the user): InvalidInput(field) either way. The caller
+    keeps the count (keep_writes)."""
     row = ensure_row(session, user, now)
     if row.locked_until is not None and row.locked_until > now:
         raise InvalidInput(field, paused_message(row.locked_until, now))
@@ -231,7 +245,7 @@ def check_code(
         message = NO_APP if looks_like_app_code and not row.totp_on else WRONG_RECOVERY
     else:
         message = WRONG_CODE
-    _failed(session, row, user, now, ip)
+    _failed(session, row, user, now, ip, device)
     raise InvalidInput(field, message)
 
 
@@ -287,13 +301,18 @@ def _succeeded(row: TwoFactor) -> None:
 
 
 def _failed(session: Session, row: TwoFactor, user: User, now: datetime,
-            ip: str | None) -> None:
+            ip: str | None, device: str | None) -> None:
     row.failures += 1
     over = row.failures - FAILURES_BEFORE_PAUSE
     if over >= 0:
         row.locked_until = now + min(PAUSE_MAX, PAUSE_BASE * (2 ** min(over, 16)))
         audit.record(session, actor=None, subject=user, action="account.two_factor_paused",
                      now=now, ip=ip, failures=row.failures)
+        if over == 0:
+            # The first pause since the last right code: one email for the whole run, not
+            # one per (ever longer) pause.
+            security_notices.notify(session, user, security_notices.CODES_PAUSED, now=now,
+                                    device=device, ip=ip, failures=row.failures)
     session.flush()
 
 
@@ -330,17 +349,37 @@ def issue_recovery_codes(session: Session, box: SecretBox, user: User,
 
 def renew_recovery_codes(
     session: Session, passwords: Passwords, box: SecretBox, user: User, *, password: str,
-    code: str, now: datetime, ip: str | None = None,
+    code: str, now: datetime, ip: str | None = None, device: str | None = None,
 ) -> list[str]:
-    """New recovery codes (the old ones stop working), given the password and a code."""
+    """New recovery codes (the old ones stop working), given the password and a code. The
+    user is emailed (without the codes)."""
     accounts.check_password(passwords, user, password)
     if not is_on(session, user):
         raise Conflict("Turn on two-factor sign-in first.")
-    check_code(session, box, user, code=code, now=now, ip=ip, accept=(APP, RECOVERY))
+    check_code(session, box, user, code=code, now=now, ip=ip, device=device,
+               accept=(APP, RECOVERY))
     codes = issue_recovery_codes(session, box, user, now)
     audit.record(session, actor=user, subject=user, action="account.recovery_codes_renewed",
                  now=now, ip=ip)
+    security_notices.notify(session, user, security_notices.RECOVERY_CODES, now=now,
+                            device=device, ip=ip)
     return codes
+
+
+def sign_in_with_recovery_code(
+    session: Session, box: SecretBox, user: User, *, code: str, now: datetime,
+    ip: str | None = None, device: str | None = None,
+) -> int:
+    """The second step of signing in with a recovery code (spent by this): InvalidInput as
+    check_code says when it is wrong. The user is emailed, since a recovery code is what
+    someone who has only the password and a stolen sheet of codes would use. Returns how many
+    codes are left."""
+    check_code(session, box, user, code=code, now=now, ip=ip, device=device,
+               accept=(RECOVERY,))
+    left = recovery_codes_left(session, user)
+    security_notices.notify(session, user, security_notices.RECOVERY_SIGN_IN, now=now,
+                            device=device, ip=ip, left=security_notices.codes_left(left))
+    return left
 
 
 def _use_recovery_code(session: Session, box: SecretBox, user: User, code: str,

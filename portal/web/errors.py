@@ -96,6 +96,9 @@ def render_unavailable(error: BaseException) -> Response:
         practice=None, current_endpoint="",
         current_user=login_manager.anonymous_user(),
         get_flashed_messages=lambda **_: (),
+        # A browser still to forget its offline Today (sessions.FORGET) does so on the next
+        # page that works: the note stays in its session.
+        forget_this_device=lambda: False,
     )
     return current_app.response_class(
         page, 503, {"Retry-After": str(RETRY_AFTER_SECONDS)}, mimetype="text/html"

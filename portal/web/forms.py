@@ -5,7 +5,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from flask_wtf import FlaskForm
-from wtforms import IntegerField, PasswordField, StringField
+from wtforms import DateField, IntegerField, PasswordField, StringField, TimeField
 from wtforms.validators import DataRequired, EqualTo, Length, NumberRange, Regexp
 
 try:
@@ -151,11 +151,48 @@ def limit_attrs(limit) -> dict[str, object]:
     return {"inputmode": "numeric", "min": limit.low, "max": limit.high}
 
 
+# No id or count in the database goes past a 32-bit INTEGER (PostgreSQL's primary keys); a
+# bigger number from a form would make the query itself fail (SQLite refuses past 64 bits).
+LARGEST_NUMBER = 2**31 - 1
+
+
 def int_or_none(value):
-    """Coerce a posted choice to int without failing, so the service can name the problem."""
+    """Coerce a posted number to int without failing, so the service can name the problem:
+    None when blank, not a whole number, or larger than any id or count can be."""
     if value is None or value == "":
         return None
     try:
-        return int(value)
+        number = int(value)
     except (TypeError, ValueError):
         return None
+    return number if abs(number) <= LARGEST_NUMBER else None
+
+
+class ClockField(TimeField):
+    """An HH:MM time input; blank is None, a bad value says what to type."""
+
+    def process_formdata(self, valuelist):
+        raw = valuelist[0].strip() if valuelist else ""
+        if not raw:
+            self.data = None
+            return
+        try:
+            super().process_formdata([raw])
+        except ValueError as exc:
+            self.data = None
+            raise ValueError("Enter a time like 09:30.") from exc
+
+
+class DayField(DateField):
+    """A date input; blank is None, a bad value says what to type."""
+
+    def process_formdata(self, valuelist):
+        raw = valuelist[0].strip() if valuelist else ""
+        if not raw:
+            self.data = None
+            return
+        try:
+            super().process_formdata([raw])
+        except ValueError as exc:
+            self.data = None
+            raise ValueError("Enter a date like 2026-03-04.") from exc

@@ -20,20 +20,30 @@ CSP = "; ".join([
 ])
 
 
+_EVERYWHERE = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=(), usb=()",
+}
+_IN_PRODUCTION = {**_EVERYWHERE,
+                  "Strict-Transport-Security": "max-age=63072000; includeSubDomains"}
+
+
+def baseline(production: bool) -> dict[str, str]:
+    """The security headers every response carries, pages and static files alike (WhiteNoise
+    serves the latter before Flask sees them: portal/web/static_files.py)."""
+    return _IN_PRODUCTION if production else _EVERYWHERE
+
+
 def apply(response: Response) -> Response:
     """after_request: strict CSP, no sniffing, no framing, no caching of dynamic pages."""
     headers = response.headers
-    headers.setdefault("Content-Security-Policy", CSP)
-    headers.setdefault("X-Content-Type-Options", "nosniff")
-    headers.setdefault("X-Frame-Options", "DENY")
-    headers.setdefault("Referrer-Policy", "same-origin")
-    headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-    headers.setdefault("Cross-Origin-Resource-Policy", "same-origin")
-    headers.setdefault(
-        "Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=(), usb=()"
-    )
-    if current_app.config["PORTAL_ENV"] == "production":
-        headers.setdefault("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+    for name, value in baseline(current_app.config["PORTAL_ENV"] == "production").items():
+        headers.setdefault(name, value)
     # Pages can carry health data: never keep them in a shared or browser cache. A view may
     # opt in to the browser's own cache by marking its response private (uploaded exercise
     # pictures, which carry no personal data); shared caches still keep out.

@@ -1,12 +1,13 @@
-"""Absolute links sent by email: signed set-password links (invitations, password resets) and
-the pages the booking emails point to."""
+"""Absolute links sent by email: signed set-password links (invitations, password resets),
+the pages the booking emails point to, and the conversation a message is waiting in."""
 
 from __future__ import annotations
 
 from flask import url_for
 
-from portal.models import Appointment, User
+from portal.models import Appointment, MessageThread, User
 from portal.services.booking import EmailLinks
+from portal.services.messages import MessageLinks
 from portal.services.tokens import INVITE, RESET
 from portal.web.deps import tokens
 
@@ -46,3 +47,17 @@ def book_again_link(appointment: Appointment) -> str:
 
 # What the booking service is given to put links in its emails (used inside a request).
 BOOKING_LINKS = EmailLinks(appointment=appointment_link, book_again=book_again_link)
+
+
+def thread_link(thread: MessageThread) -> str:
+    """The conversation itself: sign-in comes first for someone signed out."""
+    return url_for("messages.thread", thread_id=thread.id, _external=True)
+
+
+def message_settings_link() -> str:
+    """The account page, where the "message waiting" emails are turned off."""
+    return url_for("account.index", _anchor="message-emails", _external=True)
+
+
+# What the messages service is given to put links in its emails (used inside a request).
+MESSAGE_LINKS = MessageLinks(thread=thread_link, account=message_settings_link)

@@ -24,6 +24,10 @@ from portal.web.deps import client_ip, now
 # on a shared phone finds nothing of the last one's Today. Not "cookies": the device cookie
 # that vouches for this browser at sign-in (see login_guard) stays.
 CLEAR_SITE_DATA = '"cache", "storage"'
+# Noted in the (signed-out) session of a browser whose sign-in was ended elsewhere ("Your
+# devices", sign out everywhere, a new password, a deactivated or erased account), until the
+# browser confirms it has forgotten what it kept for offline use (static/js/forget.js).
+FORGET = "forget_this_device"
 
 
 def lifetimes() -> devices.Lifetimes:
@@ -61,6 +65,14 @@ def load_user(user_id: str) -> User | None:
 def current_device():
     """The device row of this request's session (None when nobody is signed in)."""
     return g.get("device") if current_user.is_authenticated else None
+
+
+def device_name() -> str:
+    """This browser as "Your devices" names it ("Chrome on Android"): its device row's name
+    when signed in, else read from its User-Agent the same way (the sign-in steps)."""
+    device = current_device()
+    return device.description if device is not None else devices.describe(
+        request.user_agent.string)
 
 
 def start(user: User, *, remember: bool) -> None:
@@ -102,6 +114,19 @@ def end(*, clear_site_data: bool = False) -> None:
         after_this_request(_clear_site_data)
 
 
+def must_forget() -> bool:
+    """Whether this browser was signed out from elsewhere and has not yet confirmed that it
+    forgot what it kept for offline use (base.html then loads static/js/forget.js)."""
+    return bool(session.get(FORGET))
+
+
+def forgotten() -> None:
+    """The browser forgot what it kept (or is told to now, by this response's
+    Clear-Site-Data, should its script have missed anything)."""
+    session.pop(FORGET, None)
+    after_this_request(_clear_site_data)
+
+
 def _clear_site_data(response):
     response.headers["Clear-Site-Data"] = CLEAR_SITE_DATA
     return response
@@ -111,10 +136,14 @@ def enforce_timeouts():
     """before_request: sign out sessions idle or old beyond the configured limits, forget
     sessions whose device was signed out, and note when each device was last seen."""
     if not current_user.is_authenticated:
-        if "_user_id" in session:
-            # Signed out elsewhere (this device, or everywhere): drop the dead cookies.
+        remembered = current_app.config["REMEMBER_COOKIE_NAME"] in request.cookies
+        if "_user_id" in session or (remembered and session.get("_remember") != "clear"):
+            # Signed out elsewhere (this device, or everywhere), or the account changed: drop
+            # the dead cookies, and have the browser forget the Today it kept for offline
+            # use, which it would otherwise go on showing to whoever holds the phone.
             session.clear()
             session["_remember"] = "clear"
+            session[FORGET] = True
         return
     current = now().timestamp()
     if "login_at" not in session:

@@ -11,14 +11,25 @@
 //   client_key and the practice's date, and "Saved on this phone" is shown. Kept entries are
 //   sent again when the connection returns and on the next page load, with the same fields;
 //   the server stores a client_key once, so a log can never be counted twice.
+// - "Done, felt fine" (quick-log.js): sent in place, or kept the same way. The home page
+//   loads this module too, for those taps, its banner and sending what was kept.
 
-import { available, csrfFrom, keep, kept as keptFor, sendKept } from "./offline-queue.js";
+import {
+  available,
+  csrfFrom,
+  freshKey,
+  keep,
+  kept as keptFor,
+  practiceDate,
+  sendKept,
+} from "./offline-queue.js";
+import { enhanceQuickLogs } from "./quick-log.js";
 
 const hook = document.querySelector("script[data-offline]");
 const root = document.documentElement;
 
 const SENT_NOTE = "portal-offline-sent";
-// Also forgotten by signout.js: keep the two names the same.
+// Also forgotten by offline-queue.js (forgetKeptPages): keep the two names the same.
 const PRECACHED = "portal-offline-precached";
 // Today asks for fresh copies of the pages it links to at most this often (a page opened
 // online refreshes its own copy every time anyway).
@@ -32,6 +43,7 @@ const MISSING = {
 const config = hook ? {
   sw: hook.dataset.offlineSw,
   scope: hook.dataset.offlineScope || "/programme/",
+  home: hook.dataset.offlineHome || "/",
   user: hook.dataset.offlineUser || "",
   timeZone: hook.dataset.offlineTimezone || undefined,
 } : null;
@@ -40,26 +52,6 @@ const config = hook ? {
 const kept = () => keptFor(config.user);
 
 // --- small helpers ---------------------------------------------------------------------------
-
-function freshKey() {
-  if (crypto.randomUUID) return crypto.randomUUID().replaceAll("-", "");
-  return Array.from(crypto.getRandomValues(new Uint8Array(16)),
-    (byte) => byte.toString(16).padStart(2, "0")).join("");
-}
-
-// Today's date in the practice's time zone, as the server counts days (YYYY-MM-DD).
-function practiceDate() {
-  const options = { year: "numeric", month: "2-digit", day: "2-digit" };
-  let parts;
-  try {
-    parts = new Intl.DateTimeFormat("en-CA", { ...options, timeZone: config.timeZone })
-      .formatToParts(new Date());
-  } catch {
-    parts = new Intl.DateTimeFormat("en-CA", options).formatToParts(new Date());
-  }
-  const part = (type) => parts.find((p) => p.type === type).value;
-  return `${part("year")}-${part("month")}-${part("day")}`;
-}
 
 function asOf(iso) {
   const when = new Date(iso);
@@ -174,7 +166,7 @@ function entryFrom(form) {
       both: data.feedback || "" },
     note: data.note || "",
     moment: data.moment || "",
-    local_date: practiceDate(),
+    local_date: practiceDate(config.timeZone),
     queued_at: new Date().toISOString(),
     fields,
   };
@@ -197,7 +189,10 @@ function showSaved(form) {
   link.textContent = "Back to Today";
   back.append(link);
   box.append(p, back);
-  form.hidden = true;
+  // The one-tap form beside it would be a second log of the same exercise.
+  for (const part of section.querySelectorAll("form, .log-card__quick, .log-card__detail")) {
+    part.hidden = true;
+  }
   section.append(box);
   box.focus();
 }
@@ -222,15 +217,27 @@ async function keepOffline(form) {
   await describeOffline().catch(() => {});
 }
 
+// A kept copy opened from "Tell us how it felt" after a tap kept on this phone: the address
+// names the tap's key (log=...) and the moment, which the copy's form may not have.
+function fromAddress(name, pattern) {
+  const value = new URLSearchParams(location.search).get(name) || "";
+  return pattern.test(value) ? value : "";
+}
+
 function enhanceLogForm() {
   const form = logForm();
   if (!form || !available()) return;
   if (root.hasAttribute("data-offline-copy") && form.elements.client_key) {
     // A kept copy is opened again and again: each opening is a new log, so a new key.
-    form.elements.client_key.value = freshKey();
+    form.elements.client_key.value = fromAddress("log", /^[A-Za-z0-9_-]{8,64}$/) || freshKey();
+    const moment = fromAddress("moment", /^[a-z_]{1,20}$/);
+    if (moment && form.elements.moment) form.elements.moment.value = moment;
   }
   let busy = false;
-  form.addEventListener("submit", async (event) => {
+  // On the document, so the form still works after a one-tap log replaced its card.
+  document.addEventListener("submit", async (event) => {
+    const form = event.target;
+    if (!(form instanceof HTMLFormElement) || form !== logForm()) return;
     if (event.defaultPrevented) return;
     if (busy) {
       event.preventDefault();
@@ -277,7 +284,14 @@ const freshCsrf = () => csrfFrom(config.scope);
 
 async function replay() {
   if (!navigator.onLine || !available()) return;
-  const { sent, refused } = await sendKept(config.user, freshCsrf);
+  const { sent, refused, signedOut } = await sendKept(config.user, freshCsrf);
+  if (signedOut) {
+    // This phone's sign-in has ended (here or elsewhere): the page shown is a kept copy,
+    // which must not stay on screen or in the cache. Today answers with the sign-in page,
+    // and the service worker and forget.js clear what was kept.
+    location.assign(config.scope);
+    return;
+  }
   if (!sent && !refused) return;
   const lines = [];
   if (sent) {
@@ -289,8 +303,8 @@ async function replay() {
       "1 log saved on this phone couldn't be sent: that exercise is no longer in your programme, or the day is too long ago.",
       "{n} logs saved on this phone couldn't be sent: those exercises are no longer in your programme, or the days are too long ago.")]);
   }
-  if (sent && location.pathname === config.scope) {
-    // Reload Today so the ticks and progress include what was just sent.
+  if (sent && (location.pathname === config.scope || location.pathname === config.home)) {
+    // Reload Today (or home) so the ticks and progress include what was just sent.
     sessionStorage.setItem(SENT_NOTE, JSON.stringify(lines));
     location.reload();
     return;
@@ -333,6 +347,10 @@ function programmePages() {
 
 async function setUpWorker() {
   if (!("serviceWorker" in navigator) || !config.sw) return;
+  // Only pages the worker keeps register it (not the home page, which loads this module for
+  // its one-tap logs): registered from elsewhere, it could finish installing just as Today
+  // opens, too late to take charge of it.
+  if (!location.pathname.startsWith(config.scope)) return;
   try {
     await navigator.serviceWorker.register(config.sw, { scope: config.scope });
   } catch {
@@ -372,6 +390,13 @@ if (config) {
   markOfflineCopy();
   showSentAfterReload();
   enhanceLogForm();
+  enhanceQuickLogs({
+    user: config.user,
+    timeZone: config.timeZone,
+    keptCopy: root.hasAttribute("data-offline-copy"),
+    notice,
+    onKept: () => quietly(describeOffline()),
+  });
   quietly(describeOffline());
   window.addEventListener("offline", () => quietly(describeOffline()));
   window.addEventListener("online", () => {

@@ -6,26 +6,12 @@
 // logs; then it deletes the kept Today pages itself, for browsers that ignore the header;
 // then it signs out. If some logs can't be sent (no connection), it says so and signs out
 // only when the button is pressed again. Without JavaScript the form is sent as it is.
+// (A phone signed out from another device has no sign-out to press: forget.js.)
 
-import { sendKept } from "./offline-queue.js";
+import { forgetKeptPages, sendKept } from "./offline-queue.js";
 
 const script = document.querySelector("script[data-signout-user]");
 const user = script ? script.dataset.signoutUser : "";
-// The names offline.js and sw.js use for what they keep.
-const PRECACHED = "portal-offline-precached";
-const CACHE_PREFIX = "portal-programme-";
-
-async function forgetKeptPages() {
-  try {
-    localStorage.removeItem(PRECACHED);
-  } catch {
-    // storage switched off: nothing was kept
-  }
-  if (!("caches" in window)) return;
-  const names = await caches.keys();
-  await Promise.all(names.filter((name) => name.startsWith(CACHE_PREFIX))
-    .map((name) => caches.delete(name)));
-}
 
 function warn(count) {
   const main = document.querySelector("main") || document.body;

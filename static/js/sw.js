@@ -3,9 +3,13 @@
 // - When the client opens Today, the page (static/js/offline.js) sends the addresses of Today
 //   and the exercise pages it links to; they are fetched and kept, with the styles, scripts
 //   and pictures they use, in one cache per signed-in client.
-// - Online, every page and asset comes from the network first, and the kept copy is
-//   refreshed; offline (or when the network doesn't answer in time), the kept copy is served,
-//   marked with data-offline-copy="<when it was saved>" on <html> so the page can say so.
+// - Online, every page comes from the network first, and the kept copy is refreshed; offline
+//   (or when the network doesn't answer in time), the kept copy is served, marked with
+//   data-offline-copy="<when it was saved>" on <html> so the page can say so.
+// - Styles, scripts and pictures have content-hashed names (portal/web/static_files.py),
+//   served as immutable: a kept one is served as it is, since that name never changes
+//   content. A page refreshed online may name new ones: they are kept as that page loads
+//   them, and each precache drops those no kept page uses any more.
 // - Only GET requests are handled: a log sent while offline is kept by offline.js, never
 //   here, and replayed with the same client_key, so the server stores it once.
 // - Signing out (a page of the scope answered with a redirect, i.e. to the login page) or
@@ -54,6 +58,11 @@ function isHtml(response) {
   return (response.headers.get("Content-Type") || "").startsWith("text/html");
 }
 
+// A hashed asset: its name changes with its content, so a kept copy is never out of date.
+function isImmutable(response) {
+  return /\bimmutable\b/.test(response.headers.get("Cache-Control") || "");
+}
+
 // The styles, scripts and pictures a kept page loads (its <link>, <script> and <img>).
 function subresources(html, base) {
   const found = new Set();
@@ -63,6 +72,36 @@ function subresources(html, base) {
     if (sameOrigin(url) && !inScope(url)) found.add(url.href);
   }
   return found;
+}
+
+// Every asset the kept pages load.
+async function assetsOfKeptPages(cache) {
+  const used = new Set();
+  for (const request of await cache.keys()) {
+    const url = new URL(request.url);
+    if (!inScope(url)) continue;
+    const kept = await cache.match(request);
+    if (kept) for (const asset of subresources(await kept.text(), url)) used.add(asset);
+  }
+  return used;
+}
+
+// The site's stylesheet as the kept pages link it (its name changes with its content).
+async function keptStylesheet(cache) {
+  if (!cache) return null;
+  for (const request of await cache.keys()) {
+    if (!inScope(new URL(request.url))) continue;
+    const kept = await cache.match(request);
+    const link = kept && /<link\b[^>]*\brel="stylesheet"[^>]*\bhref="([^"]+)"/i.exec(await kept.text());
+    if (link) return new URL(link[1].replaceAll("&amp;", "&"), request.url).pathname;
+  }
+  return null;
+}
+
+// Whether a request comes from a page of the scope (whose assets are kept with it).
+async function fromScopePage(event) {
+  const client = event.clientId ? await self.clients.get(event.clientId) : null;
+  return Boolean(client && inScope(new URL(client.url)));
 }
 
 async function precache(message) {
@@ -116,6 +155,13 @@ async function precache(message) {
       // The next visit tries again.
     }
   }
+  // Assets of an earlier release (other hashed names) leave once no kept page uses them;
+  // those of a page that could not be refreshed just now stay with its kept copy.
+  const used = await assetsOfKeptPages(cache);
+  for (const request of await cache.keys()) {
+    const url = new URL(request.url);
+    if (!inScope(url) && !used.has(url.href)) await cache.delete(request);
+  }
   return { pages: keptPages, assets: keptAssets };
 }
 
@@ -129,14 +175,15 @@ async function offlineCopy(kept) {
   return new Response(marked, { status: 200, headers });
 }
 
-function offlinePage() {
+function offlinePage(stylesheet) {
+  const styles = stylesheet ? `<link rel="stylesheet" href="${stylesheet}">` : "";
   const html = `<!doctype html>
 <html lang="en-GB">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>You're offline</title>
-<link rel="stylesheet" href="/static/css/portal.css">
+${styles}
 </head>
 <body>
 <main id="main" class="page page--narrow">
@@ -163,10 +210,17 @@ function timeout(ms) {
 }
 
 // Network first; the kept copy when the network fails (or is too slow and a copy exists).
+// A kept hashed asset is served at once: the network could only send the same bytes.
 async function networkFirst(event, { page }) {
   const request = event.request;
   const cache = await keptCache();
-  const kept = cache ? await cache.match(request, { ignoreVary: true }) : undefined;
+  let kept = cache ? await cache.match(request, { ignoreVary: true }) : undefined;
+  if (!page && kept && isImmutable(kept)) return kept;
+  if (!kept && cache && page) {
+    // The same page with another query ("Tell us how it felt" after a tap kept offline adds
+    // log=<key>): its kept copy will do, and offline.js reads the query from the address.
+    kept = await cache.match(request, { ignoreVary: true, ignoreSearch: true });
+  }
   const network = fetch(request);
   const update = network.then(async (response) => {
     if (page && response.type === "opaqueredirect") {
@@ -174,8 +228,10 @@ async function networkFirst(event, { page }) {
       await forgetAll();
     } else if (cache && response.ok && (!page || isHtml(response))) {
       const url = request.url;
-      if (page) await cache.put(url, await stamped(response.clone()));
-      else if (kept) await cache.put(url, response.clone());
+      // Cloned at once: the page starts reading the response as soon as it is returned.
+      const copy = response.clone();
+      if (page) await cache.put(url, await stamped(copy));
+      else if (kept || await fromScopePage(event)) await cache.put(url, copy);
     }
   }).catch(() => {});
   event.waitUntil(update);
@@ -186,7 +242,7 @@ async function networkFirst(event, { page }) {
     // Offline: fall through to the kept copy.
   }
   if (kept) return page ? offlineCopy(kept) : kept;
-  return page ? offlinePage() : Response.error();
+  return page ? offlinePage(await keptStylesheet(cache)) : Response.error();
 }
 
 self.addEventListener("install", () => {

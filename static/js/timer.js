@@ -1,7 +1,8 @@
 // Guided follow-along for one exercise (templates/programme/item.html).
 //
 // A get-ready countdown, the hold for the first side, a "Switch sides" cue, the second side,
-// rounds with a short rest between, then "Done — log it". Reps-based items get a "Do N reps"
+// rounds with a short rest between, then "Done, felt fine" (a one-tap log, sent by
+// quick-log.js) and "Tell us how it felt" (the log form below). Reps-based items get a "Do N reps"
 // step with a Done button instead of a countdown. Everything the timer needs comes from
 // data-* attributes on the [data-timer] section (the CSP forbids inline scripts); without
 // this module the section stays hidden and the page is the steps and the log form.
@@ -83,7 +84,7 @@ class GuidedTimer {
     for (const el of root.querySelectorAll("[data-timer-action]")) {
       this.buttons[el.dataset.timerAction] = el;
     }
-    this.logTarget = document.getElementById("log");
+    this.end = find("[data-timer-end]");
 
     this.index = -1;
     this.state = "idle"; // idle | running | paused | waiting (a reps step) | done
@@ -126,20 +127,28 @@ class GuidedTimer {
   }
 
   bind() {
-    const { start, next, pause, stop, log } = this.buttons;
+    const { start, next, pause, stop } = this.buttons;
     start.addEventListener("click", () => this.start());
     next.addEventListener("click", () => this.advance(clock(), true));
     pause.addEventListener("click", () => (this.state === "paused" ? this.resume() : this.pause()));
     stop.addEventListener("click", () => this.stop());
-    log.addEventListener("click", (event) => {
-      if (!this.logTarget) return;
+    // "Tell us how it felt" goes to the log form, and takes focus there. On the section, as
+    // the links inside are replaced after a one-tap log.
+    this.end.addEventListener("click", (event) => {
+      const link = event.target.closest('a[href="#log"]');
+      const target = document.getElementById("log");
+      if (!link || !target) return;
       event.preventDefault();
-      this.logTarget.scrollIntoView({ behavior: REDUCED_MOTION.matches ? "auto" : "smooth" });
-      this.logTarget.focus({ preventScroll: true });
+      target.scrollIntoView({ behavior: REDUCED_MOTION.matches ? "auto" : "smooth" });
+      target.focus({ preventScroll: true });
     });
     this.soundButton.addEventListener("click", () => {
       this.sound = !this.sound;
       this.soundButton.setAttribute("aria-pressed", String(this.sound));
+    });
+    // Logged in one tap (quick-log.js replaced the end's buttons): the hint moves on.
+    document.addEventListener("portal:logged", () => {
+      if (this.state === "done") this.render();
     });
     document.addEventListener("visibilitychange", () => {
       if (document.visibilityState === "hidden") {
@@ -230,10 +239,10 @@ class GuidedTimer {
     this.stopTicking();
     this.releaseWake();
     this.state = "done";
-    this.announce(`All done. Well done! Now log how ${this.name} felt.`);
+    this.announce(`All done. Well done! If ${this.name} felt fine, log it in one tap.`);
     this.beep([660, 880, 1100]);
     this.render();
-    this.focusControl("log");
+    this.focusControl("end");
   }
 
   tick() {
@@ -322,7 +331,9 @@ class GuidedTimer {
       this.phaseOut.textContent = "All done";
       this.countOut.textContent = "✓";
       this.unitOut.textContent = "well done";
-      this.hintOut.textContent = "How did it feel? Log it below: nothing, mild tension or pain.";
+      this.hintOut.textContent = this.end.querySelector("[data-timer-logged]")
+        ? "Logged. If it didn't feel fine after all, tell us how it felt."
+        : "Felt fine? Log it in one tap. Tension or pain: tell us how it felt.";
       this.setRing(1);
     } else if (step.kind === "reps") {
       this.phaseOut.textContent = step.side ? `Reps · ${this.sideName(step.side)}` : "Reps";
@@ -396,7 +407,7 @@ class GuidedTimer {
   }
 
   showButtons() {
-    const { start, next, pause, stop, log } = this.buttons;
+    const { start, next, pause, stop } = this.buttons;
     const state = this.state;
     start.hidden = !(state === "idle" || state === "done");
     start.textContent = state === "done" ? "Start again" : "Start";
@@ -408,15 +419,15 @@ class GuidedTimer {
     pause.classList.toggle("button--primary", state === "paused");
     pause.classList.toggle("button--secondary", state !== "paused");
     stop.hidden = state === "idle" || state === "done";
-    log.hidden = state !== "done";
+    this.end.hidden = state !== "done";
   }
 
   // Keep keyboard and screen-reader users on a control when the one they pressed goes away.
   focusControl(name) {
     const active = document.activeElement;
     if (active && active !== document.body && !this.root.contains(active)) return;
-    const target = this.buttons[name];
-    if (target && !target.hidden) target.focus({ preventScroll: true });
+    const target = name === "end" ? this.end.querySelector("button, a[href]") : this.buttons[name];
+    if (target && !target.closest("[hidden]")) target.focus({ preventScroll: true });
   }
 
   // --- cues: sound and vibration, where the device allows ------------------------------------

@@ -53,6 +53,12 @@ class Visit:
 
 
 ANONYMOUS = [
+    Visit("/"),
+    Visit("/articles/"),
+    Visit(f"/articles/{demo.HIP_ARTICLE_SLUG}"),
+    Visit(f"/ask?article={demo.HIP_ARTICLE_SLUG}"),
+    Visit("/ask", state="send_empty"),
+    Visit("/ask/sent"),
     Visit("/auth/login"),
     Visit("/auth/login", state="wrong_password"),
     Visit("/auth/forgot"),
@@ -93,11 +99,19 @@ CLIENT = [
     Visit("/sheet/moments"),
     Visit("/account/two-factor"),
     Visit("/account/two-factor/app"),
+    Visit("/messages/"),
+    Visit("/messages/new"),
+    Visit("/messages/new", state="send_empty"),
+    Visit("/messages/new?item={item_id}"),
+    Visit("/messages/new?appointment={appointment}"),
+    Visit("{thread}"),
+    Visit("{thread}", state="send_empty"),
     Visit("/account/data"),
     Visit("/account/data", javascript=False),
     Visit("/account/views"),
     Visit("/account/delete"),
     Visit("/account/delete", state="send_empty"),
+    Visit(f"/articles/{demo.HIP_ARTICLE_SLUG}"),
 ]
 CLIENT_AT_LIMIT = [  # the same client once the practice allows one upcoming session
     Visit("/booking/"),
@@ -111,6 +125,12 @@ THERAPIST = [
     Visit("/dashboard/clients?q=&filter=pain"),
     Visit("/dashboard/clients/{client}"),
     Visit("/dashboard/clients/{client}/audit"),
+    Visit("/messages/"),
+    Visit("/messages/?filter=all"),
+    Visit("{thread}"),
+    Visit("{thread}", state="send_empty"),
+    Visit("{thread}", javascript=False),
+    Visit("{builder_picked}"),
     Visit("/dashboard/settings"),
     Visit("/settings/emails"),
     Visit("/diary/days"),
@@ -128,6 +148,19 @@ THERAPIST = [
     Visit("/library/{exercise}"),
     Visit("/library/{exercise}/edit"),
     Visit("/library/{exercise}/delete"),
+    Visit("/writing/"),
+    Visit("/writing/new"),
+    Visit("/writing/new", state="send_empty"),
+    Visit("/writing/{article}"),
+    Visit("/writing/{draft}"),
+    Visit("/writing/{article}/edit"),
+    Visit("/writing/{article}/edit", state="preview"),
+    Visit("/writing/front-page"),
+    Visit("/enquiries/"),
+    Visit("/enquiries/{enquiry}"),
+    Visit("/enquiries/{enquiry}", state="reply_empty"),
+    Visit("/enquiries/{enquiry}/delete"),
+    Visit("/enquiries/?status=done"),
     Visit("/account/"),
     Visit("/account/password"),
     Visit("/account/password", state="send_empty"),
@@ -215,7 +248,20 @@ def _new_codes(page) -> None:
     expect(page.get_by_role("heading", name="Save your recovery codes")).to_be_visible()
 
 
+def _preview(page) -> None:
+    page.get_by_role("button", name="Preview").click()
+    expect(page.get_by_role("heading", name="Preview: not saved yet")).to_be_visible()
+
+
+def _reply_empty(page) -> None:
+    page.evaluate("() => document.querySelectorAll('form').forEach(f => f.noValidate = true)")
+    page.get_by_role("button", name="Send reply").click()
+    expect(page.locator("[aria-invalid=true]").first).to_be_attached()
+
+
 STATES: dict[str, Callable] = {
+    "preview": _preview,
+    "reply_empty": _reply_empty,
     "send_empty": _send_empty,
     "erase": _erase,
     "wrong_password": _wrong_password,
@@ -277,6 +323,9 @@ def _client_ids(page, live_server, ids: dict) -> dict:
     free time."""
     page.goto(live_server.url("/programme/"))
     found = {"item": _href(page, "a", r"^/programme/items/\d+")}
+    found["item_id"] = re.search(r"\d+", found["item"]).group(0)
+    page.goto(live_server.url("/messages/"))
+    found["thread"] = _href(page, "a", r"^/messages/\d+$")
     page.goto(live_server.url("/appointments/"))
     found["appointment"] = re.search(
         r"\d+", _href(page, "a", r"^/appointments/\d+/cancel$")).group(0)
@@ -292,9 +341,22 @@ def _client_ids(page, live_server, ids: dict) -> dict:
 
 
 def _therapist_ids(page, live_server) -> dict:
-    """An exercise in the library (its page, edit and delete pages)."""
+    """An exercise in the library (its page, edit and delete pages), the published article and
+    the draft in Writing, and the enquiry waiting."""
     page.goto(live_server.url("/library/"))
-    return {"exercise": re.search(r"\d+", _href(page, "a", r"^/library/\d+$")).group(0)}
+    found = {"exercise": re.search(r"\d+", _href(page, "a", r"^/library/\d+$")).group(0)}
+    # Alex's conversation about the hip flexor stretch, and the programme form it leads to
+    # with the exercise picked out.
+    page.goto(live_server.url("/messages/"))
+    page.get_by_role("link", name=re.compile("Kneeling hip flexor")).first.click()
+    found["thread"] = re.sub(r"^https?://[^/]+", "", page.url)
+    found["builder_picked"] = _href(page, ".thread-aside a", r"^/programmes/\d+\?exercise=")
+    page.goto(live_server.url("/writing/"))
+    found["article"] = _href(page, "li:has(.badge--ok) a", r"^/writing/\d+$").rsplit("/", 1)[1]
+    found["draft"] = _href(page, "li:has(.badge--muted) a", r"^/writing/\d+$").rsplit("/", 1)[1]
+    page.goto(live_server.url("/enquiries/"))
+    found["enquiry"] = _href(page, "a", r"^/enquiries/\d+$").rsplit("/", 1)[1]
+    return found
 
 
 def _anonymous_ids(new_page, live_server, outbox) -> dict:

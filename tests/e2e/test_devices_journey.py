@@ -1,7 +1,10 @@
 """Devices in a real browser: a client signed in on a phone and a laptop signs the phone out
 from the laptop's "Your devices", and the phone's next page is the sign-in page. Signing out
 on a phone with a log still kept offline sends the log first (once), then the browser
-forgets the site's storage: the kept Today is gone, offline and online."""
+forgets the site's storage: the kept Today is gone, offline and online. A phone signed out
+from the laptop forgets its kept Today (and the logs it can no longer send, saying how many)
+as soon as it next reaches the server, whichever page it opens, or when a kept page left open
+finds the connection back."""
 
 from __future__ import annotations
 
@@ -12,8 +15,14 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.conftest import TEST_PASSWORD
-from tests.e2e.conftest import DESKTOP, sign_in
-from tests.e2e.test_offline_journey import LONDON, logs, set_up_programme, wait_for_logs
+from tests.e2e.conftest import DESKTOP, axe_check, sign_in
+from tests.e2e.test_offline_journey import (
+    LONDON,
+    NOTE,
+    logs,
+    set_up_programme,
+    wait_for_logs,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -84,8 +93,12 @@ def test_a_device_signed_out_from_another_is_signed_out(live_server, new_page, m
     expect(devices.get_by_role("listitem")).to_have_count(1)
     review(laptop, "devices-02-phone-signed-out")
 
+    # The phone was on its home page: signed out, it gets what any visitor gets there (the
+    # practice's front page), and a private page sends it to sign in.
     phone.reload()
-    expect(phone).to_have_url(re.compile(r"/auth/login\?next=%2F$"))
+    expect(phone.get_by_role("heading", name=re.compile("Hello"))).to_have_count(0)
+    phone.goto(live_server.url("/account/"))
+    expect(phone).to_have_url(re.compile(r"/auth/login\?next=%2Faccount%2F$"))
     expect(phone.get_by_role("heading", name="Sign in")).to_be_visible()
     laptop.reload()
     expect(laptop.get_by_role("heading", name="Your account")).to_be_visible()
@@ -128,3 +141,106 @@ def test_signing_out_sends_kept_logs_then_forgets_the_site(app, live_server, pag
         page.goto(live_server.url("/programme/"))
     page.context.set_offline(False)
     assert [r.client_key for r in logs(app, alex.id)] == [entry["client_key"]]
+
+
+def test_a_phone_signed_out_from_elsewhere_forgets_today_on_its_next_page(
+        app, live_server, new_page, make_therapist, make_client, review):
+    therapist = make_therapist(name="Jo Fletcher")
+    alex = make_client(name="Alex Morgan", email="alex.morgan@example.com")
+    item_id, name = set_up_programme(app, therapist.id, alex.id)
+    phone = new_page(user_agent=PHONE_UA)
+    sign_in(phone, live_server, alex.email, TEST_PASSWORD)
+    phone.goto(live_server.url("/programme/"))
+    expect(phone.locator("html")).to_have_attribute("data-offline-ready", re.compile(r"^[1-9]"))
+    stretch = phone.locator(".moment").get_by_role("link", name=re.compile(name))
+    expect(stretch.first).to_be_visible()
+
+    # Offline on the train: the stretch is logged and kept on the phone, not sent.
+    phone.context.set_offline(True)
+    phone.goto(live_server.url(f"/programme/items/{item_id}?moment=work_break"))
+    log_card = phone.locator("#log")
+    log_card.get_by_role("group", name="Left side").get_by_label("Nothing").check()
+    log_card.get_by_role("group", name="Right side").get_by_label("Nothing").check()
+    log_card.get_by_role("button", name="Log it").click()
+    expect(phone.locator(".offline-saved")).to_contain_text("Saved on this phone")
+    phone.goto(live_server.url("/programme/"))
+    expect(stretch.first).to_be_visible()  # the kept Today, offline
+    # Put away (an open kept page has a test of its own, below).
+    context = phone.context
+    phone.close()
+
+    # Meanwhile the laptop signs the phone out ("I left it on the train").
+    laptop = new_page(user_agent=LAPTOP_UA, viewport=DESKTOP)
+    sign_in(laptop, live_server, alex.email, TEST_PASSWORD)
+    laptop.goto(live_server.url("/account/"))
+    laptop.get_by_role("region", name="Your devices").get_by_role(
+        "button", name=re.compile(r"^Sign out Chrome on Android")).click()
+    expect(laptop.get_by_role("status")).to_have_text("Chrome on Android is signed out.")
+
+    # The phone is back online and opens any page: the server says the session is gone, and
+    # the phone forgets Today, telling whoever holds it about the log it could not send.
+    context.set_offline(False)
+    phone = context.new_page()
+    phone.goto(live_server.url("/account/"))
+    expect(phone.get_by_role("heading", name="Sign in")).to_be_visible()
+    notice = phone.locator("[data-forgotten]")
+    expect(notice).to_contain_text("This device was signed out of your account")
+    expect(notice).to_contain_text("1 log made offline hadn't been sent")
+    axe_check(phone, "Sign-in page of a phone signed out elsewhere")
+    review(phone, "devices-03-phone-forgot-today")
+    assert logs(app, alex.id) == []
+    kept = phone.evaluate(WHAT_IS_KEPT)
+    assert not [cache for cache in kept["caches"] if cache.startswith("portal-programme-")]
+    assert kept["workers"] == 0
+    assert "portal-offline" not in kept["databases"]
+    # Told once: the next page says nothing more about it.
+    phone.goto(live_server.url("/auth/login"))
+    expect(phone.get_by_role("heading", name="Sign in")).to_be_visible()
+    expect(phone.locator("[data-forgotten]")).to_have_count(0)
+
+    # Offline again: Today is not on the phone any more.
+    phone.context.set_offline(True)
+    try:
+        phone.goto(live_server.url("/programme/"))
+    except Exception as error:  # no service worker left: the browser's own offline error
+        assert "ERR_INTERNET_DISCONNECTED" in str(error)
+    else:
+        expect(phone.get_by_text("You're offline")).to_be_visible()
+    expect(phone.get_by_text(name)).to_have_count(0)
+    expect(phone.get_by_text(NOTE)).to_have_count(0)
+
+
+def test_a_kept_page_left_open_gives_way_when_the_connection_returns(
+        app, live_server, new_page, make_therapist, make_client):
+    therapist = make_therapist(name="Jo Fletcher")
+    alex = make_client(name="Alex Morgan", email="alex.morgan@example.com")
+    item_id, name = set_up_programme(app, therapist.id, alex.id)
+    phone = new_page(user_agent=PHONE_UA)
+    sign_in(phone, live_server, alex.email, TEST_PASSWORD)
+    phone.goto(live_server.url("/programme/"))
+    expect(phone.locator("html")).to_have_attribute("data-offline-ready", re.compile(r"^[1-9]"))
+    phone.goto(live_server.url(f"/programme/items/{item_id}?moment=work_break"))
+    expect(phone.get_by_role("heading", level=1, name=name)).to_be_visible()
+    phone.context.set_offline(True)
+    log_card = phone.locator("#log")
+    log_card.get_by_role("group", name="Left side").get_by_label("Nothing").check()
+    log_card.get_by_role("group", name="Right side").get_by_label("Nothing").check()
+    log_card.get_by_role("button", name="Log it").click()
+    expect(phone.locator(".offline-saved")).to_contain_text("Saved on this phone")
+
+    laptop = new_page(user_agent=LAPTOP_UA, viewport=DESKTOP)
+    sign_in(laptop, live_server, alex.email, TEST_PASSWORD)
+    laptop.goto(live_server.url("/account/"))
+    laptop.get_by_role("button", name="Sign out everywhere").click()
+    expect(laptop.get_by_role("heading", name="Sign in")).to_be_visible()
+
+    # The connection returns with the stretch page still open: sending the kept log finds
+    # the phone signed out, and the page gives way to the sign-in page at once.
+    phone.context.set_offline(False)
+    expect(phone).to_have_url(re.compile(r"/auth/login\?next="))
+    expect(phone.locator("[data-forgotten]")).to_contain_text(
+        "1 log made offline hadn't been sent")
+    expect(phone.get_by_role("heading", level=1, name=name)).to_have_count(0)
+    assert logs(app, alex.id) == []
+    assert not [cache for cache in phone.evaluate(WHAT_IS_KEPT)["caches"]
+                if cache.startswith("portal-programme-")]

@@ -112,9 +112,9 @@ def test_invite_journey(live_server, page, new_page, make_therapist, smtp_server
     expect(client.get_by_role("link", name="Send me a new link")).to_be_visible()
     review(client, "journey-10-used-invite-link")
 
-    # Signed out means signed out: the home page sends them to sign in.
-    client.goto(live_server.url("/"))
-    expect(client).to_have_url(re.compile(r"/auth/login\?next=%2F$"))
+    # Signed out means signed out: their pages send them to sign in.
+    client.goto(live_server.url("/programme/"))
+    expect(client).to_have_url(re.compile(r"/auth/login\?next=%2Fprogramme%2F$"))
 
 
 def test_public_pages(live_server, page, make_therapist, review):

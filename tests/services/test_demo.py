@@ -14,6 +14,8 @@ from portal.models import (
     Appointment,
     AppointmentStatus,
     IntakeForm,
+    Message,
+    MessageThread,
     Practice,
     Role,
     SessionNote,
@@ -26,6 +28,7 @@ from portal.services import (
     diary,
     diary_days,
     intake,
+    messages,
     programmes,
     two_factor,
 )
@@ -171,6 +174,33 @@ def check_every_client_list_filter_finds_someone(app, session, seeded):
     assert sum(row.pain_flags for row in rows.values()) == 1
 
 
+def check_conversations_read_in_order_and_some_wait_for_the_therapist(app, session, seeded):
+    now, therapist = seeded
+    threads = list(session.scalars(select(MessageThread).order_by(MessageThread.id)))
+    assert len(threads) >= 3
+    for thread in threads:
+        times = [m.created_at for m in thread.messages]
+        assert times == sorted(times) and times[-1] <= now, thread.subject
+        assert thread.created_at == times[0] and thread.last_message_at == times[-1]
+        for message in thread.messages:
+            assert message.read_at is None or message.created_at <= message.read_at <= now
+        if thread.exercise_id is not None:
+            version = thread.programme_version
+            assert version.created_at <= times[0]
+            assert thread.exercise_id in {i.exercise_id for i in version.items}
+        if thread.appointment_id is not None:
+            assert thread.appointment.client_id == thread.client_id
+    waiting = messages.unread_summary(session, therapist)
+    assert waiting.messages >= 2 and waiting.threads >= 2
+    assert any(t.is_done for t in threads) and any(t.exercise_id for t in threads)
+    alex = session.scalar(select(User).where(User.email == demo.CLIENTS[0][1]))
+    assert any(t.client_id == alex.id and t.exercise_id for t in threads)
+    # Every answer of Jo's has been read by its client (an hour after it came, or by now).
+    answered = session.scalar(select(func.count()).select_from(Message).where(
+        Message.from_client == False, Message.read_at.is_(None)))  # noqa: E712
+    assert answered == 0
+
+
 def check_clients_joined_were_invited_or_left_and_the_demo_logins_work(app, session, seeded):
     now, therapist = seeded
     people = list(session.scalars(select(User).where(User.role == Role.CLIENT)))
@@ -216,6 +246,7 @@ CHECKS = [
     check_the_week_is_full_with_past_and_upcoming_sessions,
     check_recent_sessions_include_a_no_show_and_both_kinds_of_cancellation,
     check_every_client_list_filter_finds_someone,
+    check_conversations_read_in_order_and_some_wait_for_the_therapist,
     check_clients_joined_were_invited_or_left_and_the_demo_logins_work,
 ]
 

@@ -18,6 +18,8 @@ from portal.models import (
     ClientErasure,
     CompletionLog,
     IntakeForm,
+    Message,
+    MessageThread,
     MomentTime,
     OutboxMessage,
     Passkey,
@@ -72,6 +74,14 @@ def world(session, make_therapist, make_client):
         log(session, who, item, (LAST_VISIT + timedelta(days=1)).date())
         book(session, practice, who, NOW + timedelta(days=3 + who.id))
         session.add(MomentTime(client_id=who.id, moment="morning", local_time=time(7, 30)))
+        thread = MessageThread(client_id=who.id, subject="Sore after the session",
+                               created_at=LAST_VISIT, last_message_at=LAST_VISIT)
+        session.add(thread)
+        session.flush()
+        session.add_all([Message(thread_id=thread.id, author_id=who.id, from_client=True,
+                                 body="Is it normal to be sore?", created_at=LAST_VISIT),
+                         Message(thread_id=thread.id, author_id=jo.id, from_client=False,
+                                 body="Yes, for a day or two.", created_at=LAST_VISIT)])
     # The logs are stamped NOW by the helper; move them back to the day after the visit.
     for row in session.scalars(select(CompletionLog)):
         row.logged_at = LAST_VISIT + timedelta(days=1)
@@ -110,6 +120,10 @@ def clinical_counts(session, client_id: int) -> dict[str, int]:
         "items": session.scalar(select(func.count()).select_from(ProgrammeItem)
                                 .where(ProgrammeItem.version_id.in_(versions))),
         "logs": count(session, CompletionLog, client_id=client_id),
+        "threads": count(session, MessageThread, client_id=client_id),
+        "messages": session.scalar(select(func.count()).select_from(Message)
+                                   .join(MessageThread)
+                                   .where(MessageThread.client_id == client_id)),
     }
 
 
@@ -310,7 +324,8 @@ def test_the_purge_deletes_only_records_past_their_date(session, world, password
                           .where(AuditEvent.action == "account.records_purged")).one()
     assert (row.actor_id, row.subject_user_id, row.ip) == (None, alex.id, None)
     assert row.details == {"logs": 1, "programme_versions": 1, "session_notes": 1,
-                           "appointments": 2, "questionnaires": 1}
+                           "appointments": 2, "questionnaires": 1, "messages": 2,
+                           "message_threads": 1}
     # The pseudonymous row and the trail stay; a second run has nothing to do.
     assert session.get(User, alex.id).name == f"Erased client #{alex.id}"
     assert erasure.purge_due(session, purged_at + timedelta(days=1)) == 0

@@ -282,3 +282,18 @@ def test_record_picture_checks_metadata_and_an_exercise_can_use_it(session, ther
     updated = replace(_input(picture_id=picture.id), picture_path="img/exercises/x.svg")
     with pytest.raises(InvalidInput):
         library.update_exercise(session, therapist, exercise.id, updated, NOW)
+
+
+def test_the_moments_an_exercise_suits_are_kept_in_the_order_of_the_day(session, therapist):
+    exercise = library.create_exercise(
+        session, therapist, _input(moments=["before_bed", "morning", "morning"]), NOW)
+    assert exercise.moments == ["morning", "before_bed"]
+    assert [m.label for m in library.good_moments(exercise)] == ["Morning", "Before bed"]
+    with pytest.raises(InvalidInput, match="Choose moments from the list") as caught:
+        library.update_exercise(session, therapist, exercise.id, _input(moments=["lunch"]), NOW)
+    assert caught.value.field == "moments"
+
+
+def test_the_seeded_hip_flexor_stretch_suits_every_moment(seeded):
+    assert seeded["kneeling-hip-flexor-stretch"].moments == [
+        "morning", "work_break", "after_training", "before_bed"]

@@ -520,6 +520,178 @@ def test_history_is_newest_first(session, world):
     assert len(client_day.history(session, world.client, since=TODAY - timedelta(days=1))) == 2
 
 
+# --- one tap: "Done, felt fine" and "Tell us how it felt" -----------------------------------
+
+
+def tap(session, client: User, item_id: int, day: date = TODAY, *, moment=None,
+        key: str | None = None, now: datetime = NOW) -> client_day.LogResult:
+    """ "Done, felt fine" on an item."""
+    return client_day.log_fine(session, client, item_id, key or uuid.uuid4().hex, day, now,
+                               moment=moment)
+
+
+def test_one_tap_logs_fine_on_each_side_the_exercise_has(session, world):
+    version = save(session, world, [item(world, HIP, moments=["work_break"]),
+                                    item(world, CHILD)])
+    hip = tap(session, world.client, item_id(version, world, HIP), moment="work_break")
+    child = tap(session, world.client, item_id(version, world, CHILD))
+
+    assert hip.created and not hip.pain and not hip.told
+    assert (hip.log.feedback, hip.log.feedback_left, hip.log.feedback_right) == (
+        None, Feedback.FINE, Feedback.FINE)
+    assert hip.log.moment is Moment.WORK_BREAK and hip.log.local_date == TODAY
+    assert (child.log.feedback, child.log.feedback_left, child.log.feedback_right) == (
+        Feedback.FINE, None, None)
+    assert hip.log.told_in_one_tap and child.log.told_in_one_tap
+    assert count(session, CompletionLog) == 2
+    assert client_day.pain_flags(session) == []
+
+
+def test_a_tap_counts_for_adherence_and_the_streak_as_the_log_form_does(session, world, week):
+    before = adherence.client_week(session, world.client, MONDAY, today=TODAY)
+    tap(session, world.client, week["hip"])
+    after = adherence.client_week(session, world.client, MONDAY, today=TODAY)
+    # The same numbers as test_adherence_this_week_so_far_by_hand, logged with the form.
+    assert (before.done, before.percent, before.streak) == (5, 56, 4)
+    assert (after.done, after.percent, after.streak) == (6, 67, 5)
+    day = client_day.today(session, world.client, TODAY)
+    assert (day.done, day.total) == (1, 3)
+
+
+def test_a_double_tap_or_a_replay_is_one_log(session, world):
+    version = save(session, world, [item(world, HIP)])
+    hip = item_id(version, world, HIP)
+    first = tap(session, world.client, hip, key="quick-tap-0001")
+    again = tap(session, world.client, hip, key="quick-tap-0001")
+    replayed = tap(session, world.client, hip, TODAY - timedelta(days=1), key="quick-tap-0001")
+
+    assert first.created and not again.created and not replayed.created
+    assert again.log.id == replayed.log.id == first.log.id
+    assert first.log.local_date == TODAY
+    assert count(session, CompletionLog) == 1
+
+
+def test_telling_how_a_tap_felt_gives_that_log_the_detail_once(session, world):
+    version = save(session, world, [item(world, HIP)])
+    hip = item_id(version, world, HIP)
+    tapped = tap(session, world.client, hip, key="quick-tap-0002")
+
+    told = log(session, world.client, hip, key="quick-tap-0002", note=" left hurt ",
+               feedback=FeedbackInput(left=Feedback.PAIN, right=Feedback.MILD_TENSION),
+               now=NOW + timedelta(minutes=5))
+
+    assert told.told and not told.created and told.log.id == tapped.log.id
+    assert (told.log.feedback_left, told.log.feedback_right) == (Feedback.PAIN,
+                                                                 Feedback.MILD_TENSION)
+    assert told.log.note == "left hurt" and not told.log.told_in_one_tap
+    assert told.log.logged_at == NOW  # still the time it was done
+    # Pain still flags the therapist and points to the easier version.
+    assert told.pain and told.regression.startswith("Do it standing")
+    assert client_day.pain_flags(session, world.client) == [told.log]
+    assert count(session, AuditEvent, AuditEvent.action == "programme.pain_reported") == 1
+    # Once told, the detail stays: neither the tap's replay nor another answer changes it.
+    tap(session, world.client, hip, key="quick-tap-0002")
+    resent = log(session, world.client, hip, key="quick-tap-0002",
+                 feedback=FeedbackInput(both=Feedback.NOTHING))
+    assert not resent.told and not resent.created and resent.pain
+    assert resent.log.feedback_left is Feedback.PAIN
+    assert count(session, CompletionLog) == 1
+    assert count(session, AuditEvent, AuditEvent.action == "programme.pain_reported") == 1
+
+
+def test_telling_before_the_tap_arrives_is_one_log_with_the_detail(session, world):
+    # Offline, "Tell us how it felt" after a tap replaces the kept tap with the detail: the
+    # detail may reach the server first, or alone.
+    version = save(session, world, [item(world, CHILD)])
+    child = item_id(version, world, CHILD)
+    told = log(session, world.client, child, key="quick-tap-0003",
+               feedback=FeedbackInput(both=Feedback.MILD_TENSION))
+    late_tap = tap(session, world.client, child, key="quick-tap-0003")
+    assert told.created and not late_tap.created
+    assert late_tap.log.feedback is Feedback.MILD_TENSION
+    assert count(session, CompletionLog) == 1
+
+
+def test_telling_keeps_the_sides_the_tap_was_made_with_and_asks_for_each(session, world):
+    version = save(session, world, [item(world, HIP)])
+    hip = item_id(version, world, HIP)
+    tap(session, world.client, hip, key="quick-tap-0004")
+    with pytest.raises(InvalidInput) as caught:
+        log(session, world.client, hip, key="quick-tap-0004",
+            feedback=FeedbackInput(left=Feedback.NOTHING))
+    assert caught.value.field == "feedback_right"
+    # Told through another exercise's page: refused, the tap stays as it was.
+    other = save(session, world, [item(world, HIP), item(world, CHILD)])
+    with pytest.raises(InvalidInput) as caught:
+        log(session, world.client, item_id(other, world, CHILD), key="quick-tap-0004",
+            feedback=FeedbackInput(both=Feedback.PAIN))
+    assert caught.value.field == "client_key"
+    stored = session.scalar(select(CompletionLog))
+    assert stored.told_in_one_tap and not stored.pain
+
+
+def test_a_tap_refuses_other_clients_items_old_versions_bad_keys_and_days(session, world):
+    old = save(session, world, [item(world, CHIN)])
+    new = save(session, world, [item(world, CHIN, reps=12)])
+    theirs = save(session, world, [item(world, CHIN)], client=world.other)
+    for refused in (theirs.items[0].id, old.items[0].id, 999_999):
+        with pytest.raises(NotFound):
+            tap(session, world.client, refused)
+    with pytest.raises(InvalidInput) as caught:
+        tap(session, world.client, new.items[0].id, key="bad key!")
+    assert caught.value.field == "client_key"
+    with pytest.raises(InvalidInput) as caught:
+        tap(session, world.client, new.items[0].id, TODAY + timedelta(days=1))
+    assert caught.value.field == "local_date"
+    with pytest.raises(InvalidInput) as caught:
+        tap(session, world.client, new.items[0].id, moment="midnight")
+    assert caught.value.field == "moment"
+    assert count(session, CompletionLog) == 0
+    # Someone else's tap key is not a way into their log: it is a new log of one's own.
+    theirs_tap = tap(session, world.other, theirs.items[0].id, key="quick-tap-0005")
+    mine = log(session, world.client, new.items[0].id, key="quick-tap-0005",
+               feedback=FeedbackInput(both=Feedback.PAIN))
+    assert mine.created and mine.log.client_id == world.client.id
+    session.refresh(theirs_tap.log)
+    assert theirs_tap.log.told_in_one_tap
+
+
+def test_today_offers_to_tell_how_the_latest_tap_felt(session, world):
+    version = save(session, world, [
+        item(world, HIP, moments=["morning", "work_break"], times_per_day=2),
+        item(world, CHILD),
+    ])
+    hip, child = item_id(version, world, HIP), item_id(version, world, CHILD)
+    day = client_day.today(session, world.client, TODAY)
+    assert [e.next_moment for e in day.items] == [Moment.MORNING, None]
+    assert all(e.one_tap is None for g in day.groups for e in g.entries)
+
+    tapped = tap(session, world.client, hip, moment="morning", key="quick-tap-0006")
+    log(session, world.client, child)  # with the form: nothing to tell
+    day = client_day.today(session, world.client, TODAY)
+    morning, work_break, any_time = (g.entries[0] for g in day.groups)
+    assert morning.done and morning.one_tap == client_day.OneTapLog("quick-tap-0006", NOW)
+    assert not work_break.done and work_break.one_tap is None
+    assert any_time.done and any_time.one_tap is None
+    hip_day, child_day = day.items
+    assert (hip_day.done, hip_day.next_moment, hip_day.done_today) == (False,
+                                                                      Moment.WORK_BREAK, 1)
+    assert hip_day.one_tap.client_key == "quick-tap-0006"
+    assert child_day.done and child_day.one_tap is None
+    found = client_day.one_tap_log(session, world.client, tapped.log.item, "quick-tap-0006")
+    assert found == tapped.log
+    assert client_day.one_tap_log(session, world.client, version.items[1], "quick-tap-0006") \
+        is None  # another exercise
+    assert client_day.one_tap_log(session, world.client, tapped.log.item, "no such") is None
+
+    log(session, world.client, hip, key="quick-tap-0006",
+        feedback=FeedbackInput(left=Feedback.NOTHING, right=Feedback.MILD_TENSION))
+    day = client_day.today(session, world.client, TODAY)
+    assert day.groups[0].entries[0].one_tap is None and day.items[0].one_tap is None
+    assert client_day.one_tap_log(session, world.client, tapped.log.item,
+                                  "quick-tap-0006") is None  # told already
+
+
 # --- adherence ------------------------------------------------------------------------------
 
 

@@ -1,7 +1,8 @@
-"""Audit coverage: every view of a client record and every change to session notes,
-programmes, the questionnaire and appointments, driven through the web pages as the therapist
-and the client would, leaves an append-only audit row naming the action, who did it, which
-client it concerns, when (UTC) and from where (the request's address)."""
+"""Audit coverage: every view of a client record and of a conversation with a client, and every
+change to session notes, programmes, the questionnaire, appointments and messages, driven
+through the web pages as the therapist and the client would, leaves an append-only audit row
+naming the action, who did it, which client it concerns, when (UTC) and from where (the
+request's address)."""
 
 from __future__ import annotations
 
@@ -286,6 +287,43 @@ def test_client_share_links_and_moment_times_are_audited(world):
     form_post(browser, "/sheet/moments", {
         "morning": "07:30", "work_break": "", "after_training": "", "before_bed": ""})
     assert len(rows(app, "programme.moment_time_set")) == 1
+
+
+# --- messages -------------------------------------------------------------------------------
+
+
+def test_every_reading_of_a_conversation_by_the_practice_and_every_message_are_audited(world):
+    app, alex_browser, jo, alex = world["app"], world["alex"], world["jo"], world["alex_id"]
+    item = current_item(app, alex, HIP)
+    response = form_post(alex_browser, f"/programme/items/{item}", {
+        "body": "It pinches at the front of my hip."}, action=f"/messages/new?item={item}")
+    assert response.status_code == 302
+    thread = int(response.location.rsplit("/", 1)[1])
+    started = assert_audited(app, "message_thread.started", actor=alex, subject=alex,
+                             ip=CLIENT_IP, at=NOW)
+    assert started.details == {"thread": thread, "about": "exercise"}
+    sent = assert_audited(app, "message.sent", actor=alex, subject=alex, ip=CLIENT_IP, at=NOW)
+    assert "pinch" not in str(sent.details)
+
+    for _ in range(2):
+        assert jo.get(f"/messages/{thread}").status_code == 200
+    assert len(rows(app, "message_thread.read")) == 2
+    assert_audited(app, "message_thread.read", actor=world["jo_id"], subject=alex,
+                   ip=THERAPIST_IP, at=NOW)
+    response = form_post(jo, f"/messages/{thread}", {"body": "Tuck under first.",
+                                                     "then": "done"})
+    assert response.status_code == 302
+    assert_audited(app, "message.sent", actor=world["jo_id"], subject=alex, ip=THERAPIST_IP)
+    assert_audited(app, "message_thread.done", actor=world["jo_id"], subject=alex,
+                   ip=THERAPIST_IP)
+
+    form_post(alex_browser, f"/messages/{thread}", {"body": "Better now, thanks."})
+    assert_audited(app, "message_thread.reopened", actor=alex, subject=alex, ip=CLIENT_IP)
+    # The client reading their own conversation is not a reading by the practice.
+    alex_browser.get(f"/messages/{thread}")
+    assert len(rows(app, "message_thread.read")) == 3  # and the page she replied from
+    page = html.unescape(jo.get(f"/clients/{alex}/audit").get_data(as_text=True))
+    assert "Conversation read" in page and "Message sent" in page
 
 
 # --- the trail itself -------------------------------------------------------------------------

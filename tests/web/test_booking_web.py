@@ -28,7 +28,7 @@ from portal.models import (
 from portal.services import booking
 from portal.services.intake import CONSENT_VERSION
 from tests.booking_support import EMAIL_LINKS
-from tests.conftest import csrf_from, login, sign_in_directly
+from tests.conftest import csrf_from, login, sign_in_directly, static_url
 
 # Monday 2 March 2026, 08:00 UTC (GMT: local time is the same).
 NOW = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
@@ -437,9 +437,9 @@ def test_overlapping_longer_service_is_taken_too(app, booker, diary, make_client
 # --- with JavaScript ----------------------------------------------------------------------
 
 
-def test_week_page_carries_the_inline_confirmation_for_javascript(booker, sixty):
+def test_week_page_carries_the_inline_confirmation_for_javascript(app, booker, sixty):
     page = booker.get(f"/booking/{sixty}").get_data(as_text=True)
-    assert '<script type="module" src="/static/js/booking.js"></script>' in page
+    assert f'<script type="module" src="{static_url(app, "js/booking.js")}"></script>' in page
     assert "<script>" not in page and " style=" not in page  # the CSP forbids inline code
     panel = page[page.index("data-booking-panel"):]
     assert "hidden" in panel[:200]  # shown only by the script

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from portal.extensions import db
 from portal.models import AppointmentStatus, AuditEvent, Role, User
+from portal.services.intake import CONSENT_VERSION
 from tests.clients_support import (
     NOW,
     TODAY,
@@ -136,7 +137,7 @@ def test_record_shows_everything_and_writes_an_audit_row(as_jo, world, app):
     body = response.get_data(as_text=True)
     page = text(response)
     assert "alex@example.com" in page and "Red flags: 1" in page
-    assert "worse at night" in page and "consent version 2026-11" in page
+    assert "worse at night" in page and f"consent version {CONSENT_VERSION}" in page
     assert "Current: version 1" in page and f'href="/programmes/{world["alex"]}"' in body
     assert "60 minute massage" in page and "Booked" in page
     assert "Twinge <b>" in page and "<b>" not in body.split("Twinge", 1)[1][:10]

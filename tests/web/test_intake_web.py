@@ -85,6 +85,19 @@ def test_blank_questionnaire_shows_every_question_and_the_consent(newcomer):
     assert not any(checked(raw, f"flag_{flag.key}-{i}") for flag in RED_FLAGS for i in (0, 1))
 
 
+def test_the_consent_says_records_outlive_a_deleted_account_for_the_practices_period(
+        app, newcomer, practice):
+    page = html.unescape(newcomer.get("/intake/").get_data(as_text=True))
+    assert "delete it at any time" not in page
+    assert "my health records are kept for the time the practice must keep them" in page
+    assert "This practice keeps health records for 8 years after your last session." in page
+    with app.app_context():
+        db.session.get(type(practice), practice.id).retention_years = 10
+        db.session.commit()
+    page = html.unescape(newcomer.get("/intake/").get_data(as_text=True))
+    assert "This practice keeps health records for 10 years after your last session." in page
+
+
 def test_empty_submission_marks_each_field_and_writes_nothing(app, newcomer):
     response = form_post(newcomer, "/intake/", {})
     assert response.status_code == 200

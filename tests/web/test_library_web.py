@@ -24,7 +24,7 @@ from portal.models import AuditEvent, Exercise, ExerciseLevel, Picture, Practice
 from portal.seed.library import seed_library
 from portal.services import library, pictures, programmes
 from portal.services.programmes import ItemInput
-from tests.conftest import csrf_from, form_post, sign_in_directly
+from tests.conftest import csrf_from, form_post, sign_in_directly, static_url
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 HIP = "kneeling-hip-flexor-stretch"
@@ -752,8 +752,9 @@ def test_featuring_shows_on_the_client_home_page_and_unfeaturing_removes_it(app,
     assert "Exercise of the week" in home
     assert "Kneeling hip flexor stretch" in home
     assert "Opens up the front of the hip" in home
-    assert f'src="/static/img/exercises/{HIP}.svg"' in home
-    with alex.get(f"/static/img/exercises/{HIP}.svg") as drawing:
+    drawing_url = static_url(app, f"img/exercises/{HIP}.svg")
+    assert f'src="{drawing_url}"' in home
+    with alex.get(drawing_url) as drawing:
         assert drawing.status_code == 200
         assert drawing.mimetype == "image/svg+xml"
 
@@ -790,3 +791,14 @@ def test_drafts_cannot_be_featured_and_unpublishing_stops_featuring(app, jo, ale
     form_post(jo, f"/library/{hip}", {}, action=f"/library/{hip}/unpublish")
     assert "It is no longer the exercise of the week." in text(jo.get(f"/library/{hip}"))
     assert "Exercise of the week" not in text(alex.get("/"))
+
+
+def test_the_good_moments_are_chosen_on_the_form_and_shown_on_the_exercise(app, jo, uploads):
+    response = post_exercise(jo, exercise_form(moments=["before_bed", "work_break"]))
+    assert response.status_code == 302
+    exercise = exercise_by_name(app, "Seated twist")
+    assert exercise.moments == ["work_break", "before_bed"]
+    assert "Work break, before bed." in text(jo.get(f"/library/{exercise.id}"))
+    form = jo.get(f"/library/{exercise.id}/edit").get_data(as_text=True)
+    checked = re.findall(r'name="moments" value="(\w+)" id="[\w-]+" checked', form)
+    assert checked == ["work_break", "before_bed"]

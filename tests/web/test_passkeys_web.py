@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from portal.extensions import db
 from portal.models import AuditEvent, Passkey
-from tests.conftest import TEST_PASSWORD, csrf_from, form_post, login
+from tests.conftest import TEST_PASSWORD, csrf_from, form_post, login, static_url
 from tests.webauthn_support import SoftPasskey, options_in
 
 NEW = "/account/two-factor/passkeys/new"
@@ -68,7 +68,7 @@ def test_adding_a_passkey_from_the_account_page(app, as_alex, alex):
     options = json.loads(options_in(html))
     assert options["rp"]["id"] == "localhost"
     assert options["user"]["name"] == alex.email
-    assert 'src="/static/js/passkeys.js"' in html
+    assert f'src="{static_url(app, "js/passkeys.js")}"' in html
 
     key = SoftPasskey()
     response = add_passkey(as_alex, key)

@@ -1,5 +1,7 @@
 """The client's programme pages: Today grouped by moment, the exercise page, logging how it
-felt (idempotent, per side, pain), bad input, who may see what, and fixed query counts."""
+felt (idempotent, per side, pain), logging in one tap ("Done, felt fine" on the home page,
+Today and the exercise page, and "Tell us how it felt" after it), bad input, who may see
+what, and fixed query counts."""
 
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from portal.seed.library import seed_library
 from portal.services import client_day, programmes
 from portal.services.client_day import FeedbackInput
 from portal.services.programmes import ItemInput
-from tests.conftest import csrf_from, login, sign_in_directly
+from tests.conftest import csrf_from, login, sign_in_directly, static_url
 
 # Wednesday 4 March 2026, noon in London (GMT); the programme was set the week before.
 NOW = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)
@@ -225,7 +227,7 @@ def test_exercise_page_has_note_steps_level_regression_timer_and_log_form(app, s
     for attribute in ('hidden', 'data-hold="30"', 'data-reps="0"', 'data-sets="2"',
                       'data-sides="each_side"', 'data-get-ready="5"'):
         assert attribute in timer
-    assert '<script type="module" src="/static/js/timer.js"></script>' in body
+    assert f'<script type="module" src="{static_url(app, "js/timer.js")}"></script>' in body
     assert "<script>" not in body and "style=" not in body
     # One feedback group per side, with the three answers; the moment rides along.
     assert body.count('type="radio"') == 6
@@ -254,7 +256,7 @@ def test_picture_is_shown_only_when_the_file_exists(app, setup, as_alex):
         exercise.picture_path = "img/favicon.svg"  # any real static file will do
         db.session.commit()
     body = item_form(as_alex, setup.items[HIP])[2]
-    assert 'src="/static/img/favicon.svg"' in body
+    assert f'src="{static_url(app, "img/favicon.svg")}"' in body
     assert 'alt="Drawing of the kneeling hip flexor stretch"' in body
     with app.app_context():
         exercise = db.session.get(Exercise, setup.exercises[HIP])
@@ -378,6 +380,227 @@ def test_the_log_form_keeps_answers_after_an_error(app, setup, as_alex):
     assert re.search(r'value="mild_tension"[^>]*checked|checked[^>]*value="mild_tension"', body)
     assert "Tight today" in body and f'value="{key}"' in body
     assert 'href="#feedback_right"' in body  # the summary links to the group to fix
+
+
+# --- one tap: "Done, felt fine" -------------------------------------------------------------
+
+QUICK_FORM = re.compile(r'<form class="quick-log__form"[^>]*action="([^"]+)"[^>]*>(.*?)</form>',
+                        re.S)
+
+
+@dataclass
+class Tap:
+    """One "Done, felt fine" form as a page shows it."""
+
+    action: str
+    fields: dict[str, str]  # csrf_token, client_key, moment, back
+
+
+def taps(body: str) -> list[Tap]:
+    """Every one-tap form on a page, in page order."""
+    found = []
+    for action, inside in QUICK_FORM.findall(body):
+        fields = {}
+        for tag in re.findall(r"<input\b[^>]*>", inside):
+            name, value = re.search(r'name="([^"]*)"', tag), re.search(r'value="([^"]*)"', tag)
+            fields[name.group(1)] = html.unescape(value.group(1)) if value else ""
+        found.append(Tap(html.unescape(action), fields))
+    return found
+
+
+def tap_on(browser, page: str, item_id: int, moment: str | None = None) -> Tap:
+    """The one-tap form of an item (at a moment, on Today) on a page."""
+    body = browser.get(page).get_data(as_text=True)
+    matches = [t for t in taps(body) if t.action == f"/programme/items/{item_id}/done"
+               and (moment is None or t.fields.get("moment") == moment)]
+    assert matches, f"no one-tap form for item {item_id} at {moment} on {page}"
+    return matches[0]
+
+
+def test_done_felt_fine_on_today_logs_once_and_comes_back_to_the_item(app, setup, as_alex):
+    hip = setup.items[HIP]
+    found = tap_on(as_alex, "/programme/", hip, "work_break")
+    assert found.fields["back"] == "today" and re.fullmatch(r"[0-9a-f]{32}",
+                                                             found.fields["client_key"])
+    # Every form on the page has a key of its own (two taps are two logs).
+    keys = [t.fields["client_key"] for t in taps(as_alex.get("/programme/").get_data(
+        as_text=True))]
+    assert len(keys) == 4 and len(set(keys)) == 4
+
+    response = as_alex.post(found.action, data=found.fields)
+    assert response.status_code == 302
+    assert response.location == f"/programme/#entry-{hip}-work_break"
+    today = as_alex.get("/programme/")
+    body = today.get_data(as_text=True)
+    assert "Logged: Kneeling hip flexor stretch, felt fine. Well done!" in text(today)
+    work_break = sections(body)[1]
+    assert work_break.startswith("Work break 1 of 1 done")
+    # (The exercise's name is in the link's name, unseen: several items share the page.)
+    assert "Done ✓ Done at 12:00, felt fine. Tell us how it felt : Kneeling hip flexor stretch" in (
+        work_break)
+    key = found.fields["client_key"]
+    assert f'href="/programme/items/{hip}?moment=work_break&amp;log={key}#log"' in body
+    # The other moment still offers the tap (twice a day), with a new key.
+    assert tap_on(as_alex, "/programme/", hip, "morning").fields["client_key"] != key
+    [row] = logs(app)
+    assert (row.item_id, row.local_date, row.moment, row.note) == (hip, TODAY,
+                                                                   Moment.WORK_BREAK, "")
+    assert (row.feedback_left, row.feedback_right, row.feedback) == (Feedback.FINE,
+                                                                     Feedback.FINE, None)
+    assert not row.pain
+
+    # The same tap again (a double tap, a resend): still one log.
+    again = as_alex.post(found.action, data=found.fields)
+    assert again.status_code == 302 and len(logs(app)) == 1
+    assert "was already logged: we kept it once" in text(as_alex.get("/programme/"))
+    history = text(as_alex.get("/programme/history"))
+    assert "Today Kneeling hip flexor stretch Work break · 12:00 Left: Fine Right: Fine" in (
+        history)
+
+
+def test_a_replayed_tap_is_dated_the_day_it_was_made_and_logged_once(app, setup, as_alex):
+    found = tap_on(as_alex, "/programme/", setup.items[CHILD])
+    data = {**found.fields, "local_date": "2026-03-03"}
+    for _ in range(2):
+        assert as_alex.post(found.action, data=data).status_code == 302
+    [row] = logs(app)
+    assert (row.local_date, row.feedback) == (date(2026, 3, 3), Feedback.FINE)
+
+
+@pytest.mark.parametrize("how", ["tap", "form"])
+def test_the_home_page_logs_in_one_tap_and_counts_it_as_the_form_does(app, setup, as_alex, how):
+    child = setup.items[CHILD]
+    home = as_alex.get("/").get_data(as_text=True)
+    # Each exercise once, in the order of the programme, each with its tap and its form.
+    assert [t.action for t in taps(home)] == [
+        f"/programme/items/{setup.items[slug]}/done" for slug in (HIP, CHILD, CAT)]
+    assert [t.fields.get("moment") for t in taps(home)] == ["morning", "before_bed", None]
+    assert f'href="/programme/items/{child}?moment=before_bed#log"' in home
+    if how == "tap":
+        found = tap_on(as_alex, "/", child)
+        response = as_alex.post(found.action, data=found.fields)
+        assert response.location == f"/#home-item-{child}"
+    else:
+        csrf, key, _ = item_form(as_alex, child, moment="before_bed")
+        response = as_alex.post(f"/programme/items/{child}/log", data={
+            "csrf_token": csrf, "client_key": key, "moment": "before_bed",
+            "feedback": "mild_tension"})
+    assert response.status_code == 302
+    page = text(as_alex.get("/"))
+    # The same progress, adherence and streak whichever way it was logged.
+    assert "Today's programme 1 of 4 done today" in page
+    assert "This week 8% done" in page
+    assert "Streak 1 day in a row" in page
+    assert ("Child's pose Hold 30 s, 2 rounds Done ✓ Done at 12:00, felt fine. "
+            "Tell us how it felt : Child's pose" in page) is (how == "tap")
+    assert len(taps(as_alex.get("/").get_data(as_text=True))) == 2
+    [row] = logs(app)
+    assert row.moment is Moment.BEFORE_BED
+
+
+def test_tell_us_how_it_felt_after_a_tap_with_pain_flags_the_therapist(app, setup, as_alex):
+    hip = setup.items[HIP]
+    found = tap_on(as_alex, "/", hip)
+    as_alex.post(found.action, data=found.fields)
+    key = found.fields["client_key"]
+
+    page = as_alex.get(f"/programme/items/{hip}?log={key}")
+    body = page.get_data(as_text=True)
+    assert "Tell us how it felt ✓ Logged at 12:00, felt fine. If it felt different" in text(page)
+    assert re.search(rf'name="client_key"[^>]*value="{key}"|value="{key}"[^>]*name="client_key"',
+                     body)
+    assert "Save how it felt" in body and body.count('type="radio"') == 6
+    # It stays one log: no second "Done, felt fine" here.
+    assert taps(body) == []
+
+    csrf = csrf_from(body)
+    response = as_alex.post(f"/programme/items/{hip}/log", data={
+        "csrf_token": csrf, "client_key": key, "feedback_left": "pain",
+        "feedback_right": "mild_tension", "note": "Sharp at the front of the hip"})
+    assert response.status_code == 200
+    assert "Stop: that shouldn't hurt" in text(response)
+    assert "Do it standing instead" in text(response)
+    [row] = logs(app)
+    assert (row.feedback_left, row.feedback_right, row.pain, row.moment) == (
+        Feedback.PAIN, Feedback.MILD_TENSION, True, Moment.MORNING)
+    assert row.note == "Sharp at the front of the hip"
+    with app.app_context():
+        flags = client_day.pain_flags(db.session)
+        assert [(f.client_id, f.id) for f in flags] == [(setup.client.id, row.id)]
+    # The therapist sees it among clients with pain reported.
+    sign_in_directly(as_alex, setup.therapist)
+    assert "Alex Morgan" in text(as_alex.get("/clients/?filter=pain"))
+
+
+def test_telling_a_tap_without_an_answer_keeps_the_key_and_writes_nothing(app, setup, as_alex):
+    child = setup.items[CHILD]
+    found = tap_on(as_alex, "/programme/", child)
+    as_alex.post(found.action, data=found.fields)
+    key = found.fields["client_key"]
+    csrf = csrf_from(as_alex.get(f"/programme/items/{child}?log={key}").get_data(as_text=True))
+    response = as_alex.post(f"/programme/items/{child}/log",
+                            data={"csrf_token": csrf, "client_key": key})
+    assert response.status_code == 400
+    assert "Say how it felt." in text(response) and "Tell us how it felt" in text(response)
+    [row] = logs(app)
+    assert row.feedback is Feedback.FINE
+    # An old or strange key opens the page as usual, with a fresh key.
+    for odd in ("not a key!", uuid.uuid4().hex):
+        _, fresh, body = item_form(as_alex, child, log=odd)
+        assert fresh != odd and "Log it" in body
+
+
+def test_the_exercise_page_logs_in_one_tap_from_the_log_card_and_the_timer(app, setup,
+                                                                           as_alex):
+    cat = setup.items[CAT]
+    body = as_alex.get(f"/programme/items/{cat}").get_data(as_text=True)
+    timer, card = taps(body)
+    assert (timer.fields["back"], card.fields["back"]) == ("timer", "item")
+    # The timer's end is hidden with the timer until timer.js shows it.
+    assert re.search(r'<div class="timer__end" data-timer-end hidden>', body)
+
+    response = as_alex.post(timer.action, data=timer.fields)
+    key = timer.fields["client_key"]
+    assert response.location == f"/programme/items/{cat}?log={key}#timer"
+    page = as_alex.get(f"/programme/items/{cat}?log={key}")
+    assert "✓ Logged at 12:00, felt fine. Tell us how it felt Back to Today" in text(page)
+    assert "Done today" in text(page)
+    response = as_alex.post(card.action, data=card.fields)
+    assert response.location == f"/programme/items/{cat}?log={card.fields['client_key']}#log"
+    assert len(logs(app)) == 2
+
+
+@pytest.mark.parametrize(("fields", "message"), [
+    ({"client_key": "bad key!"}, "The form is out of date. Reload the page."),
+    ({"client_key": ""}, "The form is out of date. Reload the page."),
+    ({"moment": "midnight"}, "Choose a moment from the list."),
+    ({"back": "https://example.com/"}, "The form is out of date. Reload the page."),
+    ({"local_date": "2026-03-05"}, "You can't log a day that hasn't happened yet."),
+    ({"local_date": "2026-02-30"}, "That date isn't valid."),
+    ({"local_date": "2025-01-01"}, "That day is too long ago to log."),
+])
+def test_a_refused_tap_says_why_and_writes_nothing(app, setup, as_alex, fields, message):
+    found = tap_on(as_alex, "/programme/", setup.items[CHILD])
+    response = as_alex.post(found.action, data={**found.fields, **fields})
+    assert response.status_code == 400
+    assert message in text(response)
+    assert logs(app) == []
+
+
+def test_a_tap_on_another_clients_item_is_not_found_and_writes_nothing(app, setup, as_alex):
+    found = tap_on(as_alex, "/programme/", setup.items[CHILD])
+    for item_id in (setup.other_item, 999_999):
+        response = as_alex.post(f"/programme/items/{item_id}/done", data=found.fields)
+        assert response.status_code == 404
+    no_csrf = {k: v for k, v in found.fields.items() if k != "csrf_token"}
+    assert as_alex.post(found.action, data=no_csrf).status_code == 400
+    sign_in_directly(as_alex, setup.therapist)
+    therapist_csrf = csrf_from(as_alex.get("/dashboard/").get_data(as_text=True))
+    response = as_alex.post(found.action, data={**found.fields, "csrf_token": therapist_csrf})
+    assert response.status_code == 403
+    assert logs(app) == []
+    with app.app_context():
+        assert client_day.pain_flags(db.session) == []
 
 
 # --- who may see what -----------------------------------------------------------------------

@@ -31,7 +31,7 @@ from portal.services.client_day import FeedbackInput
 from portal.services.library import ExerciseInput
 from portal.services.programmes import ItemInput
 from portal.web.deps import practice_zone
-from tests.conftest import csrf_from, login, sign_in_directly
+from tests.conftest import csrf_from, login, sign_in_directly, static_url
 
 # Wednesday 4 March 2026, noon in London (GMT); the programme was set the week before.
 NOW = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)
@@ -511,10 +511,12 @@ def test_adding_twice_or_an_unpublished_exercise_is_refused(app, setup, jo):
     assert "Secret draft" not in body
 
 
-def test_a_tampered_or_deleted_exercise_in_the_draft_is_left_out(app, setup, jo):
+@pytest.mark.parametrize("tampered", ["424242", "99999999999999999999"])
+def test_a_tampered_or_deleted_exercise_in_the_draft_is_left_out(app, setup, jo, tampered):
     url = f"/programmes/{setup.alex.id}"
     values = form_of(jo.get(url).get_data(as_text=True))
-    response = post(jo, url, values, "search", items__1__exercise_id="424242")
+    # The second is past what any id can be: the query must not even be tried with it.
+    response = post(jo, url, values, "search", items__1__exercise_id=tampered)
     assert response.status_code == 200
     assert item_names(response.get_data(as_text=True)) == ["Kneeling hip flexor stretch"]
     assert "was left out" in words(response)
@@ -616,9 +618,10 @@ def test_save_a_template_then_apply_it_to_another_client(app, setup, jo):
                                                  "base_version": "0"}, follow_redirects=True)
     assert "changed by someone else since you opened it" in words(response)
     assert len(versions_of(app, setup.sam.id)) == 1
-    response = jo.post(f"{sam_url}/apply", data={"csrf_token": csrf, "template_id": "junk"},
-                       follow_redirects=True)
-    assert "Choose a template to apply." in words(response)
+    for junk in ("junk", "99999999999999999999"):  # the second found by `make campaign`
+        response = jo.post(f"{sam_url}/apply", data={"csrf_token": csrf, "template_id": junk},
+                           follow_redirects=True)
+        assert "Choose a template to apply." in words(response)
 
     # Deleting the template leaves Sam's programme alone.
     response = jo.post(f"/programmes/templates/{template_id}/delete", data={"csrf_token": csrf})
@@ -775,8 +778,8 @@ def test_programme_form_and_history_queries_stay_the_same_at_ten_times_the_items
     assert small[url] <= 20, small
 
 
-def test_the_page_carries_no_inline_script_or_style(setup, jo):
+def test_the_page_carries_no_inline_script_or_style(app, setup, jo):
     body = jo.get(f"/programmes/{setup.alex.id}").get_data(as_text=True)
     assert "<script>" not in body and "<style" not in body and " style=" not in body
     assert "onclick" not in body
-    assert 'src="/static/js/programmes.js"' in body
+    assert f'src="{static_url(app, "js/programmes.js")}"' in body

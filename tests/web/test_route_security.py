@@ -19,9 +19,19 @@ from werkzeug.routing import Rule
 
 from portal import create_app
 from portal.extensions import db
-from portal.models import Role
+from portal.models import Role, User, utcnow
+from portal.services import messages
 from portal.web import access
-from tests.conftest import TEST_PASSWORD, app_code, base_config, form_post, login
+from tests.conftest import (
+    TEST_PASSWORD,
+    app_code,
+    base_config,
+    csrf_from,
+    form_post,
+    login,
+    sign_in_directly,
+)
+from tests.messages_support import make_people
 
 # Endpoints anyone may open without signing in. Keep this list short and deliberate.
 PUBLIC = {
@@ -32,6 +42,26 @@ PUBLIC = {
     "auth.accept_invite",
     "auth.register",
     "home.healthz",
+    # The practice's front page: visitors read about the practice, its services and articles,
+    # and find "Book a session" (which asks them to sign in); signed-in users get their own
+    # home (clients) or the dashboard (therapists), as before.
+    "home.index",
+    # For search engines: which pages may be crawled (the front page and the articles), and
+    # the list of them. Nothing private is in either.
+    "home.robots",
+    "home.sitemap",
+    # The practice's published articles, their Atom feed, and the picture of the exercise a
+    # published article features (only that picture: other uploads stay behind sign-in).
+    # Drafts and articles whose date is still to come answer 404 (tests/web/test_articles_web.py).
+    "articles.index",
+    "articles.show",
+    "articles.feed",
+    "articles.picture",
+    # The "Get in touch" form ("Ask about this stretch"): anyone may ask the practice a
+    # question. Rate limited, with a honeypot; it stores the enquiry and emails only a note
+    # (tests/web/test_enquiries_web.py). "sent" is the thank-you page after it.
+    "ask.index",
+    "ask.sent",
     # The private calendar feed: the secret token in its address is the credential, because
     # calendar apps cannot sign in. It reveals only its owner's appointments.
     "calendar.feed",
@@ -48,6 +78,10 @@ PUBLIC = {
     # not signed in yet. Each answers only with a note in the session that the password was
     # right a few minutes ago, and sends everyone else to the login page (SECOND_STEP below).
     *(SECOND_STEP := {"auth.second_step", "auth.recovery", "auth.second_step_passkey"}),
+    # A browser signed out from elsewhere reports that it forgot its offline Today: it is
+    # signed out by definition. It reads and returns nothing; it only drops a note in that
+    # browser's own session (CSRF-checked) and tells that browser to clear its storage.
+    "auth.device_forgotten",
 }
 # The pages a therapist who has not set up a second factor may open: setting one up, and
 # signing out. Every other page sends them to the first (portal.web.second_factor).
@@ -56,7 +90,7 @@ OPEN_DURING_ENROLMENT = {"account.two_factor", "account.app_setup", "account.pas
 # Blueprints whose every route is for therapists only.
 # "builder" holds only the old /builder/ addresses of Programmes (redirects), guarded the same way.
 THERAPIST_BLUEPRINTS = {"dashboard", "clients", "diary", "library", "programmes", "builder",
-                        "settings"}
+                        "settings", "writing", "enquiries"}
 # The deliberate exceptions inside those blueprints: routes clients may open too. Uploaded
 # exercise pictures belong to the library that stores them, but clients see them on their
 # home page and exercise pages, so the picture route admits both roles (and nothing else of
@@ -169,14 +203,17 @@ def test_every_private_route_sends_strangers_to_login(app, client, practice):
             if response.status_code != 302 or target.path != "/auth/login" or target.netloc:
                 problems.append(f"{method} {route}: {response.status_code} {response.location}")
     assert problems == []
-    assert {"home.index", "account.index", "dashboard.index", "auth.logout"} <= checked
+    assert {"account.index", "dashboard.index", "auth.logout", "writing.index",
+            "enquiries.index"} <= checked
 
 
 def test_public_routes_answer_strangers_without_errors(app, client, request):
     public_routes = [r for r in routes(app) if r.endpoint in PUBLIC and "GET" in r.methods]
-    # Passkey answers are only ever posted.
+    # Passkey answers, and a signed-out browser's report that it forgot its offline Today
+    # (tests/web/test_forget_device.py), are only ever posted.
     assert {r.endpoint for r in public_routes} == PUBLIC - {"auth.passkey",
-                                                            "auth.second_step_passkey"}
+                                                            "auth.second_step_passkey",
+                                                            "auth.device_forgotten"}
 
     # Once before the practice is set up (a fresh install), once after.
     for stage in ("no practice", "practice"):
@@ -403,3 +440,62 @@ def test_a_moved_address_lets_in_exactly_who_its_new_page_does(app):
         assert new in app.view_functions, f"{old} redirects to a missing endpoint {new}"
         assert access.access_of(app, old) == access.access_of(app, new), old
         assert access.access_of(app, old) != access.PUBLIC, old
+
+
+# --- someone else's conversation ---------------------------------------------------------------
+
+
+def test_no_client_opens_writes_in_or_marks_another_clients_conversation(app, make_client,
+                                                                        make_therapist):
+    """The route walk for messages: every route that takes a conversation's id (including
+    ones added later), by every method, with a valid CSRF token and a message to send, tried
+    by one client on another's conversation. Each answers exactly as for a conversation that
+    does not exist: 404, or 403 where the route is for the practice only; the same goes for
+    starting one about the other client's exercise or session. Nothing is written."""
+    with app.app_context():
+        people = make_people(db.session, make_therapist, make_client)
+        theirs = messages.start_thread(
+            db.session, people.bea, topic=messages.topic_for_item(
+                db.session, people.bea, people.items[people.bea.id]),
+            subject=None, body="Bea's question", now=utcnow(),
+            links=messages.MessageLinks(thread=lambda t: "x", account=lambda: "x"))
+        db.session.commit()
+        bea_thread, bea = theirs.id, people.bea.id
+        alex, bea_item = people.alex.id, people.items[bea]
+        bea_appointment = people.appointments[bea]
+    browser = app.test_client()
+    with app.app_context():
+        sign_in_directly(browser, db.session.get(User, alex))
+    token = csrf_from(browser.get("/messages/").get_data(as_text=True))
+    data = {"csrf_token": token, "body": "Alex was here", "subject": "Hello", "then": "done",
+            "message_emails": ""}
+    thread_rules = [rule for rule in app.url_map.iter_rules() if "thread_id" in rule.arguments]
+    assert {r.endpoint for r in thread_rules} >= {"messages.thread", "messages.done",
+                                                  "messages.reopen"}
+    before = snapshot(app)
+
+    problems, tried = [], 0
+    for rule in thread_rules:
+        allowed = access.access_of(app, rule.endpoint)
+        for method in sorted((rule.methods or set()) - IGNORED_METHODS):
+            answers = [browser.open(rule.rule.replace("<int:thread_id>", str(thread_id)),
+                                    method=method, data=data).status_code
+                       for thread_id in (bea_thread, 99999)]
+            tried += 1
+            expected = 404 if Role.CLIENT in allowed else 403
+            if answers != [expected, expected]:
+                problems.append(f"{method} {rule.rule}: {answers}, expected {expected}")
+    for url in (f"/messages/new?item={bea_item}", f"/messages/new?appointment={bea_appointment}"):
+        for method in ("GET", "POST"):
+            status = browser.open(url, method=method, data=data).status_code
+            tried += 1
+            if status != 404:
+                problems.append(f"{method} {url}: {status}")
+    assert problems == []
+    assert tried >= 7
+    assert snapshot(app) == before
+    # The conversation was there all along, for its own client and the practice.
+    owner = app.test_client()
+    with app.app_context():
+        sign_in_directly(owner, db.session.get(User, bea))
+    assert owner.get(f"/messages/{bea_thread}").status_code == 200

@@ -321,3 +321,20 @@ def test_a_bad_upcoming_sessions_limit_shows_next_to_the_field_and_saves_nothing
     assert message in summary(page)
     assert stored(app) == ORIGINAL
     assert audit_rows(app) == []
+
+
+def test_the_front_page_introduction_is_written_in_settings(app, as_therapist):
+    """Markdown, sanitised on the front page; named in the audit row, not copied into it; a
+    post without the field (not from this page) leaves it alone."""
+    client = app.test_client()  # a visitor
+    intro = "We **treat** runners.\n\n<script>steal()</script>"
+    response = form_post(as_therapist, "/settings/", {**FORM, "intro": intro})
+    assert response.status_code == 302
+    page = client.get("/").get_data(as_text=True)
+    assert "We <strong>treat</strong> runners." in page and "steal()" not in page
+    [row] = audit_rows(app, "practice.updated")
+    assert "intro" in row.details["fields"] and "intro" not in row.details["changes"]
+    assert form_post(as_therapist, "/settings/", FORM).status_code == 302
+    assert "We <strong>treat</strong> runners." in client.get("/").get_data(as_text=True)
+    too_long = form_post(as_therapist, "/settings/", {**FORM, "intro": "x" * 5001})
+    assert "Use at most 5000 characters." in too_long.get_data(as_text=True)

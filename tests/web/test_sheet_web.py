@@ -24,7 +24,7 @@ from portal.models import CompletionLog, Moment, ProgrammeShare, User
 from portal.seed.library import seed_library
 from portal.services import calendar, moment_reminders, programme_shares, programmes
 from portal.services.programmes import ItemInput
-from tests.conftest import csrf_from, login, sign_in_directly
+from tests.conftest import csrf_from, login, sign_in_directly, static_url
 
 # Wednesday 4 March 2026, noon in London (GMT); the programme was set the week before.
 NOW = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)
@@ -126,7 +126,7 @@ def shares(app) -> list[ProgrammeShare]:
 # --- the sheet ------------------------------------------------------------------------------
 
 
-def test_the_client_sees_their_programme_as_a_printable_sheet(setup, as_alex):
+def test_the_client_sees_their_programme_as_a_printable_sheet(app, setup, as_alex):
     response = as_alex.get("/sheet/")
     assert response.status_code == 200
     body = response.get_data(as_text=True)
@@ -142,13 +142,14 @@ def test_the_client_sees_their_programme_as_a_printable_sheet(setup, as_alex):
     assert "Once a day, every day · Morning, work break" in hip
     assert "How to do it" in hip and "Take care" in hip
     assert "A note from your therapist " + NOTE in hip
-    assert '<img class="sheet-card__picture" src="/static/img/exercises/' in cards[0]
+    assert re.search(r'<img class="sheet-card__picture" src="/static/img/exercises/[a-z-]+'
+                     r'\.[0-9a-f]{12}\.svg"', cards[0])
     assert "Any time" in words(cards[2])
     # The day at a glance.
     assert f"Morning {setup.names[HIP]}" in page
     assert f"Before bed {setup.names[CHILD]}" in page
     # A print stylesheet, and no QR code until a link exists.
-    assert 'href="/static/css/print.css" media="print"' in body
+    assert f'href="{static_url(app, "css/print.css")}" media="print"' in body
     assert "sheet-qr" not in body
     assert "Create link" in page
     assert "<script>" not in body and " style=" not in body
@@ -247,7 +248,9 @@ def test_the_shared_page_is_read_only_and_reaches_nothing_else(app, setup, as_al
         assert response.status_code in (302, 404), url
         if response.status_code == 302:
             assert urlsplit(response.location).path == "/auth/login", url
-    for url in ("/programme/", "/sheet/", "/", "/account/", "/programme/history"):
+    # (The front page, "/", is public: it shows nothing of anyone's.)
+    assert "Alex" not in words(stranger.get(f"/?token={token}").get_data(as_text=True))
+    for url in ("/programme/", "/sheet/", "/account/", "/programme/history"):
         response = stranger.get(f"{url}?token={token}")
         assert response.status_code == 302, url
         assert urlsplit(response.location).path == "/auth/login", url
@@ -554,14 +557,14 @@ def test_the_service_worker_is_served_for_the_programme_scope(setup, as_alex):
     assert "addEventListener(\"fetch\"" in response.get_data(as_text=True)
 
 
-def test_today_and_exercise_pages_carry_the_offline_hook(setup, as_alex):
+def test_today_and_exercise_pages_carry_the_offline_hook(app, setup, as_alex):
     today = as_alex.get("/programme/").get_data(as_text=True)
     item = as_alex.get(f"/programme/items/{setup.items[HIP]}").get_data(as_text=True)
     for body in (today, item):
         hook = re.search(r"<script[^>]*data-offline[^>]*>", body, re.S)
         assert hook, "no offline hook"
         tag = hook.group(0)
-        assert 'src="/static/js/offline.js"' in tag and 'type="module"' in tag
+        assert f'src="{static_url(app, "js/offline.js")}"' in tag and 'type="module"' in tag
         assert 'data-offline-sw="/sheet/sw.js"' in tag
         assert 'data-offline-scope="/programme/"' in tag
         assert f'data-offline-user="{setup.client.id}"' in tag

@@ -1,12 +1,15 @@
-"""The basics a newcomer sees: sign-in page, sign in, home per role."""
+"""The basics a newcomer sees: the front page, sign in, home per role."""
 
 from tests.conftest import login
 
 
-def test_anonymous_home_goes_to_login(client, practice):
+def test_anonymous_home_is_the_practices_front_page(client, practice):
     response = client.get("/")
-    assert response.status_code == 302
-    assert response.location.startswith("/auth/login")
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert "<h1 id=\"front-heading\">Test Practice</h1>" in page
+    # Signing in is one tap away.
+    assert 'href="/auth/login"' in page
 
 
 def test_therapist_lands_on_dashboard(client, make_therapist):

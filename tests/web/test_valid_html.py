@@ -36,6 +36,10 @@ from portal.extensions import db
 from portal.models import (
     Appointment,
     AppointmentStatus,
+    Article,
+    ArticleStatus,
+    Enquiry,
+    MessageThread,
     OutboxMessage,
     Passkey,
     Practice,
@@ -71,25 +75,29 @@ ENTRY_POINTS = {
                   "/diary/services/new", "/diary/hours", "/diary/time-off",
                   "/clients/?filter=pain", "/clients/invite", "/programmes/templates",
                   "/library/new", "/library/?q=stretch&body_area=calves", "/settings/",
-                  "/account/password"],
+                  "/account/password", "/messages/?filter=all", "/writing/", "/writing/new",
+                  "/enquiries/", "/enquiries/?status=done"],
     "client": ["/", "/appointments/", "/booking/", "/programme/", "/programme/history",
-               "/sheet/", "/sheet/moments", "/account/password",
+               "/sheet/", "/sheet/moments", "/account/password", "/messages/",
                "/dashboard/", "/no/such/page"],  # 403 and 404 for a client
     "newcomer": ["/", "/intake/?next=/booking/", "/booking/", "/account/"],
-    "anonymous": ["/", "/auth/login?next=/", "/auth/forgot", "/auth/register",
+    "anonymous": ["/", "/articles/", f"/ask?article={demo.HIP_ARTICLE_SLUG}",
+                  "/auth/login?next=/", "/auth/forgot", "/auth/register",
                   "/no/such/page", "/auth/invite/not-a-real-token",
                   "/auth/reset/not-a-real-token", "/sheet/s/not-a-real-token"],
 }
 # Forms that must come back with their errors, sent after the walk: (page, data).
 REFUSED_FORMS = {
-    "therapist": [("/library/new", {}), ("/clients/invite", {}), ("/diary/services/new", {}),
+    "therapist": [("/library/new", {}), ("/writing/new", {"action": "save"}),
+                  ("/clients/invite", {}), ("/diary/services/new", {}),
                   ("/diary/time-off", {}), ("/diary/book", {}), ("/settings/", {}),
                   ("/account/password", {})],
-    "client": [("/account/password", {}), ("/sheet/moments", {"morning": "25:99"})],
+    "client": [("/account/password", {}), ("/sheet/moments", {"morning": "25:99"}),
+               ("/messages/new", {})],
     "newcomer": [("/intake/", {})],
     "anonymous": [("/auth/login", {}),
                   ("/auth/login", {"email": demo.THERAPIST[1], "password": "not it at all"}),
-                  ("/auth/forgot", {}), ("/auth/register", {})],
+                  ("/auth/forgot", {}), ("/auth/register", {}), ("/ask", {})],
 }
 # Templates that are parts of pages or emails, rendered inside others.
 PARTS = re.compile(r"(^|/)_|^email/|^base\.html$")
@@ -229,6 +237,14 @@ def alex_ids(app) -> dict[str, int]:
                 "past": past.id}
 
 
+def alex_thread(app) -> int:
+    """A conversation of Alex's from the demo."""
+    with app.app_context():
+        alex = db.session.scalar(sa.select(User.id).where(User.email == ALEX[0]))
+        return db.session.scalar(sa.select(MessageThread.id).where(
+            MessageThread.client_id == alex).order_by(MessageThread.id))
+
+
 def latest_email_text(app, kind: str) -> str:
     with app.app_context():
         return db.session.scalars(sa.select(OutboxMessage.text_body)
@@ -266,6 +282,11 @@ def one_email_of_each_kind(app) -> list[Document]:
     return list(first.values())
 
 
+def first_id(app, model, *where) -> int:
+    with app.app_context():
+        return db.session.scalar(sa.select(model.id).where(*where).order_by(model.id))
+
+
 def client_id(app, email: str) -> int:
     with app.app_context():
         return db.session.scalar(sa.select(User.id).where(User.email == email))
@@ -279,11 +300,17 @@ def walk_every_role(app, documents: list[Document], failures: list[str]) -> dict
     walked[jo.role] = jo.walk(ENTRY_POINTS[jo.role])
     for page, data in REFUSED_FORMS[jo.role]:
         jo.refused(page, data)
+    # A reply refused, then sent to a client's conversation: the email that tells the client
+    # a message is waiting (the demo's conversations send none).
+    thread = alex_thread(app)
+    jo.refused(f"/messages/{thread}", {"body": " "})
+    jo.post(f"/messages/{thread}", {"body": "Yes: 30 seconds each side, twice."})
     # An invitation (its link is opened below) and the page with the notice after it.
     sent = jo.post("/clients/invite", {"name": "Rhea Walker", "email": "rhea@example.com"})
     jo.get(sent.location)
     # Two-factor pages no link reaches: removing a passkey, new recovery codes (shown once,
-    # as the answer to the form), and the recovery code step of signing in.
+    # as the answer to the form, and told by the security_notice email), and the recovery
+    # code step of signing in.
     with app.app_context():
         therapist = db.session.scalar(sa.select(User.id).where(
             User.email == demo.THERAPIST[1]))
@@ -320,11 +347,28 @@ def walk_every_role(app, documents: list[Document], failures: list[str]) -> dict
     pain = alex.post(item, {**form, "feedback": "pain", "feedback_left": "pain",
                             "feedback_right": "pain"}, action=log)
     assert pain.status_code == 200, "a pain report shows the easier version"
+    # "Done, felt fine" on Today: Today and the home page with "Tell us how it felt" after
+    # it, and the exercise page telling that log how it felt (log=<its key>).
+    tap = re.search(r'<form class="quick-log__form"[^>]*action="([^"]+)"[^>]*>(.*?)</form>',
+                    alex.browser.get("/programme/").get_data(as_text=True), re.S)
+    fields = hidden_fields(tap.group(2))
+    tapped = alex.browser.post(html.unescape(tap.group(1)), data=fields)
+    assert tapped.status_code == 302, "the tap was logged"
+    alex.get("/programme/")
+    alex.get("/")
+    told = alex.get(f"{html.unescape(tap.group(1)).removesuffix('/done')}"
+                    f"?log={fields['client_key']}")
+    assert "Save how it felt" in told.get_data(as_text=True), "the form tells the tap"
     # At the practice's limit of upcoming sessions the booking page says so instead.
     with app.app_context():
         db.session.scalar(sa.select(Practice)).max_upcoming_per_client = 1
         db.session.commit()
     assert alex.get(f"/booking/{ids['service']}").status_code == 409
+    # Alex's phone, signed out by "Sign out everywhere" on another browser: its next page
+    # asks it to forget the Today it kept for offline use (static/js/forget.js).
+    phone = Visitor("client's phone", signed_in(app, *ALEX), documents, failures)
+    alex.post("/account/", {}, action="/account/sign-out-everywhere")
+    assert "data-forget=" in phone.get("/auth/login").get_data(as_text=True)
 
     nia = Visitor("newcomer", signed_in(app, *NEWCOMER), documents, failures)
     walked[nia.role] = nia.walk(ENTRY_POINTS[nia.role])
@@ -350,6 +394,25 @@ def walk_every_role(app, documents: list[Document], failures: list[str]) -> dict
     for page, data in REFUSED_FORMS[stranger.role]:
         stranger.refused(page, data)
     stranger.refused(invite, {"password": "short", "confirm": "other"})
+
+    # A question through the public form (the therapist's note and the sender's confirmation,
+    # and the page after it), and the therapist's reply to the demo's enquiry.
+    sent = stranger.post(f"/ask?article={demo.HIP_ARTICLE_SLUG}", {
+        "name": "Maya Collins", "email": "maya@example.com", "consent": "y",
+        "message": "Is the kneeling stretch all right with sore knees?",
+        "article": demo.HIP_ARTICLE_SLUG}, action="/ask")
+    assert sent.status_code == 302, "the question was taken"
+    stranger.get(sent.location)
+    enquiry = first_id(app, Enquiry)
+    jo.post(f"/enquiries/{enquiry}", {"body": "Yes: pad the knee, or try it standing.\n\nJo"},
+            action=f"/enquiries/{enquiry}/reply")
+    # Writing: the preview of an unsaved article, and publishing refused (a date gone by).
+    jo.post("/writing/new", {"title": "Calf raises", "summary": "Why calves matter.",
+                             "body": "## Why\n\nStrong calves.\n\n- one\n- two",
+                             "action": "preview"})
+    draft = first_id(app, Article, Article.status == ArticleStatus.DRAFT)
+    jo.refused(f"/writing/{draft}", {"when": "later", "day": "2020-01-06", "time": "08:00"},
+               action=f"/writing/{draft}/publish")
 
     # The therapist erases a client with sessions to come: the erasures list, and the email
     # telling the therapist which sessions were cancelled.

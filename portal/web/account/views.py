@@ -202,7 +202,8 @@ def app_setup():
     if form.validate_on_submit():
         try:
             codes = two_factor.confirm_app(db.session, secret_box(), user, code=form.code.data,
-                                           now=now(), ip=client_ip())
+                                           now=now(), ip=client_ip(),
+                                           device=sessions.device_name())
         except InvalidInput as error:
             # The secret being set up is kept (the app holds it already): keep the writes.
             apply_error(form, error, keep_writes=True)
@@ -230,7 +231,7 @@ def app_off():
         try:
             still_on = two_factor.disable_app(
                 db.session, passwords(), secret_box(), _user(), password=form.password.data,
-                code=form.code.data, now=now(), ip=client_ip())
+                code=form.code.data, now=now(), ip=client_ip(), device=sessions.device_name())
         except InvalidInput as error:
             apply_error(form, error, keep_writes=True)
         else:
@@ -252,7 +253,7 @@ def recovery_codes():
         try:
             codes = two_factor.renew_recovery_codes(
                 db.session, passwords(), secret_box(), _user(), password=form.password.data,
-                code=form.code.data, now=now(), ip=client_ip())
+                code=form.code.data, now=now(), ip=client_ip(), device=sessions.device_name())
         except InvalidInput as error:
             apply_error(form, error, keep_writes=True)
         else:
@@ -278,7 +279,7 @@ def passkey_add():
                 db.session, secret_box(), user, rp, name=form.name.data,
                 credential=form.credential.data or "",
                 challenge=second_factor.take_challenge(second_factor.REGISTER), now=now(),
-                ip=client_ip())
+                ip=client_ip(), device=sessions.device_name())
         except InvalidInput as error:
             apply_error(form, error)
         else:
@@ -306,7 +307,7 @@ def passkey_remove(passkey_id: int):
             still_on = passkeys.remove(
                 db.session, passwords(), secret_box(), user, passkey_id,
                 password=form.password.data, code=form.code.data or "", now=now(),
-                ip=client_ip())
+                ip=client_ip(), device=sessions.device_name())
         except InvalidInput as error:
             apply_error(form, error, keep_writes=True)
         else:

@@ -121,7 +121,7 @@ def second_step():
     if state.app and form.validate_on_submit():
         try:
             two_factor.check_code(db.session, secret_box(), user, code=form.code.data,
-                                  now=now(), ip=client_ip())
+                                  now=now(), ip=client_ip(), device=sessions.device_name())
         except (InvalidInput, Conflict) as error:
             # Wrong codes are counted (and pause code entry): keep the count. The field is
             # emptied for the next code.
@@ -145,13 +145,13 @@ def recovery():
     form = RecoveryCodeForm()
     if form.validate_on_submit():
         try:
-            two_factor.check_code(db.session, secret_box(), user, code=form.code.data,
-                                  now=now(), ip=client_ip(), accept=(two_factor.RECOVERY,))
+            left = two_factor.sign_in_with_recovery_code(
+                db.session, secret_box(), user, code=form.code.data, now=now(), ip=client_ip(),
+                device=sessions.device_name())
         except InvalidInput as error:
             apply_error(form, error, keep_writes=True)
             form.code.data = ""
         else:
-            left = two_factor.recovery_codes_left(db.session, user)
             response = second_factor.complete(user, note)
             flash(_codes_left_message(left), "info" if left > 2 else "error")
             return response
@@ -222,6 +222,17 @@ def logout():
     sessions.end(clear_site_data=True)
     flash("You are signed out.", "success")
     return redirect(url_for("auth.login"))
+
+
+@bp.route("/forgotten", methods=["POST"])
+@public
+def device_forgotten():
+    """static/js/forget.js reports that this browser, signed out from elsewhere, has deleted
+    what it kept for offline use: stop asking, and answer with Clear-Site-Data for anything
+    the script could not reach. Only for such a browser: anyone else's storage is left be."""
+    if sessions.must_forget() and not current_user.is_authenticated:
+        sessions.forgotten()
+    return "", 204
 
 
 @bp.route("/forgot", methods=["GET", "POST"])

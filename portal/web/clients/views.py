@@ -11,6 +11,7 @@ from portal.models import Role
 from portal.services import accounts, adherence, erasure
 from portal.services import client_record as record_service
 from portal.services import clients as client_service
+from portal.services import messages as message_service
 from portal.services.errors import InvalidInput
 from portal.web.access import restrict
 from portal.web.deps import client_ip, now, passwords
@@ -42,11 +43,12 @@ def record(client_id: int):
     actor = current_user._get_current_object()
     client = record_service.get_client(db.session, actor, client_id)
     record = record_service.client_record(db.session, actor, client, now(), ip=client_ip())
+    threads = message_service.record_threads(db.session, actor, client)
     # The page is rendered here and the audit row committed after (transactions.finish):
     # a commit first would expire every loaded row, and the template would then reload each
     # appointment and log one by one. If the commit fails, an error page goes out instead.
     return render_template("clients/record.html", record=record, client=client,
-                           chart=_chart(record.weeks))
+                           chart=_chart(record.weeks), threads=threads)
 
 
 @bp.route("/<int:client_id>/audit")

@@ -9,7 +9,8 @@ from sqlalchemy import func, select
 from portal.extensions import db
 from portal.models import Role, User
 from portal.services import clients as client_service
-from portal.services import diary_days, undelivered
+from portal.services import diary_days, enquiries, undelivered
+from portal.services import messages as message_service
 from portal.web.access import restrict
 from portal.web.deps import now, practice_zone
 from portal.web.invite_form import InviteForm
@@ -51,4 +52,6 @@ def index():
                            inactive_count=counts.get(False, 0), recent=recent,
                            form=InviteForm(), day=day, attention=attention, now=current,
                            low_percent=client_service.LOW_ADHERENCE_PERCENT,
-                           undelivered=undelivered.count(db.session))
+                           undelivered=undelivered.count(db.session),
+                           unread=message_service.unread_summary(db.session, me),
+                           enquiries=enquiries.counts(db.session))

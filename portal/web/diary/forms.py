@@ -7,48 +7,16 @@ from __future__ import annotations
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
-    DateField,
     Field,
     RadioField,
     SelectField,
     StringField,
     TextAreaField,
-    TimeField,
 )
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
 from portal.services import diary
-from portal.web.forms import WholeNumberField, drop_nul, int_or_none, within
-
-
-class ClockField(TimeField):
-    """An HH:MM time input; blank is None, a bad value says what to type."""
-
-    def process_formdata(self, valuelist):
-        raw = valuelist[0].strip() if valuelist else ""
-        if not raw:
-            self.data = None
-            return
-        try:
-            super().process_formdata([raw])
-        except ValueError as exc:
-            self.data = None
-            raise ValueError("Enter a time like 09:30.") from exc
-
-
-class DayField(DateField):
-    """A date input; blank is None, a bad value says what to type."""
-
-    def process_formdata(self, valuelist):
-        raw = valuelist[0].strip() if valuelist else ""
-        if not raw:
-            self.data = None
-            return
-        try:
-            super().process_formdata([raw])
-        except ValueError as exc:
-            self.data = None
-            raise ValueError("Enter a date like 2026-03-04.") from exc
+from portal.web.forms import ClockField, DayField, WholeNumberField, drop_nul, int_or_none, within
 
 
 class ServiceForm(FlaskForm):

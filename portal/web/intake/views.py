@@ -7,10 +7,10 @@ from flask_login import current_user
 
 from portal.extensions import db
 from portal.models import Role
-from portal.services import intake
+from portal.services import erasure, intake
 from portal.services.errors import InvalidInput
 from portal.web.access import restrict
-from portal.web.deps import client_ip, now
+from portal.web.deps import client_ip, now, practice
 from portal.web.forms import apply_error, safe_next
 from portal.web.intake.forms import QuestionnaireForm, flag_field_name
 
@@ -47,6 +47,7 @@ def index():
     return render_template("intake/index.html", form=form, latest=latest,
                            consent_text=intake.CONSENT_TEXT,
                            consent_version=intake.CONSENT_VERSION,
+                           retention_years=erasure.retention_years(practice()),
                            up_to_date=latest is not None and intake.is_complete(db.session, user))
 
 

@@ -19,7 +19,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
-from portal.models import BODY_AREAS, Sides
+from portal.models import BODY_AREAS, MOMENTS, Sides
 from portal.models.library import BODY_AREA_LABELS
 from portal.services.dose import HOLD_SECONDS, REPS, SETS
 from portal.services.library import MAX_LEVELS, MAX_LIST_ENTRIES, MAX_LIST_ENTRY
@@ -82,6 +82,9 @@ class ExerciseForm(FlaskForm):
     cautions = TextAreaField("Cautions", [Optional(), _length(7000)],
                              description="When to stop or take care. " + LINES_HELP,
                              render_kw={"rows": 3})
+    moments = SelectMultipleField(
+        "Good moments", choices=[choice(m.value, m.label) for m in MOMENTS],
+        validate_choice=False, validators=[Optional()])
     hold_seconds = WholeNumberField(
         "Hold, in seconds", [InputRequired("Enter the hold in seconds (0 for none)."),
                              within_limit(HOLD_SECONDS)],

@@ -85,6 +85,11 @@ def exercise_picture(exercise: Exercise) -> PictureRef | None:
     return None
 
 
+def moment_names(exercise: Exercise) -> list[str]:
+    """The labels of the moments an exercise suits, in the order of the day."""
+    return [moment.label for moment in library.good_moments(exercise)]
+
+
 @bp.context_processor
 def library_helpers():
     """Labels and plain-words doses for the library templates."""
@@ -92,7 +97,7 @@ def library_helpers():
         return ", ".join(BODY_AREA_LABELS.get(a, a) for a in exercise.body_areas or [])
 
     return {"area_labels": BODY_AREA_LABELS, "area_names": area_names,
-            "describe_dose": describe_dose}
+            "describe_dose": describe_dose, "moment_names": moment_names}
 
 
 # --- the list ---------------------------------------------------------------------------
@@ -189,6 +194,7 @@ def _fill(form: ExerciseForm, exercise: Exercise) -> None:
     form.sets.data = exercise.sets
     form.sides.data = str(exercise.sides.value)
     form.regression.data = exercise.regression
+    form.moments.data = list(exercise.moments or [])
     for entry, level in zip(form.levels.entries, exercise.levels, strict=False):
         entry.form.name.data = level.name
         entry.form.instruction.data = level.instruction
@@ -261,6 +267,7 @@ def _save(form: ExerciseForm, exercise: Exercise | None, picture_id: int | None,
         hold_seconds=form.hold_seconds.data, reps=form.reps.data, sets=form.sets.data,
         sides=form.sides.data, why_it_helps=form.why_it_helps.data or "",
         regression=form.regression.data or "", picture_path=picture_path, picture_id=keep_id,
+        moments=list(form.moments.data or []),
     )
     levels, _ = _ladder(form)
     if exercise is None:

@@ -1,5 +1,5 @@
 """The client's home programme: Today, an exercise with its guided timer, logging how it
-felt, and the history of logs.
+felt (or in one tap: "Done, felt fine"), and the history of logs.
 
 "Today" is the practice's local date, not the server's or the browser's: a log at 00:30 in
 London belongs to the London day.
@@ -22,7 +22,15 @@ from flask import (
 from flask_login import current_user
 
 from portal.extensions import db
-from portal.models import Moment, ProgrammeItem, ProgrammeVersion, Role, Sides, User
+from portal.models import (
+    CompletionLog,
+    Moment,
+    ProgrammeItem,
+    ProgrammeVersion,
+    Role,
+    Sides,
+    User,
+)
 from portal.models.programmes import ANY_TIME_LABEL
 from portal.services import adherence, client_day, dose, library
 from portal.services.client_day import FeedbackInput
@@ -32,11 +40,14 @@ from portal.web.access import restrict
 from portal.web.deps import client_ip, now
 from portal.web.errors import render_error
 from portal.web.pictures import picture_of
-from portal.web.programme.forms import LogForm
-from portal.web.today import local_today, week_start
+from portal.web.programme.forms import LogForm, QuickLogForm
+from portal.web.today import item_anchor, local_today, log_key, week_start
 
 bp = Blueprint("programme", __name__, url_prefix="/programme")
 restrict(bp, Role.CLIENT)
+# For the one-tap forms (templates/programme/_quick_log.html), which the home page shows too.
+bp.add_app_template_global(log_key)
+bp.add_app_template_global(item_anchor)
 
 # The guided timer's fixed phases, in seconds.
 GET_READY_SECONDS = 5
@@ -78,13 +89,16 @@ def _moment_arg(raw: str | None) -> str:
         return ""
 
 
-def _item_page(item: ProgrammeItem, form: LogForm, status: int = 200):
-    """The exercise page: picture, steps, cues, cautions, note, dose, ladder, timer, log."""
+def _item_page(item: ProgrammeItem, form: LogForm, status: int = 200, *,
+               one_tap: CompletionLog | None = None):
+    """The exercise page: picture, steps, cues, cautions, note, dose, ladder, timer, log.
+    With `one_tap` (a "Done, felt fine" log of this exercise) the log form tells that log
+    how it felt rather than making another."""
     day = client_day.today(db.session, _client(), local_today())
     entries = [e for g in day.groups for e in g.entries if e.item.id == item.id]
     done_today = entries[0].done_today if entries else 0
     return render_template(
-        "programme/item.html", item=item, exercise=item.exercise, form=form,
+        "programme/item.html", item=item, exercise=item.exercise, form=form, one_tap=one_tap,
         dose=dose.describe_dose(item), schedule=dose.describe_schedule(item),
         moments=dose.describe_moments(item.moments or []),
         ladder=library.ladder_step(item.exercise, item.level),
@@ -135,35 +149,45 @@ def index():
 
 @bp.route("/items/<int:item_id>")
 def item(item_id: int):
-    """One exercise of the programme, with the guided timer and the log form."""
+    """One exercise of the programme, with the guided timer and the log forms. `log` (the
+    key of a "Done, felt fine" log of this exercise) makes the form tell that log how it
+    felt."""
+    client = _client()
     try:
-        found = client_day.get_item(db.session, _client(), item_id)
+        found = client_day.get_item(db.session, client, item_id)
     except NotFound as error:
         return render_error(404, error.message or None)
+    one_tap = None
+    key = request.args.get("log", "")
+    if key:
+        one_tap = client_day.one_tap_log(db.session, client, found, key)
     form = LogForm.for_item(found.sides, formdata=None,
-                            client_key=uuid.uuid4().hex,
+                            client_key=one_tap.client_key if one_tap else uuid.uuid4().hex,
                             moment=_moment_arg(request.args.get("moment")))
-    return _item_page(found, form)
+    return _item_page(found, form, one_tap=one_tap)
 
 
 @bp.route("/items/<int:item_id>/log", methods=["POST"])
 def log(item_id: int):
-    """Record that the item was done and how it felt; pain shows the easier version."""
+    """Record that the item was done and how it felt (or tell a one-tap log how it felt);
+    pain shows the easier version."""
     client = _client()
     try:
         found = client_day.get_item(db.session, client, item_id)
     except NotFound as error:
         return render_error(404, error.message or None)
     form = LogForm.for_item(found.sides)
+    one_tap = (client_day.one_tap_log(db.session, client, found, form.client_key.data)
+               if form.client_key.data else None)
     if not form.validate_on_submit():
         _hidden_field_errors(form)
-        return _item_page(found, form, 400)
+        return _item_page(found, form, 400, one_tap=one_tap)
     try:
         local_date = (date.fromisoformat(form.local_date.data) if form.local_date.data
                       else local_today())
     except ValueError:
         form.form_errors.append("That date isn't valid.")
-        return _item_page(found, form, 400)
+        return _item_page(found, form, 400, one_tap=one_tap)
     if Sides(found.sides) is Sides.EACH_SIDE:
         feedback = FeedbackInput(left=form.feedback_left.data, right=form.feedback_right.data)
     else:
@@ -176,17 +200,66 @@ def log(item_id: int):
     except InvalidInput as error:
         transactions.mark_failed()
         _hidden_error(form, error)
-        return _item_page(found, form, 400)
+        return _item_page(found, form, 400, one_tap=one_tap)
     except NotFound as error:
         return render_error(404, error.message or None)
     name = result.log.exercise.name
     if result.pain:
         return render_template("programme/pain.html", result=result, name=name, item=found)
-    if result.created:
+    if result.told:
+        flash(f"Thanks: we've noted how {name} felt.", "success")
+    elif result.created:
         flash(f"Logged: {name}. Well done!", "success")
     else:
         flash(f"{name} was already logged: we kept it once.", "info")
     return redirect(url_for("programme.index"))
+
+
+@bp.route("/items/<int:item_id>/done", methods=["POST"])
+def done(item_id: int):
+    """ "Done, felt fine": log the item in one tap, then go back where the tap was made, to
+    the item showing done with "Tell us how it felt"."""
+    client = _client()
+    try:
+        found = client_day.get_item(db.session, client, item_id)
+    except NotFound as error:
+        return render_error(404, error.message or None)
+    form = QuickLogForm()
+    if not form.validate_on_submit():
+        return render_error(400, form.first_error())
+    try:
+        local_date = (date.fromisoformat(form.local_date.data) if form.local_date.data
+                      else local_today())
+    except ValueError:
+        return render_error(400, "That date isn't valid.")
+    try:
+        result = client_day.log_fine(db.session, client, found.id, form.client_key.data,
+                                     local_date, now(), moment=form.moment.data or None,
+                                     ip=client_ip())
+    except InvalidInput as error:
+        return render_error(400, error.message)
+    except NotFound as error:
+        return render_error(404, error.message or None)
+    log = result.log
+    name = log.exercise.name
+    if result.created:
+        flash(f"Logged: {name}, felt fine. Well done!", "success")
+    else:
+        flash(f"{name} was already logged: we kept it once.", "info")
+    return redirect(_back_after_tap(form.back.data or "today", found, log))
+
+
+def _back_after_tap(back: str, item: ProgrammeItem, log: CompletionLog) -> str:
+    """Where a one-tap log goes back to: the place it was made, at the item (the page's
+    messages join that part of the page; see enhance.js)."""
+    moment = log.moment.value if log.moment else None
+    if back == "home":
+        return url_for("home.index", _anchor=item_anchor("home", item.id))
+    if back in ("item", "timer"):
+        # The exercise page that tells this log how it felt (log=...).
+        return url_for("programme.item", item_id=item.id, moment=moment, log=log.client_key,
+                       _anchor="timer" if back == "timer" else "log")
+    return url_for("programme.index", _anchor=item_anchor("today", item.id, moment))
 
 
 @bp.route("/history")

@@ -30,7 +30,7 @@ from portal.services.programmes import ItemInput
 from portal.web import transactions
 from portal.web.access import restrict
 from portal.web.deps import client_ip, now, practice_zone
-from portal.web.forms import apply_error, choice
+from portal.web.forms import apply_error, choice, int_or_none
 from portal.web.programmes.forms import MAX_ITEMS, SEARCH_MAX, ItemForm, ProgrammeForm, TemplateForm
 
 bp = Blueprint("programmes", __name__, url_prefix="/programmes")
@@ -74,13 +74,6 @@ def _week_start(day: date) -> date:
 def _search_words(raw: str | None) -> str:
     """Search text without control characters, trimmed and capped."""
     return CONTROL_CHARS.sub("", raw or "").strip()[:SEARCH_MAX]
-
-
-def _int(value, default: int | None = None) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return default
 
 
 @bp.context_processor
@@ -164,7 +157,7 @@ def _apply_action(action: str, rows: list[dict], form_errors: list[str]) -> tupl
         if found is None:
             form_errors.append("That exercise isn't in the library any more.")
             return rows, "library"
-        if any(_int(r["exercise_id"]) == number for r in rows):
+        if any(int_or_none(r["exercise_id"]) == number for r in rows):
             form_errors.append(f"\u201c{found.name}\u201d is already in the programme.")
             return rows, "library"
         if len(rows) >= MAX_ITEMS:
@@ -200,8 +193,8 @@ class RowView:
 
 def _summaries(form: ItemForm) -> tuple[str, str]:
     """The dose and how often in plain words, when the typed values make sense."""
-    return dose.describe_draft(*(form[name].data if name == "sides" else _int(form[name].data)
-                                 for name in WORDS_FIELDS))
+    return dose.describe_draft(*(form[name].data if name == "sides"
+                                 else int_or_none(form[name].data) for name in WORDS_FIELDS))
 
 
 def _draft_words(item) -> str:
@@ -214,7 +207,7 @@ def _draft_words(item) -> str:
 def words():
     """The plain words for a row as typed, so programmes.js shows the server's wording live."""
     typed = {name: request.args.get(name, "") for name in WORDS_FIELDS}
-    values = {name: raw if name == "sides" else _int(raw) for name, raw in typed.items()}
+    values = {name: raw if name == "sides" else int_or_none(raw) for name, raw in typed.items()}
     return jsonify(words=_draft_words(SimpleNamespace(**values)))
 
 
@@ -229,7 +222,7 @@ def _row_views(form: ProgrammeForm, exercises: dict[int, Exercise]) -> list[RowV
     views = []
     for index, entry in enumerate(form.items.entries):
         sub: ItemForm = entry.form
-        exercise = exercises[_int(sub.exercise_id.data)]
+        exercise = exercises[int_or_none(sub.exercise_id.data)]
         sub.level.choices = _level_choices(exercise)
         summary, schedule = _summaries(sub)
         views.append(RowView(index=index, form=sub, exercise=exercise, summary=summary,
@@ -247,7 +240,8 @@ def _row_template() -> ItemForm:
 
 def _programme_page(client: User, form: ProgrammeForm, exercises: dict[int, Exercise], *,
                   status: int = 200, draft: bool = False, conflict=None,
-                  template_form: TemplateForm | None = None, fragment: str = ""):
+                  template_form: TemplateForm | None = None, fragment: str = "",
+                  picked: Picked | None = None):
     """Render the programme form for a client from a filled form (saved or draft)."""
     today = _today()
     version = programmes.current_version(db.session, client, with_ladders=False)
@@ -266,9 +260,31 @@ def _programme_page(client: User, form: ProgrammeForm, exercises: dict[int, Exer
         in_draft=in_draft, week=week, pain=pain, draft=draft, conflict=conflict,
         templates=programmes.list_templates(db.session),
         template_form=template_form or TemplateForm(prefix="template", formdata=None),
-        blank=_row_template(), fragment=fragment, unsaved=UNSAVED,
+        blank=_row_template(), fragment=fragment, unsaved=UNSAVED, picked=picked,
         action_url=url_for("programmes.edit", client_id=client.id),
     ), status
+
+
+@dataclass(frozen=True)
+class Picked:
+    """The exercise the therapist came to adjust (from a client's message about it, with
+    ?exercise=): its row in the form, or None when it is not in the programme now."""
+
+    exercise: Exercise
+    index: int | None
+
+
+def _picked(form: ProgrammeForm, exercise_id: int | None) -> Picked | None:
+    """The picked exercise and its row; one no longer in the programme is searched for in
+    the library instead (unless the address asks for another search), ready to add."""
+    exercise = db.session.get(Exercise, exercise_id) if exercise_id is not None else None
+    if exercise is None:
+        return None
+    index = next((n for n, entry in enumerate(form.items.entries)
+                  if int_or_none(entry.form.exercise_id.data) == exercise.id), None)
+    if index is None and not form.q.data:
+        form.q.data = exercise.name
+    return Picked(exercise=exercise, index=index)
 
 
 def _saved_form(client: User, q: str = "") -> tuple[ProgrammeForm, dict[int, Exercise]]:
@@ -290,14 +306,15 @@ def edit(client_id: int):
     client = _client_or_404(client_id)
     if request.method == "GET":
         form, exercises = _saved_form(client, q=request.args.get("q", ""))
-        return _programme_page(client, form, exercises, fragment="")
+        picked = _picked(form, int_or_none(request.args.get("exercise")))
+        return _programme_page(client, form, exercises, fragment="", picked=picked)
 
     form_errors: list[str] = []
     rows = _rows_from_form(request.form)
     action = request.form.get("action", "search")
     rows, fragment = _apply_action(action, rows, form_errors)
-    exercises = _load_exercises(_int(r["exercise_id"]) for r in rows)
-    kept = [r for r in rows if _int(r["exercise_id"]) in exercises]
+    exercises = _load_exercises(int_or_none(r["exercise_id"]) for r in rows)
+    kept = [r for r in rows if int_or_none(r["exercise_id"]) in exercises]
     if len(kept) != len(rows):
         form_errors.append("An exercise in your changes is no longer in the library, so it "
                            "was left out.")
@@ -315,9 +332,9 @@ def _save(client: User, form: ProgrammeForm, exercises: dict[int, Exercise]):
     with the reason next to the field it concerns."""
     if not form.validate():
         return _programme_page(client, form, exercises, status=422, draft=True)
-    base = _int(form.base_version.data, 0)
+    base = int_or_none(form.base_version.data) or 0
     items = [ItemInput(
-        exercise_id=_int(sub.exercise_id.data), hold_seconds=sub.hold_seconds.data,
+        exercise_id=int_or_none(sub.exercise_id.data), hold_seconds=sub.hold_seconds.data,
         reps=sub.reps.data, sets=sub.sets.data, sides=sub.sides.data or "",
         times_per_day=sub.times_per_day.data, days_per_week=sub.days_per_week.data,
         moments=tuple(sub.moments.data or ()), level=sub.level.data,
@@ -414,14 +431,14 @@ def save_template(client_id: int):
 def apply_template(client_id: int):
     """Replace the client's items with a template's, as a new version to tailor."""
     client = _client_or_404(client_id)
-    template_id = _int(request.form.get("template_id"))
+    template_id = int_or_none(request.form.get("template_id"))
     if template_id is None:
         flash("Choose a template to apply.", "error")
         return redirect(url_for("programmes.edit", client_id=client.id) + "#templates")
     try:
         version = programmes.apply_template(
             db.session, _me(), client, template_id, now(),
-            base_version=_int(request.form.get("base_version"), 0), ip=client_ip())
+            base_version=int_or_none(request.form.get("base_version")) or 0, ip=client_ip())
     except (Conflict, InvalidInput) as error:
         transactions.mark_failed()
         flash(error.message, "error")

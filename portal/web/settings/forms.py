@@ -91,6 +91,12 @@ class PracticeForm(FlaskForm):
         "Let new clients register themselves",
         description="When off, clients join only through an invitation from you.",
     )
+    intro = TextAreaField(
+        "Front page introduction", validators=[Optional(), _at_most("intro")],
+        filters=[drop_nul],
+        description="A few words about you and the practice for visitors to your front page, "
+                    "in Markdown: a blank line between paragraphs, **bold**, - for a list.",
+        render_kw={"rows": 6, "maxlength": practice_service.LENGTHS["intro"]})
 
 
 class BookingRulesForm(FlaskForm):

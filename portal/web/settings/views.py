@@ -39,6 +39,8 @@ def index():
                 name=form.name.data, email=form.email.data, phone=form.phone.data,
                 address=form.address.data, timezone=form.timezone.data,
                 self_registration=form.self_registration.data, now=now(), ip=client_ip(),
+                # Left as it is by a post without the field (not from this page).
+                intro=form.intro.data if form.intro.raw_data else None,
             )
         except InvalidInput as error:
             errors.append(error)

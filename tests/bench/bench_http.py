@@ -62,6 +62,7 @@ from portal.models import (  # noqa: E402
     AppointmentStatus,
     AuditEvent,
     CompletionLog,
+    IntakeForm,
     OutboxMessage,
     Practice,
     Programme,
@@ -71,7 +72,7 @@ from portal.models import (  # noqa: E402
     User,
 )
 from portal.seed import demo, scale  # noqa: E402
-from portal.services import booking, programmes, two_factor  # noqa: E402
+from portal.services import booking, intake, programmes, two_factor  # noqa: E402
 from portal.services.secret_box import SecretBox, SecretUnreadable  # noqa: E402
 
 CLIENTS_AT_1X = 5_000
@@ -151,6 +152,9 @@ def ready_database(scale_name: str) -> tuple[str, float | None]:
             has = conn.scalar(select(func.count()).select_from(User).where(
                 User.email.like(f"%@{scale.DOMAIN}"), User.role == Role.CLIENT))
             newest = conn.scalar(select(func.max(CompletionLog.logged_at)))
+            consent = conn.scalar(select(IntakeForm.consent_version).join(
+                User, User.id == IntakeForm.client_id).where(User.email.like(f"%@{scale.DOMAIN}"))
+                .order_by(IntakeForm.id.desc()).limit(1))
             sealed = conn.scalar(select(TwoFactor.totp_secret).join(
                 User, User.id == TwoFactor.user_id).where(User.email == demo.THERAPIST[1]))
         engine.dispose()
@@ -160,6 +164,9 @@ def ready_database(scale_name: str) -> tuple[str, float | None]:
             reason = f"it has {has:,} generated clients, not {wanted:,}"
         elif newest is None or datetime.now(UTC) - newest > MAX_AGE:
             reason = f"it was seeded more than {MAX_AGE.days} days ago"
+        elif consent != intake.CONSENT_VERSION:
+            # Clients who consented to an older text are sent to the questionnaire first.
+            reason = f"its clients consented to version {consent}, not {intake.CONSENT_VERSION}"
         elif not opens(sealed):
             reason = "it was seeded with another secret key (the therapist could not sign in)"
         else:

@@ -47,8 +47,10 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff check portal tests
 	$(BIN)/lint-imports
 
+# Not a test and not in CI: gunicorn on PostgreSQL at issue 11's sizes, driven by wrk (see the
+# README). BENCH_SCALES="1x 10x", BENCH_DURATION=10 (seconds a page), BENCH_RACES=3.
 bench: $(VENV)/.installed-test
-	PORTAL_ENV=development $(BIN)/python tests/bench/bench_pages.py
+	$(BIN)/python tests/bench/bench_http.py
 
 # An attacker's campaign against the demo practice (cross-client, CSRF, fuzz, escaping, open
 # redirects) on SQLite, and on PostgreSQL when TEST_DATABASE_URL is set. Not part of `make test`.

@@ -27,6 +27,7 @@ def init_app(app: Flask) -> None:
     """Register the commands."""
     app.cli.add_command(create_therapist)
     app.cli.add_command(seed_demo)
+    app.cli.add_command(seed_scale)
     app.cli.add_command(send_outbox)
     app.cli.add_command(send_reminders)
     app.cli.add_command(backup)
@@ -102,6 +103,38 @@ def seed_demo(if_empty: bool) -> None:
                    "terminal,\n  .venv/bin/flask demo-code\nprints the current one; or add "
                    f"this key to your app: {demo.THERAPIST_TOTP_SECRET}")
         click.echo("")
+
+
+@click.command("seed-scale")
+@with_appcontext
+@click.option("--clients", type=click.IntRange(1, 1_000_000), required=True,
+              help="How many generated clients (5,000 is issue 11's 1x, 50,000 its 10x).")
+def seed_scale(clients: int) -> None:
+    """Build a practice of that size on the demo practice, for measuring (bulk inserts)."""
+    from portal.seed import scale
+
+    if current_app.config["PORTAL_ENV"] == "production":
+        # Like the demo: generated clients share a password printed below.
+        raise click.ClickException(
+            "seed-scale creates accounts with a published password and is refused in "
+            "production. Set PORTAL_ENV=development to build a practice for measuring.")
+    click.echo(f"Building a practice of {clients:,} clients with two years of history.")
+    try:
+        report = scale.seed(db.session, current_app.extensions["portal.passwords"],
+                            box=current_app.extensions["portal.secret_box"], clients=clients,
+                            now=utcnow(), timezone=current_app.config["PRACTICE_TIMEZONE"],
+                            progress=click.echo)
+    except InvalidInput as error:
+        db.session.rollback()
+        raise click.ClickException(error.message) from error
+    # No request hook commits for a command: the whole practice is stored at once, or not.
+    started = time.monotonic()
+    db.session.commit()
+    click.echo(f"Committed in {time.monotonic() - started:.0f} s; updating the planner's "
+               "statistics.")
+    scale.settle(db.session)
+    for line in scale.summary(report):
+        click.echo(line)
 
 
 @click.command("demo-code")

@@ -82,7 +82,8 @@ def pytest_collection_modifyitems(config, items):
 
 SLOW_FILES = ("test_client_filters.py", "test_demo.py", "test_gunicorn_race.py",
               "test_no_double_booking.py", "test_outbox.py", "test_cli.py", "test_adherence.py",
-              "test_valid_html.py", "test_backup.py", "test_scale_out.py")
+              "test_valid_html.py", "test_backup.py", "test_scale_out.py",
+              "test_seed_scale.py")
 
 
 @pytest.hookimpl(hookwrapper=True)

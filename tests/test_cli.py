@@ -16,9 +16,9 @@ from sqlalchemy.exc import OperationalError
 from portal import cli, create_app
 from portal.extensions import db
 from portal.models import (
-    Article,
     AdherencePlan,
     AdherenceWeek,
+    Article,
     AuditEvent,
     OutboxMessage,
     OutboxStatus,

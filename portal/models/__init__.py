@@ -1,8 +1,8 @@
 """Typed SQLAlchemy models, one module per aggregate. Importing this registers them all."""
 
 from portal.models.accounts import ResetRequest, Role, User
-from portal.models.articles import Article, ArticleOldSlug, ArticleStatus
 from portal.models.adherence import AdherencePlan, AdherenceWeek
+from portal.models.articles import Article, ArticleOldSlug, ArticleStatus
 from portal.models.audit import AuditEvent
 from portal.models.base import Base, utcnow
 from portal.models.booking import (

@@ -149,6 +149,11 @@ def check_programmes_logs_and_pain_reports_look_like_real_clients(session, seede
     assert any(p >= 65 for p in percents)
     assert any(35 <= p < 65 for p in percents)
     assert any(p <= 30 for p in percents)
+    # The low-adherence filter reads the stored summary, which the bulk load must fill.
+    low = client_list.list_clients(
+        session, accounts.find_by_email(session, demo.THERAPIST[1]),
+        client_list.ClientQuery(filters=frozenset({"low_adherence"})), now)
+    assert low.total and all(r.percent is not None and r.percent < 50 for r in low.rows)
 
     pain = list(session.scalars(select(CompletionLog).where(CompletionLog.pain)))
     assert any(log.pain_acknowledged_at for log in pain)

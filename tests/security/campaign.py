@@ -46,7 +46,7 @@ from werkzeug.routing import Rule  # noqa: E402
 
 from portal import create_app  # noqa: E402
 from portal.extensions import db  # noqa: E402
-from portal.models import OutboxMessage, Role, User, utcnow  # noqa: E402
+from portal.models import OutboxMessage, Practice, Role, User, utcnow  # noqa: E402
 from portal.seed import demo  # noqa: E402
 from portal.web import access  # noqa: E402
 from tests.conftest import (  # noqa: E402
@@ -58,6 +58,7 @@ from tests.conftest import (  # noqa: E402
     postgres_server_url,
 )
 from tests.web.test_route_security import ARGUMENT, fill  # noqa: E402
+from tests.web.test_valid_html import compose_appointment_emails  # noqa: E402
 
 MARKUP = '<b data-campaign="x">'
 HOSTILE = [
@@ -365,11 +366,22 @@ def escaping(app: Flask, tally: Tally) -> None:
         browser = signed_in(app, who)
         for path, html in crawl(browser, start, limit=200):
             tally.tried["escaping pages"] += 1
+            tally.tried["pages with it escaped"] += "&lt;b data-campaign=" in html
             if MARKUP in html or "<script>alert(1)" in html:
                 tally.fail("escaping", f"{path} as {who[1]} shows stored markup unescaped")
+    # Names everywhere in the emails: every person's and the practice's now carry markup, and
+    # the session emails (confirmation, change, reminder, cancellation with a message) are
+    # composed by the code that sends them, as the HTML check composes them.
+    with app.app_context():
+        db.session.execute(sa.update(User).values(name=User.name + MARKUP))
+        db.session.execute(sa.update(Practice).values(name=Practice.name + MARKUP))
+        db.session.commit()
+    compose_appointment_emails(app)
     with app.app_context():
         for message in db.session.scalars(sa.select(OutboxMessage)):
             tally.tried["escaping emails"] += 1
+            # The check means something only where the markup reached the email, escaped.
+            tally.tried["emails with it escaped"] += "&lt;b data-campaign=" in message.html_body
             if MARKUP in message.html_body or "<script>alert(1)" in message.html_body:
                 tally.fail("escaping", f"email {message.kind} to {message.to_addr}")
 
@@ -433,8 +445,8 @@ def main() -> int:
         tally = campaign(backend)
         print(f"\n{backend} ({time.monotonic() - started:.0f} s)")
         for attack, count in tally.tried.items():
-            print(f"  {attack:<18} {count:>6} tried")
-        print(f"  findings           {len(tally.found):>6}")
+            print(f"  {attack:<24} {count:>6}")
+        print(f"  {'findings':<24} {len(tally.found):>6}")
         for line in tally.found[:40]:
             print(f"    {line}")
         found += len(tally.found)

@@ -172,8 +172,10 @@ def int_or_none(value):
     return number if abs(number) <= LARGEST_NUMBER else None
 
 
-class ClockField(TimeField):
-    """An HH:MM time input; blank is None, a bad value says what to type."""
+class _BlankOrSays:
+    """A date or time input whose blank is None and whose bad value says what to type."""
+
+    example = ""
 
     def process_formdata(self, valuelist):
         raw = valuelist[0].strip() if valuelist else ""
@@ -184,22 +186,19 @@ class ClockField(TimeField):
             super().process_formdata([raw])
         except ValueError as exc:
             self.data = None
-            raise ValueError("Enter a time like 09:30.") from exc
+            raise ValueError(f"Enter a {self.example}.") from exc
 
 
-class DayField(DateField):
-    """A date input; blank is None, a bad value says what to type."""
+class ClockField(_BlankOrSays, TimeField):
+    """An HH:MM time input."""
 
-    def process_formdata(self, valuelist):
-        raw = valuelist[0].strip() if valuelist else ""
-        if not raw:
-            self.data = None
-            return
-        try:
-            super().process_formdata([raw])
-        except ValueError as exc:
-            self.data = None
-            raise ValueError("Enter a date like 2026-03-04.") from exc
+    example = "time like 09:30"
+
+
+class DayField(_BlankOrSays, DateField):
+    """A date input."""
+
+    example = "date like 2026-03-04"
 
 
 # --- many rows of one sub-form ---------------------------------------------------------------

@@ -69,6 +69,31 @@ export function practiceDate(timeZone) {
   return `${part("year")}-${part("month")}-${part("day")}`;
 }
 
+// A log form as a kept entry: every field it would post (local_date is added again when it
+// is sent) and what the offline pages show of it. `shown(data)` gives the exercise's name and
+// what the client said ({exercise, feedback, note}), which the two kinds of form say
+// differently.
+export function entryFrom(form, { user, timeZone }, shown) {
+  const fields = [];
+  for (const [name, value] of new FormData(form)) {
+    if (typeof value === "string" && name !== "local_date") fields.push([name, value]);
+  }
+  const data = Object.fromEntries(fields);
+  const action = new URL(form.action, location.href).pathname;
+  return {
+    client_key: data.client_key,
+    user,
+    action,
+    item_id: (action.match(/\/items\/(\d+)\//) || [])[1] || "",
+    note: "",
+    ...shown(data),
+    moment: data.moment || "",
+    local_date: practiceDate(timeZone),
+    queued_at: new Date().toISOString(),
+    fields,
+  };
+}
+
 export async function keep(entry) {
   await done((await store("readwrite")).put(entry));
 }

@@ -17,10 +17,10 @@
 import {
   available,
   csrfFrom,
+  entryFrom,
   freshKey,
   keep,
   kept as keptFor,
-  practiceDate,
   sendKept,
 } from "./offline-queue.js";
 import { enhanceQuickLogs } from "./quick-log.js";
@@ -149,29 +149,6 @@ function firstMissing(form) {
   return null;
 }
 
-function entryFrom(form) {
-  const fields = [];
-  for (const [name, value] of new FormData(form)) {
-    if (typeof value === "string" && name !== "local_date") fields.push([name, value]);
-  }
-  const data = Object.fromEntries(fields);
-  const action = new URL(form.action, location.href).pathname;
-  return {
-    client_key: data.client_key,
-    user: config.user,
-    action,
-    item_id: (action.match(/\/items\/(\d+)\//) || [])[1] || "",
-    exercise: (document.querySelector("h1")?.textContent || "").trim(),
-    feedback: { left: data.feedback_left || "", right: data.feedback_right || "",
-      both: data.feedback || "" },
-    note: data.note || "",
-    moment: data.moment || "",
-    local_date: practiceDate(config.timeZone),
-    queued_at: new Date().toISOString(),
-    fields,
-  };
-}
-
 function showSaved(form) {
   const section = form.closest("section") || form.parentNode;
   const box = document.createElement("div");
@@ -204,7 +181,12 @@ function showMissing(form, name) {
 }
 
 async function keepOffline(form) {
-  const entry = entryFrom(form);
+  const entry = entryFrom(form, config, (data) => ({
+    exercise: (document.querySelector("h1")?.textContent || "").trim(),
+    feedback: { left: data.feedback_left || "", right: data.feedback_right || "",
+      both: data.feedback || "" },
+    note: data.note || "",
+  }));
   try {
     await keep(entry);
   } catch {

@@ -11,7 +11,7 @@
 // client_key, like the log form's, and offline.js sends it later; the server stores a key
 // once, so a tap is never counted twice. Loaded by offline.js, which passes its settings.
 
-import { available, freshKey, keep, practiceDate } from "./offline-queue.js";
+import { available, entryFrom, freshKey, keep } from "./offline-queue.js";
 
 const SELECTOR = "form[data-quick-log]";
 const sending = new WeakSet();
@@ -77,28 +77,6 @@ function showAnswer(page, anchor) {
 
 // --- offline ----------------------------------------------------------------------------------
 
-function entryFrom(form, settings) {
-  const fields = [];
-  for (const [name, value] of new FormData(form)) {
-    if (typeof value === "string" && name !== "local_date") fields.push([name, value]);
-  }
-  const data = Object.fromEntries(fields);
-  const action = new URL(form.action, location.href).pathname;
-  return {
-    client_key: data.client_key,
-    user: settings.user,
-    action,
-    item_id: (action.match(/\/items\/(\d+)\//) || [])[1] || "",
-    exercise: form.dataset.exercise || "",
-    feedback: { left: "", right: "", both: "fine" },
-    note: "",
-    moment: data.moment || "",
-    local_date: practiceDate(settings.timeZone),
-    queued_at: new Date().toISOString(),
-    fields,
-  };
-}
-
 function showKept(form, entry) {
   const box = form.parentElement;
   const saved = document.createElement("div");
@@ -114,7 +92,10 @@ function showKept(form, entry) {
 }
 
 async function keepOffline(form, settings) {
-  const entry = entryFrom(form, settings);
+  const entry = entryFrom(form, settings, () => ({
+    exercise: form.dataset.exercise || "",
+    feedback: { left: "", right: "", both: "fine" },
+  }));
   try {
     if (!available()) throw new Error("no IndexedDB");
     await keep(entry);

@@ -106,13 +106,10 @@ def safe_next(target: str | None) -> str | None:
     return target
 
 
-class WholeNumberField(IntegerField):
-    """An integer input whose bad-format message says what to type; blank is None."""
+class _BlankOrSays:
+    """An input whose blank is None and whose bad value gets `invalid`, saying what to type."""
 
-    def __init__(self, label=None, validators=None, *, invalid="Enter a whole number.", **kw):
-        kw.setdefault("render_kw", {"inputmode": "numeric"})
-        super().__init__(label, validators, **kw)
-        self.invalid = invalid
+    invalid = ""
 
     def process_formdata(self, valuelist):
         raw = valuelist[0].strip() if valuelist else ""
@@ -120,10 +117,19 @@ class WholeNumberField(IntegerField):
             self.data = None
             return
         try:
-            self.data = int(raw)
+            super().process_formdata([raw])
         except ValueError as exc:
             self.data = None
             raise ValueError(self.invalid) from exc
+
+
+class WholeNumberField(_BlankOrSays, IntegerField):
+    """An integer input."""
+
+    def __init__(self, label=None, validators=None, *, invalid="Enter a whole number.", **kw):
+        kw.setdefault("render_kw", {"inputmode": "numeric"})
+        super().__init__(label, validators, **kw)
+        self.invalid = invalid
 
 
 def choice(value, label: str):
@@ -172,33 +178,16 @@ def int_or_none(value):
     return number if abs(number) <= LARGEST_NUMBER else None
 
 
-class _BlankOrSays:
-    """A date or time input whose blank is None and whose bad value says what to type."""
-
-    example = ""
-
-    def process_formdata(self, valuelist):
-        raw = valuelist[0].strip() if valuelist else ""
-        if not raw:
-            self.data = None
-            return
-        try:
-            super().process_formdata([raw])
-        except ValueError as exc:
-            self.data = None
-            raise ValueError(f"Enter a {self.example}.") from exc
-
-
 class ClockField(_BlankOrSays, TimeField):
     """An HH:MM time input."""
 
-    example = "time like 09:30"
+    invalid = "Enter a time like 09:30."
 
 
 class DayField(_BlankOrSays, DateField):
     """A date input."""
 
-    example = "date like 2026-03-04"
+    invalid = "Enter a date like 2026-03-04."
 
 
 # --- many rows of one sub-form ---------------------------------------------------------------
